@@ -1,0 +1,209 @@
+//! The one error type of the crate.
+//!
+//! Every variant names what was wrong and where: the metadata key, the tensor name, the byte
+//! offset in the file. Malformed input is always an `Err`, never a panic.
+
+use alloc::string::String;
+use core::fmt;
+
+/// Everything that can go wrong in llamette.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes end before a structure that should be there.
+    Truncated {
+        /// What was being read (for example "tensor info" or "metadata value of 'general.name'").
+        what: String,
+        /// Byte offset in the file where it starts.
+        offset: u64,
+        /// Bytes needed from `offset`.
+        needed: u64,
+        /// Bytes present from `offset`.
+        available: u64,
+    },
+    /// The file does not start with the `GGUF` magic.
+    BadMagic {
+        /// The first four bytes found.
+        found: [u8; 4],
+    },
+    /// A GGUF version this library does not read (only 2 and 3 are supported).
+    UnsupportedVersion {
+        /// The version number in the header.
+        version: u32,
+    },
+    /// A count in the file is larger than the bytes present could possibly hold.
+    ImplausibleCount {
+        /// What is being counted ("tensors", "metadata entries", "elements of array 'x'", ...).
+        what: String,
+        /// The count in the file.
+        count: u64,
+        /// Byte offset of the count.
+        offset: u64,
+    },
+    /// A string in the file is not valid UTF-8.
+    InvalidUtf8 {
+        /// Which string ("metadata key", "value of 'tokenizer.ggml.tokens'", "tensor name").
+        what: String,
+        /// Byte offset of the string's bytes.
+        offset: u64,
+    },
+    /// A metadata value type number that GGUF does not define.
+    UnknownValueType {
+        /// The metadata key whose value (or array element) has that type.
+        key: String,
+        /// The type number found.
+        type_id: u32,
+        /// Byte offset of the type number.
+        offset: u64,
+    },
+    /// A metadata key appears twice.
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// A metadata value is malformed in a way other than its type (for example a bad alignment).
+    BadMetadata {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A tensor type number that ggml does not define (or has removed).
+    UnknownTensorType {
+        /// The tensor.
+        tensor: String,
+        /// The type number found.
+        type_id: u32,
+    },
+    /// A tensor entry is malformed: bad shape, misaligned or out-of-range offset, overlap.
+    BadTensor {
+        /// The tensor.
+        tensor: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two tensors have the same name.
+    DuplicateTensor {
+        /// The name.
+        tensor: String,
+    },
+    /// A metadata key that was asked for is not in the file.
+    MissingKey {
+        /// The key.
+        key: String,
+    },
+    /// A metadata key holds a value of another type than the one asked for.
+    WrongType {
+        /// The key.
+        key: String,
+        /// The type asked for.
+        expected: &'static str,
+        /// The type found.
+        found: &'static str,
+    },
+    /// A tensor that was asked for is not in the file.
+    MissingTensor {
+        /// The name.
+        tensor: String,
+    },
+    /// A tensor type this build cannot compute with (it can still be read and inspected).
+    UnsupportedType {
+        /// The ggml type name, for example "IQ2_XXS".
+        type_name: &'static str,
+        /// What was asked of it ("dequantize", "vec_dot", "quantize").
+        operation: &'static str,
+    },
+    /// Buffers of the wrong length were passed to a kernel.
+    LengthMismatch {
+        /// What was being done.
+        what: &'static str,
+        /// The length expected.
+        expected: usize,
+        /// The length given.
+        found: usize,
+    },
+    /// An operating-system I/O error (std only), with the path it concerned.
+    Io {
+        /// The path.
+        path: String,
+        /// The system's message.
+        message: String,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T> = core::result::Result<T, Error>;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Truncated {
+                what,
+                offset,
+                needed,
+                available,
+            } => write!(
+                f,
+                "truncated file: {what} at offset {offset} needs {needed} bytes, {available} present"
+            ),
+            Error::BadMagic { found } => write!(
+                f,
+                "not a GGUF file: magic is {:02x} {:02x} {:02x} {:02x}, expected 'GGUF'",
+                found[0], found[1], found[2], found[3]
+            ),
+            Error::UnsupportedVersion { version } => {
+                if version.swap_bytes() == 2 || version.swap_bytes() == 3 {
+                    write!(f, "big-endian GGUF files are not supported (version field {version:#x})")
+                } else {
+                    write!(f, "unsupported GGUF version {version} (only versions 2 and 3 are read)")
+                }
+            }
+            Error::ImplausibleCount {
+                what,
+                count,
+                offset,
+            } => write!(
+                f,
+                "implausible count at offset {offset}: {count} {what} cannot fit in the file"
+            ),
+            Error::InvalidUtf8 { what, offset } => {
+                write!(f, "{what} at offset {offset} is not valid UTF-8")
+            }
+            Error::UnknownValueType {
+                key,
+                type_id,
+                offset,
+            } => write!(
+                f,
+                "metadata '{key}': unknown value type {type_id} at offset {offset}"
+            ),
+            Error::DuplicateKey { key } => write!(f, "metadata key '{key}' appears twice"),
+            Error::BadMetadata { key, reason } => write!(f, "metadata '{key}': {reason}"),
+            Error::UnknownTensorType { tensor, type_id } => {
+                write!(f, "tensor {tensor}: unknown tensor type {type_id}")
+            }
+            Error::BadTensor { tensor, reason } => write!(f, "tensor {tensor}: {reason}"),
+            Error::DuplicateTensor { tensor } => write!(f, "tensor {tensor} appears twice"),
+            Error::MissingKey { key } => write!(f, "metadata key '{key}' is missing"),
+            Error::WrongType {
+                key,
+                expected,
+                found,
+            } => write!(f, "metadata '{key}': expected {expected}, found {found}"),
+            Error::MissingTensor { tensor } => write!(f, "tensor {tensor} is missing"),
+            Error::UnsupportedType {
+                type_name,
+                operation,
+            } => write!(f, "{operation} is not supported for tensor type {type_name}"),
+            Error::LengthMismatch {
+                what,
+                expected,
+                found,
+            } => write!(f, "{what}: expected length {expected}, got {found}"),
+            Error::Io { path, message } => write!(f, "{path}: {message}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

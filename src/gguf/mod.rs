@@ -1,0 +1,1 @@
+//! The GGUF file format (placeholder; the reader lands in the next commit).

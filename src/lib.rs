@@ -1,0 +1,25 @@
+//! llamette runs GGUF language models inside other programs.
+//!
+//! The core is `no_std` (with `alloc`): the host owns threads, memory and I/O, llamette owns the
+//! math and the formats. A model is read from bytes the host already has ([`gguf::GgufFile`]),
+//! without copying them; every block format has a scalar reference ([`quant`]) whose numerics
+//! follow llama.cpp's.
+//!
+//! # Features
+//!
+//! - `std` (default): `std::error::Error` for [`Error`], file loading.
+//! - `mmap` (default, needs `std`): [`gguf::GgufFile::open`] maps a file with `memmap2`.
+//! - `avx2`, `neon`: hand-written SIMD kernels, chosen at run time (later issues).
+//! - `ffi`: the C ABI (a later issue).
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod gguf;
+pub mod quant;
+
+pub use error::{Error, Result};
+pub use quant::GgmlType;
