@@ -17,6 +17,13 @@
 
 extern crate alloc;
 
+// Without the `std` feature no code here can name `std` (it is not in scope), so the core stays
+// free of it. On targets that have an operating system, std is still linked, unnamed, so that
+// the `staticlib`/`cdylib` artifacts get the platform's panic runtime and allocator; on
+// bare-metal targets (`target_os = "none"`) the final program supplies both, as usual for no_std.
+#[cfg(all(not(feature = "std"), not(target_os = "none")))]
+extern crate std as _;
+
 pub mod error;
 pub mod gguf;
 pub mod quant;

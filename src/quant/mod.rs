@@ -446,7 +446,11 @@ pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32> {
             operation: "vec_dot",
         });
     };
-    check_len("vec_dot: weight bytes", row_bytes(ty, n, "vec_dot: element count")?, w.len())?;
+    check_len(
+        "vec_dot: weight bytes",
+        row_bytes(ty, n, "vec_dot: element count")?,
+        w.len(),
+    )?;
     check_len(
         "vec_dot: activation bytes",
         row_bytes(act_ty, n, "vec_dot: element count")?,
@@ -488,7 +492,12 @@ mod tests {
     #[test]
     fn block_structs_match_type_sizes() {
         fn check<B: Block>() {
-            assert_eq!(core::mem::size_of::<B>(), B::TYPE.type_size(), "{}", B::TYPE);
+            assert_eq!(
+                core::mem::size_of::<B>(),
+                B::TYPE.type_size(),
+                "{}",
+                B::TYPE
+            );
             assert_eq!(B::ELEMS, B::TYPE.block_size(), "{}", B::TYPE);
         }
         check::<BlockQ4_0>();
@@ -518,11 +527,18 @@ mod tests {
         let mut out = [0f32; 32];
         assert!(matches!(
             dequantize_row(GgmlType::Q4_0, &[0u8; 17], &mut out),
-            Err(Error::LengthMismatch { expected: 18, found: 17, .. })
+            Err(Error::LengthMismatch {
+                expected: 18,
+                found: 17,
+                ..
+            })
         ));
         assert!(matches!(
             dequantize_row(GgmlType::IQ2_XXS, &[0u8; 66], &mut [0f32; 256]),
-            Err(Error::UnsupportedType { type_name: "IQ2_XXS", .. })
+            Err(Error::UnsupportedType {
+                type_name: "IQ2_XXS",
+                ..
+            })
         ));
         assert!(matches!(
             quantize_row(GgmlType::Q4_0, &[0f32; 32], &mut [0u8; 18]),
