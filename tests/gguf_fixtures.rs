@@ -17,12 +17,31 @@ fn every_fixture_model_parses_with_its_documented_shape() {
         assert_eq!(f.get_u32("llama.embedding_length").unwrap(), 256, "{name}");
         assert_eq!(f.get_u32("llama.block_count").unwrap(), 2, "{name}");
         let ff: u64 = if tied { 512 } else { 768 };
-        assert_eq!(f.get_u64("llama.feed_forward_length").unwrap(), ff, "{name}");
+        assert_eq!(
+            f.get_u64("llama.feed_forward_length").unwrap(),
+            ff,
+            "{name}"
+        );
         let heads = if tied { 8 } else { 4 };
-        assert_eq!(f.get_u32("llama.attention.head_count").unwrap(), heads, "{name}");
-        assert_eq!(f.get_u32("llama.attention.head_count_kv").unwrap(), 1, "{name}");
-        assert_eq!(f.get_f32("llama.rope.freq_base").unwrap(), 10000.0, "{name}");
-        assert_eq!(f.get_f32("llama.attention.layer_norm_rms_epsilon").unwrap(), 1e-5);
+        assert_eq!(
+            f.get_u32("llama.attention.head_count").unwrap(),
+            heads,
+            "{name}"
+        );
+        assert_eq!(
+            f.get_u32("llama.attention.head_count_kv").unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            f.get_f32("llama.rope.freq_base").unwrap(),
+            10000.0,
+            "{name}"
+        );
+        assert_eq!(
+            f.get_f32("llama.attention.layer_norm_rms_epsilon").unwrap(),
+            1e-5
+        );
         let tokens = f.get_array("tokenizer.ggml.tokens").unwrap();
         assert_eq!(tokens.elem_type(), ValueType::String);
         assert_eq!(tokens.len(), 1024, "{name}");
@@ -43,11 +62,20 @@ fn every_fixture_model_parses_with_its_documented_shape() {
         for t in f.tensors() {
             assert_eq!(t.file_offset() % 32, 0, "{name} {}", t.name);
             let n = usize::try_from(t.n_elements()).unwrap();
-            assert_eq!(t.ggml_type.row_size(n), Some(t.n_bytes()), "{name} {}", t.name);
+            assert_eq!(
+                t.ggml_type.row_size(n),
+                Some(t.n_bytes()),
+                "{name} {}",
+                t.name
+            );
             end = end.max(t.file_offset() as usize + t.n_bytes());
         }
         // The last tensor ends at the end of the file, padding aside.
-        assert!(bytes.len() - end < 32, "{name}: {} bytes after the last tensor", bytes.len() - end);
+        assert!(
+            bytes.len() - end < 32,
+            "{name}: {} bytes after the last tensor",
+            bytes.len() - end
+        );
     }
 }
 
@@ -73,7 +101,11 @@ fn fixture_files_carry_the_types_their_names_promise() {
     for (name, ty) in expect {
         let bytes = fixture(&format!("models/{name}"));
         let f = GgufFile::from_bytes(&bytes).unwrap();
-        assert_eq!(f.tensor("blk.0.attn_q.weight").unwrap().ggml_type, ty, "{name}");
+        assert_eq!(
+            f.tensor("blk.0.attn_q.weight").unwrap().ggml_type,
+            ty,
+            "{name}"
+        );
     }
 }
 
@@ -93,10 +125,18 @@ fn codellama_70b_vocabulary_reads_whole() {
     assert_eq!(all[32015], "<step>");
     assert_eq!(all[32007], "▁<PRE>");
     assert_eq!(all[29871], "▁");
-    let types: Vec<i64> = f.get_array("tokenizer.ggml.token_type").unwrap().integers().unwrap().collect();
+    let types: Vec<i64> = f
+        .get_array("tokenizer.ggml.token_type")
+        .unwrap()
+        .integers()
+        .unwrap()
+        .collect();
     assert_eq!(types.len(), 32016);
     assert_eq!(types[32015], 3, "<step> is a control token");
     assert_eq!(types[32014], 4, "CodeLlama's added pieces are user-defined");
     let template = f.get_str("tokenizer.chat_template").unwrap();
-    assert!(template.contains("Source: assistant\\nDestination: user"), "{template}");
+    assert!(
+        template.contains("Source: assistant\\nDestination: user"),
+        "{template}"
+    );
 }

@@ -28,7 +28,9 @@ pub const MODELS: [&str; 20] = [
 
 /// The path of `tests/fixtures/<rel>`.
 pub fn fixture_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// The bytes of `tests/fixtures/<rel>`; panics with instructions when the file is missing.
