@@ -30,7 +30,7 @@ pub const QK_K: usize = 256;
 ///
 /// Every type a GGUF file may name is here, so any file can be read and inspected; the types
 /// this build can compute with are those for which [`GgmlType::is_supported`] is true.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[allow(non_camel_case_types)]
 #[non_exhaustive]
 pub enum GgmlType {

@@ -2,5 +2,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod fixtures;
+mod sha256;
 
 pub use fixtures::{fixture, fixture_path, MODELS};
+pub use sha256::{hex, sha256};
