@@ -30,3 +30,8 @@ pub mod quant;
 
 pub use error::{Error, Result};
 pub use quant::GgmlType;
+
+/// The README's code examples, compiled as doc tests so the front door stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
