@@ -516,70 +516,95 @@ impl Storage<'_> {
     }
 }
 
-/// A parsed GGUF file: the bytes plus an index of its metadata and tensors.
-pub struct GgufFile<'a> {
+/// A parsed GGUF header: metadata and the tensor table, with tensor *locations* only.
+///
+/// This is what a GGUF file is before its tensor data is reachable as one slice: a model whose
+/// bytes are cut into several parts (see [`GgufHeader::from_prefix`]) has its header in the
+/// first part and its tensors anywhere. A [`GgufFile`] is a header whose bytes hold the whole
+/// file, and dereferences to its header for the metadata accessors.
+pub struct GgufHeader<'a> {
     storage: Storage<'a>,
     version: u32,
     alignment: u32,
     data_offset: u64,
+    total_len: u64,
     metadata: Vec<MetaEntry>,
     tensors: Vec<TensorEntry>,
 }
 
-impl core::fmt::Debug for GgufFile<'_> {
+impl core::fmt::Debug for GgufHeader<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("GgufFile")
+        f.debug_struct("GgufHeader")
             .field("version", &self.version)
-            .field("bytes", &self.bytes().len())
+            .field("header_bytes", &self.bytes().len())
+            .field("file_bytes", &self.total_len)
             .field("metadata", &self.metadata.len())
             .field("tensors", &self.tensors.len())
             .finish()
     }
 }
 
-impl<'a> GgufFile<'a> {
-    /// Parses and validates a GGUF file held in memory, borrowing it (zero copy).
-    pub fn from_bytes(bytes: &'a [u8]) -> Result<GgufFile<'a>> {
-        Self::parse(Storage::Borrowed(bytes))
+/// Where a tensor's bytes are in its file, without the bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TensorLocation<'s> {
+    /// The tensor's name.
+    pub name: &'s str,
+    /// The element type.
+    pub ggml_type: GgmlType,
+    dims: [u64; MAX_DIMS],
+    n_dims: usize,
+    /// Offset of the data from the start of the file.
+    pub file_offset: u64,
+    /// Length of the data in bytes.
+    pub n_bytes: usize,
+}
+
+impl TensorLocation<'_> {
+    /// The shape, fastest-varying dimension first (ggml's `ne`).
+    pub fn dims(&self) -> &[u64] {
+        &self.dims[..self.n_dims]
     }
 
-    /// Parses and validates a GGUF file, taking ownership of its bytes.
-    pub fn from_vec(bytes: Vec<u8>) -> Result<GgufFile<'static>> {
-        GgufFile::parse(Storage::Owned(bytes))
+    /// The number of elements.
+    pub fn n_elements(&self) -> u64 {
+        self.dims().iter().product()
+    }
+}
+
+impl<'a> GgufHeader<'a> {
+    /// Parses the header of a file of `total_len` bytes from its first bytes, `prefix`,
+    /// borrowing them. Tensor locations are checked against `total_len` (they may lie past the
+    /// prefix). Fails with [`Error::Truncated`] when the header does not fit in the prefix; the
+    /// error's offset and length say how much more is needed.
+    pub fn from_prefix(prefix: &'a [u8], total_len: u64) -> Result<GgufHeader<'a>> {
+        GgufHeader::parse(Storage::Borrowed(prefix), total_len)
     }
 
-    /// Maps the file at `path` into memory and parses it. The mapping lives as long as the
-    /// returned `GgufFile`.
-    ///
-    /// The file must not be truncated or modified by anyone while it is mapped: the operating
-    /// system would then change (or invalidate) bytes this library has validated.
-    #[cfg(feature = "mmap")]
-    pub fn open(path: impl AsRef<std::path::Path>) -> Result<GgufFile<'static>> {
-        let path = path.as_ref();
-        let io = |e: std::io::Error| Error::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        // SAFETY: memmap2 requires that the file not be modified while mapped; that is the
-        // documented contract of `open` (model files are read-only in practice).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        GgufFile::parse(Storage::Mapped(map))
+    /// As [`GgufHeader::from_prefix`], owning the prefix (for a header copied together from
+    /// several parts).
+    pub fn from_prefix_vec(prefix: Vec<u8>, total_len: u64) -> Result<GgufHeader<'static>> {
+        GgufHeader::parse(Storage::Owned(prefix), total_len)
     }
 
-    fn parse(storage: Storage<'a>) -> Result<GgufFile<'a>> {
-        let index = Index::parse(storage.bytes())?;
-        Ok(GgufFile {
+    fn parse(storage: Storage<'a>, total_len: u64) -> Result<GgufHeader<'a>> {
+        let index = Index::parse(storage.bytes(), total_len)?;
+        Ok(GgufHeader {
             storage,
             version: index.version,
             alignment: index.alignment,
             data_offset: index.data_offset,
+            total_len,
             metadata: index.metadata,
             tensors: index.tensors,
         })
     }
 
-    /// The whole file's bytes.
+    /// The length of the whole file the header describes.
+    pub fn file_len(&self) -> u64 {
+        self.total_len
+    }
+
+    /// The bytes that hold the header (for a [`GgufFile`], the whole file).
     pub fn bytes(&self) -> &[u8] {
         self.storage.bytes()
     }
@@ -745,29 +770,108 @@ impl<'a> GgufFile<'a> {
         self.tensors.len()
     }
 
-    fn info(&self, t: &TensorEntry) -> TensorInfo<'_> {
-        let start = self.data_offset as usize + t.offset as usize; // validated at parse time
-        TensorInfo {
+    fn location(&self, t: &TensorEntry) -> TensorLocation<'_> {
+        TensorLocation {
             name: self.span_str(t.name),
             ggml_type: t.ty,
             dims: t.dims,
             n_dims: t.n_dims,
+            file_offset: self.data_offset + t.offset,
+            n_bytes: t.size,
+        }
+    }
+
+    /// Where every tensor is, in the order of the tensor table.
+    pub fn tensor_locations(&self) -> impl Iterator<Item = TensorLocation<'_>> + '_ {
+        self.tensors.iter().map(move |t| self.location(t))
+    }
+
+    /// Where the tensor named `name` is, if present.
+    pub fn tensor_location(&self, name: &str) -> Option<TensorLocation<'_>> {
+        self.tensors
+            .iter()
+            .find(|t| self.span_str(t.name) == name)
+            .map(|t| self.location(t))
+    }
+}
+
+/// A parsed GGUF file: the bytes plus an index of its metadata and tensors.
+///
+/// It dereferences to [`GgufHeader`] for the metadata accessors (`get_u32`, `get_str`, ...).
+pub struct GgufFile<'a> {
+    header: GgufHeader<'a>,
+}
+
+impl core::fmt::Debug for GgufFile<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("GgufFile").field(&self.header).finish()
+    }
+}
+
+impl<'a> core::ops::Deref for GgufFile<'a> {
+    type Target = GgufHeader<'a>;
+
+    fn deref(&self) -> &GgufHeader<'a> {
+        &self.header
+    }
+}
+
+impl<'a> GgufFile<'a> {
+    /// Parses and validates a GGUF file held in memory, borrowing it (zero copy).
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<GgufFile<'a>> {
+        Self::parse(Storage::Borrowed(bytes))
+    }
+
+    /// Parses and validates a GGUF file, taking ownership of its bytes.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<GgufFile<'static>> {
+        GgufFile::parse(Storage::Owned(bytes))
+    }
+
+    /// Maps the file at `path` into memory and parses it. The mapping lives as long as the
+    /// returned `GgufFile`.
+    ///
+    /// The file must not be truncated or modified by anyone while it is mapped: the operating
+    /// system would then change (or invalidate) bytes this library has validated.
+    #[cfg(feature = "mmap")]
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<GgufFile<'static>> {
+        GgufFile::parse(Storage::Mapped(map_file(path.as_ref())?))
+    }
+
+    fn parse(storage: Storage<'a>) -> Result<GgufFile<'a>> {
+        let len = storage.bytes().len() as u64;
+        Ok(GgufFile {
+            header: GgufHeader::parse(storage, len)?,
+        })
+    }
+
+    /// The header: metadata and tensor locations.
+    pub fn header(&self) -> &GgufHeader<'a> {
+        &self.header
+    }
+
+    fn info(&self, t: &TensorEntry) -> TensorInfo<'_> {
+        let start = self.header.data_offset as usize + t.offset as usize; // validated at parse time
+        TensorInfo {
+            name: self.header.span_str(t.name),
+            ggml_type: t.ty,
+            dims: t.dims,
+            n_dims: t.n_dims,
             offset: t.offset,
-            data_offset: self.data_offset,
+            data_offset: self.header.data_offset,
             data: &self.bytes()[start..start + t.size],
         }
     }
 
     /// Every tensor, in the order of the tensor table.
     pub fn tensors(&self) -> impl Iterator<Item = TensorInfo<'_>> + '_ {
-        self.tensors.iter().map(move |t| self.info(t))
+        self.header.tensors.iter().map(move |t| self.info(t))
     }
 
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<TensorInfo<'_>> {
-        self.tensors
+        self.header.tensors
             .iter()
-            .find(|t| self.span_str(t.name) == name)
+            .find(|t| self.header.span_str(t.name) == name)
             .map(|t| self.info(t))
     }
 
@@ -792,7 +896,9 @@ struct Index {
 const INITIAL_CAPACITY: usize = 64;
 
 impl Index {
-    fn parse(bytes: &[u8]) -> Result<Index> {
+    fn parse(bytes: &[u8], total_len: u64) -> Result<Index> {
+        // The prefix is the start of the file: the file cannot be shorter.
+        let total_len = total_len.max(bytes.len() as u64);
         let mut cur = Cursor::new(bytes);
         let magic: [u8; 4] = {
             let m = cur.take(4, &describe("GGUF magic"))?;
@@ -950,15 +1056,15 @@ impl Index {
         // A file without tensors (a vocabulary-only file) may end right after its metadata.
         let header_end = cur.pos() as u64;
         let data_offset = header_end.next_multiple_of(alignment as u64);
-        if !tensors.is_empty() && data_offset > bytes.len() as u64 {
+        if !tensors.is_empty() && data_offset > total_len {
             return Err(Error::Truncated {
                 what: "padding before the data section".to_string(),
                 offset: header_end,
                 needed: data_offset - header_end,
-                available: bytes.len() as u64 - header_end,
+                available: total_len - header_end,
             });
         }
-        let data_len = (bytes.len() as u64).saturating_sub(data_offset);
+        let data_len = total_len.saturating_sub(data_offset);
         for (t, name) in tensors.iter().zip(names_in_order(bytes, &tensors)) {
             let end = t.offset.checked_add(t.size as u64);
             if end.is_none_or(|e| e > data_len) {
@@ -1010,6 +1116,20 @@ fn names_in_order<'b>(
     tensors.iter().map(move |t| {
         core::str::from_utf8(&bytes[t.name.start..t.name.start + t.name.len]).unwrap_or("")
     })
+}
+
+/// Maps a whole file read-only.
+#[cfg(feature = "mmap")]
+pub(crate) fn map_file(path: &std::path::Path) -> Result<memmap2::Mmap> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // SAFETY: memmap2 requires that the file not be modified while mapped; that is the
+    // documented contract of every function that maps a model (model files are read-only in
+    // practice).
+    unsafe { memmap2::Mmap::map(&file) }.map_err(io)
 }
 
 fn missing(key: &str) -> Error {

@@ -472,3 +472,36 @@ fn owned_bytes_work_like_borrowed_ones() {
     let keys: Vec<&str> = f.metadata().map(|(k, _)| k).take(2).collect();
     assert_eq!(keys, ["general.architecture", "t.u8"]);
 }
+
+#[test]
+fn a_header_parses_from_a_prefix_of_the_file() {
+    let bytes = sample_bytes();
+    let full = GgufFile::from_bytes(&bytes).unwrap();
+    let data_offset = full.data_offset() as usize;
+    // Every prefix that holds the header gives the same locations as the whole file.
+    for cut in [data_offset, data_offset + 100, bytes.len()] {
+        match GgufHeader::from_prefix(&bytes[..cut], bytes.len() as u64) {
+            Ok(h) => {
+                assert_eq!(h.file_len(), bytes.len() as u64);
+                let a: Vec<_> = h.tensor_locations().collect();
+                let b: Vec<_> = full
+                    .tensors()
+                    .map(|t| (t.name, t.file_offset(), t.n_bytes()))
+                    .collect();
+                let a: Vec<_> = a.iter().map(|l| (l.name, l.file_offset, l.n_bytes)).collect();
+                assert_eq!(a, b, "cut {cut}");
+                assert_eq!(h.get_u32("t.u32").unwrap(), 4_000_000_000);
+            }
+            Err(e) => panic!("cut {cut}: {e}"),
+        }
+    }
+    // A prefix that ends inside the metadata says how much more it needs.
+    let cut = find(&bytes, b"t.f64");
+    match GgufHeader::from_prefix(&bytes[..cut], bytes.len() as u64).unwrap_err() {
+        Error::Truncated { offset, needed, .. } => assert!(offset + needed > cut as u64),
+        e => panic!("{e}"),
+    }
+    // Tensors are still checked against the whole length.
+    let short = GgufHeader::from_prefix(&bytes[..data_offset], data_offset as u64 + 10);
+    assert!(matches!(short, Err(Error::BadTensor { .. })));
+}

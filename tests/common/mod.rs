@@ -2,7 +2,10 @@
 #![allow(dead_code, unused_imports)]
 
 mod fixtures;
+mod json;
 mod sha256;
 
 pub use fixtures::{fixture, fixture_path, MODELS};
+pub use json::parse as parse_json;
+pub use json::Json;
 pub use sha256::{hex, sha256};

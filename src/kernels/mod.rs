@@ -1,0 +1,294 @@
+//! The compute kernels of the forward pass and the drivers that split them into tasks.
+//!
+//! Everything here follows llama.cpp's CPU backend (`ggml/src/ggml-cpu/ops.cpp`, `vec.h`,
+//! `ggml-cpu.c`): the same activation formats before each matrix product, the same order of
+//! float operations where it matters for the result. Work is split into tasks run through
+//! [`Parallel`]; each output element is computed by exactly one task in a fixed order, so
+//! results do not depend on how many tasks there are or which thread runs them.
+
+use crate::parallel::Parallel;
+use crate::quant::{self, GgmlType};
+
+/// A slice that several tasks write to at once, each at indices no other task touches.
+///
+/// This is how tasks run through [`Parallel`] (which only hands out `&dyn Fn`) fill one output
+/// buffer without locks.
+pub(crate) struct SharedMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _slice: core::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: `SharedMut` only allows writes through `chunk`, whose contract forbids two tasks from
+// touching the same index; with that, sharing it between threads is as safe as sending disjoint
+// `&mut` sub-slices, which requires `T: Send`.
+unsafe impl<T: Send> Sync for SharedMut<'_, T> {}
+
+impl<'a, T> SharedMut<'a, T> {
+    pub(crate) fn new(slice: &'a mut [T]) -> Self {
+        SharedMut {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+            _slice: core::marker::PhantomData,
+        }
+    }
+
+    /// The sub-slice `start..start + len`.
+    ///
+    /// # Safety
+    ///
+    /// No two sub-slices obtained from the same `SharedMut` and alive at the same time may
+    /// overlap.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn chunk(&self, start: usize, len: usize) -> &mut [T] {
+        assert!(start <= self.len && len <= self.len - start, "chunk out of range");
+        // SAFETY: in bounds (checked above) of a slice borrowed mutably for 'a; exclusive by the
+        // caller's contract.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(start), len) }
+    }
+}
+
+/// How many tasks to split `items` independent items into: enough for every thread of `par` to
+/// take a few (load balance), never fewer than `min_per_task` items each.
+pub(crate) fn task_count(par: &dyn Parallel, items: usize, min_per_task: usize) -> usize {
+    let by_size = items / min_per_task.max(1);
+    (par.width() * 4).min(by_size).max(1)
+}
+
+/// A matrix stored row after row in a ggml type: `rows` rows of `cols` elements.
+#[derive(Debug, Clone, Copy)]
+pub struct Matrix<'a> {
+    /// Element type.
+    pub ty: GgmlType,
+    /// Number of rows (outputs of a product).
+    pub rows: usize,
+    /// Elements per row (inputs of a product).
+    pub cols: usize,
+    /// The bytes, `rows * ty.row_size(cols)` of them.
+    pub data: &'a [u8],
+}
+
+impl Matrix<'_> {
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        self.ty.row_size(self.cols).unwrap_or(0)
+    }
+
+    /// Row `r`'s bytes.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let n = self.row_bytes();
+        &self.data[r * n..(r + 1) * n]
+    }
+}
+
+/// Bytes of scratch [`matmul`] needs to quantize `n_tokens` activation rows of `cols` elements
+/// for weights of type `ty`.
+pub fn activation_bytes(ty: GgmlType, cols: usize, n_tokens: usize) -> usize {
+    ty.vec_dot_type()
+        .and_then(|a| a.row_size(cols))
+        .unwrap_or(0)
+        * n_tokens
+}
+
+/// `out[t * w.rows + r] = w.row(r) · x[t * w.cols ..][..w.cols]` for every token `t`, as ggml's
+/// `mul_mat` computes it: each activation row is first quantized to the weight type's partner
+/// format (into `act`), then every output is one `vec_dot`.
+///
+/// Tasks take contiguous ranges of weight rows and do every token for each row, so a weight
+/// row is read from memory once per call.
+pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [f32], par: &dyn Parallel) {
+    let act_ty = w.ty.vec_dot_type().expect("weight types are checked at load");
+    let act_row = act_ty.row_size(w.cols).expect("row lengths are checked at load");
+    let act = &mut act[..act_row * n_tokens];
+    let x = &x[..w.cols * n_tokens];
+    let out = &mut out[..w.rows * n_tokens];
+
+    // Quantize the activations, one task per token.
+    {
+        let shared = SharedMut::new(act);
+        par.run(n_tokens, &|t| {
+            // SAFETY: task t writes only activation row t.
+            let dst = unsafe { shared.chunk(t * act_row, act_row) };
+            let _ = quant::quantize_row(act_ty, &x[t * w.cols..(t + 1) * w.cols], dst);
+        });
+    }
+    let act = &*act;
+
+    let n_tasks = task_count(par, w.rows, 16);
+    let per_task = w.rows.div_ceil(n_tasks);
+    let shared = SharedMut::new(out);
+    par.run(n_tasks, &|task| {
+        let r0 = task * per_task;
+        let r1 = (r0 + per_task).min(w.rows);
+        for r in r0..r1 {
+            let wr = w.row(r);
+            for t in 0..n_tokens {
+                let a = &act[t * act_row..(t + 1) * act_row];
+                let v = quant::vec_dot(w.ty, w.cols, wr, a).unwrap_or(f32::NAN);
+                // SAFETY: output (t, r) belongs to the task that owns row r.
+                unsafe { shared.chunk(t * w.rows + r, 1)[0] = v };
+            }
+        }
+    });
+}
+
+/// Reads little-endian f32 values (a norm weight tensor's bytes).
+#[inline]
+pub fn f32_at(bytes: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+}
+
+/// RMS normalisation times a weight, as ggml's `rms_norm` followed by `mul`
+/// (`ggml_compute_forward_rms_norm_f32`): the sum of squares in f64, `scale = 1/sqrt(mean + eps)`
+/// in f32, `y = (x * scale) * w`.
+pub fn rms_norm(x: &[f32], weight: &[u8], eps: f32, y: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0f32 / libm::sqrtf(mean + eps);
+    for (i, (o, &v)) in y.iter_mut().zip(x).enumerate() {
+        *o = v * scale * f32_at(weight, i);
+    }
+}
+
+/// The cos/sin table of ggml's rope for one position (`ggml_rope_cache_init` with no YaRN
+/// extrapolation): `theta_i = p * base^(-2i/n_rot)` built by repeated multiplication in f32,
+/// scaled by `freq_scale` (linear rope scaling), `cache[2i] = cos`, `cache[2i + 1] = sin`.
+pub fn rope_cache(pos: usize, n_rot: usize, freq_base: f32, freq_scale: f32, cache: &mut [f32]) {
+    let theta_scale = libm::powf(freq_base, -2.0f32 / n_rot as f32);
+    let mut theta = pos as f32;
+    for pair in cache[..n_rot].chunks_exact_mut(2) {
+        let t = freq_scale * theta;
+        pair[0] = libm::cosf(t);
+        pair[1] = libm::sinf(t);
+        theta *= theta_scale;
+    }
+}
+
+/// Rotates adjacent pairs of one head's vector (ggml's "normal" rope mode, `rotate_pairs`);
+/// elements past `2 * cache.len() / 2` are left as they are.
+pub fn rope_apply(x: &mut [f32], cache: &[f32]) {
+    for (pair, cs) in x.chunks_exact_mut(2).zip(cache.chunks_exact(2)) {
+        let (x0, x1) = (pair[0], pair[1]);
+        let (c, s) = (cs[0], cs[1]);
+        pair[0] = x0 * c - x1 * s;
+        pair[1] = x0 * s + x1 * c;
+    }
+}
+
+/// Softmax of `x * scale` in place, as `ggml_compute_forward_soft_max_f32` computes it: scale,
+/// subtract the max, `expf`, sum in f64, multiply by the f32 rounding of `1 / sum`.
+pub fn softmax_scaled(x: &mut [f32], scale: f32) {
+    let mut max = f32::NEG_INFINITY;
+    for v in x.iter_mut() {
+        *v *= scale;
+        max = max.max(*v);
+    }
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = libm::expf(*v - max);
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `gate = silu(gate) * up`, with `silu(x) = x / (1 + e^-x)` (`ggml_vec_swiglu_f32`).
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0f32 + libm::expf(-*g)) * u;
+    }
+}
+
+/// `x += y`.
+pub fn add_assign(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::Serial;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// Pretends to be `width` threads wide but runs tasks in reverse order, so tests see
+    /// different splits and orders without threads.
+    struct Reversed(usize);
+    impl Parallel for Reversed {
+        fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
+            (0..n).rev().for_each(task);
+        }
+        fn width(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[test]
+    fn matmul_equals_row_by_row_vec_dot_for_any_split() {
+        let (rows, cols, n_tokens) = (37, 64, 3);
+        let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0).collect();
+        let mut wq = vec![0u8; GgmlType::Q8_0.row_size(rows * cols).unwrap()];
+        quant::quantize_row(GgmlType::Q8_0, &w, &mut wq).unwrap();
+        let m = Matrix { ty: GgmlType::Q8_0, rows, cols, data: &wq };
+        let x: Vec<f32> = (0..cols * n_tokens).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+        let mut act = vec![0u8; activation_bytes(m.ty, cols, n_tokens)];
+        let mut reference = vec![0f32; rows * n_tokens];
+        for t in 0..n_tokens {
+            let mut a = vec![0u8; GgmlType::Q8_0.row_size(cols).unwrap()];
+            quant::quantize_row(GgmlType::Q8_0, &x[t * cols..(t + 1) * cols], &mut a).unwrap();
+            for r in 0..rows {
+                reference[t * rows + r] = quant::vec_dot(m.ty, cols, m.row(r), &a).unwrap();
+            }
+        }
+        for width in [1, 2, 4, 16] {
+            let mut out = vec![0f32; rows * n_tokens];
+            matmul(m, &x, n_tokens, &mut act, &mut out, &Reversed(width));
+            assert_eq!(out, reference, "width {width}");
+        }
+        let mut out = vec![0f32; rows * n_tokens];
+        matmul(m, &x, n_tokens, &mut act, &mut out, &Serial);
+        assert_eq!(out, reference);
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_orders_like_its_input() {
+        let mut x = [1.0f32, 2.0, 3.0, f32::NEG_INFINITY];
+        softmax_scaled(&mut x, 0.5);
+        assert_eq!(x[3], 0.0);
+        let s: f32 = x.iter().sum();
+        assert!((s - 1.0).abs() < 1e-6, "{s}");
+        // e^0.5 ratios between neighbours.
+        assert!((x[1] / x[0] - libm::expf(0.5)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn rope_rotates_pairs_by_position_times_frequency() {
+        let mut cache = [0f32; 4];
+        rope_cache(3, 4, 10000.0, 1.0, &mut cache);
+        // Pair 0 turns by 3 radians, pair 1 by 3 / 100 (10000^(-2/4) = 1/100).
+        assert_eq!(cache[0], libm::cosf(3.0));
+        assert_eq!(cache[1], libm::sinf(3.0));
+        assert!((cache[2] - libm::cosf(0.03)).abs() < 1e-7);
+        let mut x = [1.0f32, 0.0, 0.0, 1.0, 5.0];
+        rope_apply(&mut x[..4], &cache);
+        assert_eq!(x[0], cache[0]);
+        assert_eq!(x[1], cache[1]);
+        assert_eq!(x[2], -cache[3]);
+        assert_eq!(x[3], cache[2]);
+        assert_eq!(x[4], 5.0);
+    }
+
+    #[test]
+    fn rms_norm_scales_to_unit_rms_times_weight() {
+        let x = [3.0f32, 4.0];
+        let w: Vec<u8> = [2.0f32, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut y = [0f32; 2];
+        rms_norm(&x, &w, 0.0, &mut y);
+        let scale = 1.0 / 12.5f32.sqrt();
+        assert_eq!(y, [3.0 * scale * 2.0, 4.0 * scale]);
+    }
+}
