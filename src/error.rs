@@ -122,6 +122,43 @@ pub enum Error {
         /// The length given.
         found: usize,
     },
+    /// The model's architecture (`general.architecture`) is not one llamette runs.
+    UnsupportedArchitecture {
+        /// The architecture named in the file.
+        arch: String,
+    },
+    /// The model is inconsistent in a way no single key or tensor explains (parts that do not
+    /// fit together, hyperparameters that contradict each other).
+    BadModel {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Context parameters that cannot work (zero context, zero batch, ...).
+    BadParams {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A buffer handed over by the host is smaller than needed.
+    BufferTooSmall {
+        /// Bytes needed (see `Context::required_bytes`).
+        needed: usize,
+        /// Bytes given.
+        given: usize,
+    },
+    /// Evaluating the tokens would pass the end of the context.
+    ContextFull {
+        /// The context size.
+        n_ctx: usize,
+        /// Positions the evaluation would need.
+        needed: usize,
+    },
+    /// A token id outside the vocabulary.
+    BadToken {
+        /// The id.
+        token: u32,
+        /// The vocabulary size.
+        n_vocab: usize,
+    },
     /// An operating-system I/O error (std only), with the path it concerned.
     Io {
         /// The path.
@@ -200,6 +237,24 @@ impl fmt::Display for Error {
                 expected,
                 found,
             } => write!(f, "{what}: expected length {expected}, got {found}"),
+            Error::UnsupportedArchitecture { arch } => write!(
+                f,
+                "unsupported architecture '{arch}' (llamette runs: llama)"
+            ),
+            Error::BadModel { reason } => write!(f, "bad model: {reason}"),
+            Error::BadParams { reason } => write!(f, "bad parameters: {reason}"),
+            Error::BufferTooSmall { needed, given } => write!(
+                f,
+                "buffer too small: {needed} bytes needed, {given} given"
+            ),
+            Error::ContextFull { n_ctx, needed } => write!(
+                f,
+                "context full: {needed} positions needed, the context holds {n_ctx}"
+            ),
+            Error::BadToken { token, n_vocab } => write!(
+                f,
+                "token id {token} is outside the vocabulary of {n_vocab} tokens"
+            ),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -26,9 +26,16 @@ extern crate std as _;
 
 pub mod error;
 pub mod gguf;
+pub mod kernels;
+pub mod model;
+pub mod parallel;
 pub mod quant;
 
 pub use error::{Error, Result};
+pub use model::{Context, ContextParams, KvType, Model};
+#[cfg(feature = "std")]
+pub use parallel::ThreadPool;
+pub use parallel::{Parallel, Serial};
 pub use quant::GgmlType;
 
 /// The README's code examples, compiled as doc tests so the front door stays true.

@@ -19,7 +19,10 @@ fn fails_at(text: &str, offset: usize, what: &str) {
         e.starts_with(&format!("byte {offset}: ")),
         "{text:?}: error {e:?} should be at byte {offset}"
     );
-    assert!(e.contains(what), "{text:?}: error {e:?} should mention {what:?}");
+    assert!(
+        e.contains(what),
+        "{text:?}: error {e:?} should mention {what:?}"
+    );
 }
 
 #[test]
@@ -38,23 +41,38 @@ fn escapes() {
     let v = ok(r#""a\"b\\c\/d\be\ff\ng\rh\ti""#);
     assert_eq!(v.as_str(), Some("a\"b\\c/d\u{8}e\u{c}f\ng\rh\ti"));
     // BMP escapes, upper and lower case hex; \u0000 is a valid character.
-    assert_eq!(ok(r#""\u00e9\u00C4\u20AC\u0000x""#).as_str(), Some("éÄ€\0x"));
+    assert_eq!(
+        ok(r#""\u00e9\u00C4\u20AC\u0000x""#).as_str(),
+        Some("éÄ€\0x")
+    );
     // Surrogate pairs, as Python's json.dump(ensure_ascii=True) writes astral characters.
     assert_eq!(ok(r#""\ud83e\udd99.cpp""#).as_str(), Some("🦙.cpp"));
-    assert_eq!(ok(r#""\uD83D\uDE80 \ud83d\ude36\u200d\ud83c\udf2b\ufe0f""#).as_str(), Some("🚀 😶\u{200d}🌫\u{fe0f}"));
+    assert_eq!(
+        ok(r#""\uD83D\uDE80 \ud83d\ude36\u200d\ud83c\udf2b\ufe0f""#).as_str(),
+        Some("🚀 😶\u{200d}🌫\u{fe0f}")
+    );
     assert_eq!(ok(r#""\udbff\udfff""#).as_str(), Some("\u{10ffff}"));
     // Raw UTF-8, as json.dump(ensure_ascii=False) writes it, mixed with escapes.
-    assert_eq!(ok("\"нещо \\\"на\\\" 🦙 ½\"").as_str(), Some("нещо \"на\" 🦙 ½"));
+    assert_eq!(
+        ok("\"нещо \\\"на\\\" 🦙 ½\"").as_str(),
+        Some("нещо \"на\" 🦙 ½")
+    );
     assert_eq!(ok("\"កាន់តែពិសេស\"").as_str(), Some("កាន់តែពិសេស"));
     // Both spellings give the same string.
-    assert_eq!(ok(r#""Cửa Việt 我想""#), ok(r#""C\u1eeda Vi\u1ec7t \u6211\u60f3""#));
+    assert_eq!(
+        ok(r#""Cửa Việt 我想""#),
+        ok(r#""C\u1eeda Vi\u1ec7t \u6211\u60f3""#)
+    );
 }
 
 #[test]
 fn nested() {
     let v = ok(r#" {"a": [1, {"b": [true, null, "x"]}, []], "c": {"d": {"e": -2}}, "a2": {}} "#);
     assert_eq!(v.len(), 3);
-    assert_eq!(v.get("a").and_then(|a| a.at(0)).and_then(Json::as_i64), Some(1));
+    assert_eq!(
+        v.get("a").and_then(|a| a.at(0)).and_then(Json::as_i64),
+        Some(1)
+    );
     assert_eq!(v["a"][1]["b"][0].as_bool(), Some(true));
     assert!(v["a"][1]["b"][1].is_null());
     assert_eq!(v["a"][1]["b"][2].as_str(), Some("x"));
@@ -67,7 +85,12 @@ fn nested() {
     assert!(v.at(0).is_none(), "at on an object");
     // Members keep file order; a repeated key reads as the last one (as Python's json does).
     let o = ok(r#"{"z": 1, "a": 2, "z": 3}"#);
-    let keys: Vec<&str> = o.as_object().unwrap().iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = o
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
     assert_eq!(keys, ["z", "a", "z"]);
     assert_eq!(o["z"].as_i64(), Some(3));
     // Deep but bounded nesting parses; absurd nesting is an error, not a stack overflow.
@@ -91,15 +114,33 @@ fn numbers() {
     assert_eq!(ok("0.1").as_f64(), Some(0.1f64));
     assert_eq!(ok("0.1").as_f64().map(f64::to_bits), Some(0.1f64.to_bits()));
     assert_eq!(ok("1E+2").as_f64(), Some(100.0));
-    assert_eq!(ok("2e308").as_f64(), Some(f64::INFINITY), "overflow rounds like str::parse");
+    assert_eq!(
+        ok("2e308").as_f64(),
+        Some(f64::INFINITY),
+        "overflow rounds like str::parse"
+    );
     assert_eq!(ok("5e-324").as_f64(), Some(f64::from_bits(1)));
     // Python repr of f32 values widened to f64 round-trips exactly and narrows exactly.
-    for &x in &[0.1f32, -5.280177593231201e-4, 18.962677, f32::MAX, f32::MIN_POSITIVE, 1e-45] {
+    for &x in &[
+        0.1f32,
+        -5.280177593231201e-4,
+        18.962677,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        1e-45,
+    ] {
         let text = format!("{:?}", x as f64);
         assert_eq!(ok(&text).as_f64(), Some(x as f64), "{text}");
-        assert_eq!(ok(&text).as_f32().map(f32::to_bits), Some(x.to_bits()), "{text}");
+        assert_eq!(
+            ok(&text).as_f32().map(f32::to_bits),
+            Some(x.to_bits()),
+            "{text}"
+        );
     }
-    assert_eq!(ok("-0.22736740112304688").as_f32(), Some(-0.22736740112304688f64 as f32));
+    assert_eq!(
+        ok("-0.22736740112304688").as_f32(),
+        Some(-0.22736740112304688f64 as f32)
+    );
     // as_i64 only for integers the f64 holds exactly.
     assert_eq!(ok("1.5").as_i64(), None);
     assert_eq!(ok("1e3").as_i64(), Some(1000));
@@ -110,7 +151,10 @@ fn numbers() {
     let a = ok("[1, 2.5, -3e2, 0.1]");
     assert_eq!(a.f32_vec(), vec![1.0f32, 2.5, -300.0, 0.1f64 as f32]);
     assert_eq!(a.f64_vec(), vec![1.0f64, 2.5, -300.0, 0.1]);
-    assert_eq!(ok("[0, -7, 12345678901]").i64_vec(), vec![0i64, -7, 12345678901]);
+    assert_eq!(
+        ok("[0, -7, 12345678901]").i64_vec(),
+        vec![0i64, -7, 12345678901]
+    );
     assert_eq!(ok("[0, 7, 4294967295]").u32_vec(), vec![0u32, 7, u32::MAX]);
     assert_eq!(ok("[]").u32_vec(), Vec::<u32>::new());
 }
@@ -186,7 +230,11 @@ fn load(rel: &str) -> Json {
     let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{rel}: not UTF-8: {e}"));
     let t = std::time::Instant::now();
     let v = parse_json(&text).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    eprintln!("{rel}: {} bytes parsed in {:.1} ms", text.len(), t.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "{rel}: {} bytes parsed in {:.1} ms",
+        text.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
     v
 }
 
@@ -203,28 +251,47 @@ fn listed_sha256(rel: &str) -> Option<String> {
 /// Structural checks shared by every model golden file (`<model>.json`).
 fn check_model_golden(name: &str, v: &Json) {
     let stem = name.strip_suffix(".json").unwrap();
-    assert_eq!(v["model"].as_str(), Some(format!("{stem}.gguf").as_str()), "{name}");
+    assert_eq!(
+        v["model"].as_str(),
+        Some(format!("{stem}.gguf").as_str()),
+        "{name}"
+    );
     let sha = v["sha256"].as_str().unwrap();
-    assert!(sha.len() == 64 && sha.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')), "{name}");
+    assert!(
+        sha.len() == 64 && sha.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+        "{name}"
+    );
     if let Some(listed) = listed_sha256(&format!("models/{stem}.gguf")) {
         assert_eq!(sha, listed, "{name}: sha256 differs from SHA256SUMS");
     }
-    assert!(v["reference"].as_str().unwrap().starts_with("llama.cpp "), "{name}");
+    assert!(
+        v["reference"].as_str().unwrap().starts_with("llama.cpp "),
+        "{name}"
+    );
     let n_vocab = v["n_vocab"].as_usize().unwrap();
     let cases = v["cases"].as_array().unwrap();
     assert!(!cases.is_empty(), "{name}");
     for (i, c) in cases.iter().enumerate() {
         let prompt = c["prompt"].u32_vec();
         assert!(!prompt.is_empty(), "{name} case {i}");
-        assert!(prompt.iter().all(|&t| (t as usize) < n_vocab), "{name} case {i}");
+        assert!(
+            prompt.iter().all(|&t| (t as usize) < n_vocab),
+            "{name} case {i}"
+        );
         let greedy = c["greedy"].u32_vec();
-        assert!(greedy.iter().all(|&t| (t as usize) < n_vocab), "{name} case {i}");
+        assert!(
+            greedy.iter().all(|&t| (t as usize) < n_vocab),
+            "{name} case {i}"
+        );
         let last = c["last_logits"].f32_vec();
         assert_eq!(last.len(), n_vocab, "{name} case {i}");
         assert!(last.iter().all(|x| x.is_finite()), "{name} case {i}");
         // The greedy first token is the argmax of the last prompt position's logits.
         let argmax = (0..n_vocab).fold(0, |b, j| if last[j] > last[b] { j } else { b });
-        assert_eq!(greedy[0] as usize, argmax, "{name} case {i}: greedy[0] vs argmax");
+        assert_eq!(
+            greedy[0] as usize, argmax,
+            "{name} case {i}: greedy[0] vs argmax"
+        );
         let top = c["top_per_pos"].as_array().unwrap();
         assert_eq!(top.len(), prompt.len(), "{name} case {i}");
         for pos in top {
@@ -241,7 +308,10 @@ fn check_model_golden(name: &str, v: &Json) {
                 assert_eq!(r.f32_vec().len(), n_vocab, "{name} case {i}");
             }
             let last_row = rows.last().unwrap().f32_vec();
-            assert_eq!(last_row, last, "{name} case {i}: all_logits[-1] vs last_logits");
+            assert_eq!(
+                last_row, last,
+                "{name} case {i}: all_logits[-1] vs last_logits"
+            );
         }
     }
 }
@@ -264,17 +334,27 @@ fn golden_files() {
             assert_eq!(cases.len(), 47, "{name}");
             assert_eq!(cases[0]["text"].as_str(), Some("ied 4 ½ months"), "{name}");
             assert_eq!(cases[1]["text"].as_str(), Some("Äpfel"), "{name}");
-            assert_eq!(cases[18]["text"].as_str(), Some(" this is 🦙.cpp"), "{name}");
+            assert_eq!(
+                cases[18]["text"].as_str(),
+                Some(" this is 🦙.cpp"),
+                "{name}"
+            );
             for c in cases {
                 c["ids"].u32_vec();
                 c["ids_special"].u32_vec();
             }
             for (id, bytes) in v["pieces"].as_object().unwrap() {
                 id.parse::<u32>().unwrap();
-                assert!(bytes.u32_vec().iter().all(|&b| b < 256), "{name} piece {id}");
+                assert!(
+                    bytes.u32_vec().iter().all(|&b| b < 256),
+                    "{name} piece {id}"
+                );
             }
             if name == "tok-codellama-70b-instruct.json" {
-                assert_eq!(v["vocab"].as_str(), Some("codellama-70b-instruct-vocab.gguf"));
+                assert_eq!(
+                    v["vocab"].as_str(),
+                    Some("codellama-70b-instruct-vocab.gguf")
+                );
                 assert_eq!(cases[1]["ids"].u32_vec(), [11585, 7810, 295]);
                 assert_eq!(cases[1]["ids_special"].u32_vec(), [1, 11585, 7810, 295]);
                 assert_eq!(v["pieces"]["1"].u32_vec(), b"<s>".map(u32::from));
@@ -296,11 +376,18 @@ fn golden_files() {
             assert_eq!(prompt_lens, [42, 16, 6]);
             assert_eq!(cases[0]["prompt"].u32_vec()[..5], [1, 9690, 198, 2683, 359]);
             assert_eq!(cases[0]["greedy"].u32_vec()[..3], [3725, 5367, 198]);
-            assert_eq!(cases[0]["last_logits"].f32_vec()[..2], [18.962677001953125f32, 17.178668975830078]);
+            assert_eq!(
+                cases[0]["last_logits"].f32_vec()[..2],
+                [18.962677001953125f32, 17.178668975830078]
+            );
         } else {
             assert_eq!(v["n_vocab"].as_i64(), Some(1024), "{name}");
             assert_eq!(prompt_lens, [8, 34], "{name}");
-            assert_eq!(cases[0]["prompt"].u32_vec(), [1, 978, 975, 986, 381, 173, 922, 107], "{name}");
+            assert_eq!(
+                cases[0]["prompt"].u32_vec(),
+                [1, 978, 975, 986, 381, 173, 922, 107],
+                "{name}"
+            );
             assert_eq!(cases[0]["greedy"].len(), 32, "{name}");
         }
         if name == "tiny-codellama.q4_k_m.json" {
@@ -322,10 +409,19 @@ fn chat_fixture() {
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
     assert_eq!(msgs[0]["content"].as_str(), Some("System prompt    "));
     let prompt = v["expected_prompt"].as_str().unwrap();
-    assert!(prompt.starts_with("<s>Source: system\n\n System prompt <step>"), "{prompt:?}");
+    assert!(
+        prompt.starts_with("<s>Source: system\n\n System prompt <step>"),
+        "{prompt:?}"
+    );
     assert_eq!(prompt.chars().count(), 215);
     assert_eq!(v["expected_tokens"].u32_vec().len(), 49);
-    assert_eq!(v["expected_tokens"].u32_vec()[..6], [1, 7562, 29901, 1788, 13, 13]);
+    assert_eq!(
+        v["expected_tokens"].u32_vec()[..6],
+        [1, 7562, 29901, 1788, 13, 13]
+    );
     assert_eq!(v["llama_cpp_tokens_of_expected_prompt"].u32_vec().len(), 57);
-    assert_eq!(v["vocab"].as_str(), Some("../vocab/codellama-70b-instruct-vocab.gguf"));
+    assert_eq!(
+        v["vocab"].as_str(),
+        Some("../vocab/codellama-70b-instruct-vocab.gguf")
+    );
 }

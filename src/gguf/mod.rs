@@ -498,7 +498,8 @@ struct TensorEntry {
     size: usize,
 }
 
-enum Storage<'a> {
+/// Bytes a parsed file lives in: borrowed from the host, owned, or a memory map.
+pub(crate) enum Storage<'a> {
     Borrowed(&'a [u8]),
     Owned(Vec<u8>),
     #[cfg(feature = "mmap")]
@@ -506,7 +507,7 @@ enum Storage<'a> {
 }
 
 impl Storage<'_> {
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         match self {
             Storage::Borrowed(b) => b,
             Storage::Owned(v) => v,
@@ -586,7 +587,7 @@ impl<'a> GgufHeader<'a> {
         GgufHeader::parse(Storage::Owned(prefix), total_len)
     }
 
-    fn parse(storage: Storage<'a>, total_len: u64) -> Result<GgufHeader<'a>> {
+    pub(crate) fn parse(storage: Storage<'a>, total_len: u64) -> Result<GgufHeader<'a>> {
         let index = Index::parse(storage.bytes(), total_len)?;
         Ok(GgufHeader {
             storage,

@@ -109,7 +109,7 @@ pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [
         par.run(n_tokens, &|t| {
             // SAFETY: task t writes only activation row t.
             let dst = unsafe { shared.chunk(t * act_row, act_row) };
-            let _ = quant::quantize_row(act_ty, &x[t * w.cols..(t + 1) * w.cols], dst);
+            let _ = quant::quantize_row_for_matmul(w.ty, &x[t * w.cols..(t + 1) * w.cols], dst);
         });
     }
     let act = &*act;
@@ -130,6 +130,20 @@ pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [
             }
         }
     });
+}
+
+/// Views 4-aligned bytes as f32 (scratch regions the context laid out aligned).
+pub(crate) fn as_f32(bytes: &[u8]) -> &[f32] {
+    assert!(bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0, "misaligned f32 region");
+    // SAFETY: aligned and a whole number of f32 (checked above); every bit pattern is an f32.
+    unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
+}
+
+/// Views 4-aligned bytes as mutable f32.
+pub(crate) fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
+    assert!(bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0, "misaligned f32 region");
+    // SAFETY: as in `as_f32`; the exclusive borrow moves to the result.
+    unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<f32>(), bytes.len() / 4) }
 }
 
 /// Reads little-endian f32 values (a norm weight tensor's bytes).
@@ -239,7 +253,7 @@ mod tests {
         let mut reference = vec![0f32; rows * n_tokens];
         for t in 0..n_tokens {
             let mut a = vec![0u8; GgmlType::Q8_0.row_size(cols).unwrap()];
-            quant::quantize_row(GgmlType::Q8_0, &x[t * cols..(t + 1) * cols], &mut a).unwrap();
+            quant::quantize_row_for_matmul(m.ty, &x[t * cols..(t + 1) * cols], &mut a).unwrap();
             for r in 0..rows {
                 reference[t * rows + r] = quant::vec_dot(m.ty, cols, m.row(r), &a).unwrap();
             }

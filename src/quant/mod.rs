@@ -437,6 +437,27 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// Quantizes one activation row for a matrix product with weights of type `ty` into
+/// `ty.vec_dot_type()`, the way llama.cpp's CPU backend does on x86 (ggml-cpu's `from_float`
+/// for that type): Q8_0 and Q8_1 with the x86 kernels' rounding
+/// ([`legacy::quantize_row_q8_0_x86`]), everything else as [`quantize_row`].
+pub fn quantize_row_for_matmul(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<()> {
+    let Some(act) = ty.vec_dot_type() else {
+        return Err(Error::UnsupportedType {
+            type_name: ty.name(),
+            operation: "matrix product",
+        });
+    };
+    let need = row_bytes(act, src.len(), "quantize_row_for_matmul: element count")?;
+    check_len("quantize_row_for_matmul: destination bytes", need, dst.len())?;
+    match act {
+        GgmlType::Q8_0 => legacy::quantize_row_q8_0_x86(src, blocks_mut(dst)),
+        GgmlType::Q8_1 => legacy::quantize_row_q8_1_x86(src, blocks_mut(dst)),
+        _ => return quantize_row(act, src, dst),
+    }
+    Ok(())
+}
+
 /// The dot product of `n` elements of weights of type `ty` (`w`) with activations already
 /// quantized to `ty.vec_dot_type()` (`act`), computed as ggml's generic `ggml_vec_dot_*` does.
 pub fn vec_dot(ty: GgmlType, n: usize, w: &[u8], act: &[u8]) -> Result<f32> {

@@ -30,7 +30,12 @@ const MAX_DEPTH: usize = 512;
 
 /// Parses one JSON text (surrounding whitespace allowed, nothing else after the value).
 pub fn parse(text: &str) -> Result<Json, String> {
-    let mut p = Parser { s: text, b: text.as_bytes(), pos: 0, depth: 0 };
+    let mut p = Parser {
+        s: text,
+        b: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     let v = p.value()?;
     p.skip_ws();
@@ -427,8 +432,9 @@ impl Json {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                v.as_f32()
-                    .unwrap_or_else(|| panic!("f32_vec: element {i} is a {}, not a number", v.kind()))
+                v.as_f32().unwrap_or_else(|| {
+                    panic!("f32_vec: element {i} is a {}, not a number", v.kind())
+                })
             })
             .collect()
     }
@@ -439,8 +445,9 @@ impl Json {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                v.as_f64()
-                    .unwrap_or_else(|| panic!("f64_vec: element {i} is a {}, not a number", v.kind()))
+                v.as_f64().unwrap_or_else(|| {
+                    panic!("f64_vec: element {i} is a {}, not a number", v.kind())
+                })
             })
             .collect()
     }

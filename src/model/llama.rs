@@ -1,0 +1,296 @@
+//! The llama forward pass (CodeLlama, Llama 2, SmolLM2, Mistral-style GQA), read top to bottom.
+//!
+//! It follows llama.cpp's graph (`src/models/llama.cpp` and `llm_graph_context::build_attn`)
+//! and CPU numerics: activations are quantized to the weight type's partner format before each
+//! matrix product ([`matmul`]); queries and attention weights are rounded to the KV cache's type
+//! before their products with the cache, as ggml's `mul_mat` converts its second operand to the
+//! first's `vec_dot_type`; norms, rope, softmax and SwiGLU are f32 with f64 sums where ggml has
+//! them. The fast paths live in `kernels/`.
+
+use super::context::{ContextParams, Layout};
+use super::Model;
+use crate::kernels::{
+    add_assign, as_f32_mut, matmul, rms_norm, rope_apply, rope_cache, softmax_scaled,
+    swiglu, SharedMut,
+};
+use crate::parallel::Parallel;
+use crate::quant::{self, GgmlType};
+
+/// Which positions of a batch need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Logits {
+    /// None (an early step of a long input).
+    None,
+    /// The last position.
+    Last,
+    /// Every position.
+    All,
+}
+
+/// The context's memory cut into its regions.
+struct Regions<'m> {
+    k_cache: &'m mut [u8],
+    v_cache: &'m mut [u8],
+    x: &'m mut [f32],
+    xb: &'m mut [f32],
+    q: &'m mut [f32],
+    k: &'m mut [f32],
+    v: &'m mut [f32],
+    att: &'m mut [f32],
+    proj: &'m mut [f32],
+    gate: &'m mut [f32],
+    up: &'m mut [f32],
+    rope: &'m mut [f32],
+    heads: &'m mut [u8],
+    act: &'m mut [u8],
+    logits: &'m mut [f32],
+}
+
+fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
+    // Regions are laid out in this order, each at its offset; cut them off one by one.
+    let mut rest = mem;
+    let mut at = 0usize;
+    let mut take = |(start, len): (usize, usize)| -> &'m mut [u8] {
+        let r = core::mem::take(&mut rest);
+        let (_, r) = r.split_at_mut(start - at);
+        let (region, r) = r.split_at_mut(len);
+        rest = r;
+        at = start + len;
+        region
+    };
+    Regions {
+        k_cache: take(l.k_cache),
+        v_cache: take(l.v_cache),
+        x: as_f32_mut(take(l.x)),
+        xb: as_f32_mut(take(l.xb)),
+        q: as_f32_mut(take(l.q)),
+        k: as_f32_mut(take(l.k)),
+        v: as_f32_mut(take(l.v)),
+        att: as_f32_mut(take(l.att)),
+        proj: as_f32_mut(take(l.proj)),
+        gate: as_f32_mut(take(l.gate)),
+        up: as_f32_mut(take(l.up)),
+        rope: as_f32_mut(take(l.rope)),
+        heads: take(l.heads),
+        act: take(l.act),
+        logits: as_f32_mut(take(l.logits)),
+    }
+}
+
+/// Receives intermediate tensors: a name as llama.cpp's graph has it (`"attn_norm"`,
+/// `"Qcur"`, ...), the layer (for per-layer tensors) and the values, token after token.
+pub type Trace<'t> = &'t mut dyn FnMut(&str, Option<usize>, &[f32]);
+
+/// Evaluates `tokens` at positions `n_past..`, writing their keys and values into the cache
+/// and the requested logits into the logits region.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward(
+    model: &Model,
+    params: &ContextParams,
+    layout: &Layout,
+    mem: &mut [u8],
+    n_past: usize,
+    tokens: &[u32],
+    want: Logits,
+    par: &dyn Parallel,
+    mut trace: Option<Trace>,
+) {
+    let mut tr = |name: &str, layer: Option<usize>, v: &[f32]| {
+        if let Some(f) = trace.as_mut() {
+            f(name, layer, v);
+        }
+    };
+    let c = model.config();
+    let s = regions(mem, layout);
+    let n = tokens.len();
+    let (d, hd, n_rot) = (c.n_embd, c.head_dim, c.n_rot);
+    let kv_ty = params.kv_type.ggml();
+
+    // Token embeddings: rows of token_embd, dequantized.                      (n, d)
+    let embd = model.matrix(&model.token_embd);
+    for (t, &tok) in tokens.iter().enumerate() {
+        let _ = quant::dequantize_row(embd.ty, embd.row(tok as usize), &mut s.x[t * d..(t + 1) * d]);
+    }
+    // Rope tables, one per position of the batch.                             (n, n_rot)
+    for t in 0..n {
+        let table = &mut s.rope[t * n_rot..(t + 1) * n_rot];
+        rope_cache(n_past + t, n_rot, c.rope_freq_base, c.rope_freq_scale(), table);
+    }
+
+    tr("embd", None, &s.x[..n * d]);
+
+    for (il, layer) in model.layers.iter().enumerate() {
+        let l = Some(il);
+        // Attention block.
+        for t in 0..n {
+            let norm = model.bytes(&layer.attn_norm);
+            rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
+        }
+        tr("attn_norm", l, &s.xb[..n * d]);
+        matmul(model.matrix(&layer.wq), s.xb, n, s.act, s.q, par); //         (n, n_head * hd)
+        matmul(model.matrix(&layer.wk), s.xb, n, s.act, s.k, par); //         (n, n_head_kv * hd)
+        matmul(model.matrix(&layer.wv), s.xb, n, s.act, s.v, par); //         (n, n_head_kv * hd)
+        for t in 0..n {
+            let table = &s.rope[t * n_rot..(t + 1) * n_rot];
+            for h in s.q[t * c.n_head * hd..(t + 1) * c.n_head * hd].chunks_exact_mut(hd) {
+                rope_apply(&mut h[..n_rot], table);
+            }
+            for h in s.k[t * c.n_head_kv * hd..(t + 1) * c.n_head_kv * hd].chunks_exact_mut(hd) {
+                rope_apply(&mut h[..n_rot], table);
+            }
+        }
+        tr("Qcur", l, &s.q[..n * c.n_head * hd]);
+        tr("Kcur", l, &s.k[..n * c.n_head_kv * hd]);
+        tr("Vcur", l, &s.v[..n * c.n_head_kv * hd]);
+        let cache = KvCache {
+            ty: kv_ty,
+            n_ctx: params.n_ctx,
+            n_head_kv: c.n_head_kv,
+            head_dim: hd,
+            layer: il,
+        };
+        cache.store(s.k_cache, s.v_cache, s.k, s.v, n_past, n);
+        attention(&cache, s.k_cache, s.v_cache, s.q, s.att, s.heads, layout.head_scratch, c.n_head, n_past, n, par);
+        tr("kqv_out", l, &s.att[..n * c.n_head * hd]);
+        matmul(model.matrix(&layer.wo), s.att, n, s.act, s.proj, par); //     (n, d)
+        tr("attn_out", l, &s.proj[..n * d]);
+        add_assign(&mut s.x[..n * d], &s.proj[..n * d]);
+        tr("ffn_inp", l, &s.x[..n * d]);
+
+        // Feed-forward block: down(silu(gate(x)) * up(x)).
+        for t in 0..n {
+            let norm = model.bytes(&layer.ffn_norm);
+            rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
+        }
+        tr("ffn_norm", l, &s.xb[..n * d]);
+        matmul(model.matrix(&layer.w_gate), s.xb, n, s.act, s.gate, par); //  (n, n_ff)
+        matmul(model.matrix(&layer.w_up), s.xb, n, s.act, s.up, par); //      (n, n_ff)
+        tr("ffn_gate", l, &s.gate[..n * c.n_ff]);
+        tr("ffn_up", l, &s.up[..n * c.n_ff]);
+        swiglu(&mut s.gate[..n * c.n_ff], &s.up[..n * c.n_ff]);
+        tr("ffn_swiglu", l, &s.gate[..n * c.n_ff]);
+        matmul(model.matrix(&layer.w_down), s.gate, n, s.act, s.proj, par); // (n, d)
+        tr("ffn_out", l, &s.proj[..n * d]);
+        add_assign(&mut s.x[..n * d], &s.proj[..n * d]);
+        tr("l_out", l, &s.x[..n * d]);
+    }
+
+    // Output: final norm and projection to the vocabulary, for the positions wanted.
+    let rows = match want {
+        Logits::None => return,
+        Logits::Last => n - 1..n,
+        Logits::All => 0..n,
+    };
+    for (i, t) in rows.clone().enumerate() {
+        let norm = model.bytes(&model.output_norm);
+        rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[i * d..(i + 1) * d]);
+    }
+    tr("result_norm", None, &s.xb[..rows.len() * d]);
+    matmul(model.matrix(&model.output), s.xb, rows.len(), s.act, s.logits, par); // (rows, n_vocab)
+    tr("result_output", None, &s.logits[..rows.len() * c.n_vocab]);
+}
+
+/// One layer's view of the KV cache. Keys are stored `[layer][kv_head][position][head_dim]`;
+/// values transposed, `[layer][kv_head][head_dim][position]`, as llama.cpp keeps them without
+/// flash attention, so that both products with the cache read contiguous rows.
+struct KvCache {
+    ty: GgmlType,
+    n_ctx: usize,
+    n_head_kv: usize,
+    head_dim: usize,
+    layer: usize,
+}
+
+impl KvCache {
+    fn elem(&self) -> usize {
+        self.ty.type_size()
+    }
+
+    /// Byte offset of head `g`'s block in this layer.
+    fn head_offset(&self, g: usize) -> usize {
+        ((self.layer * self.n_head_kv + g) * self.n_ctx * self.head_dim) * self.elem()
+    }
+
+    /// Key of head `g` at position `p`: `head_dim` elements.
+    fn key<'c>(&self, k_cache: &'c [u8], g: usize, p: usize) -> &'c [u8] {
+        let start = self.head_offset(g) + p * self.head_dim * self.elem();
+        &k_cache[start..start + self.head_dim * self.elem()]
+    }
+
+    /// Values of head `g`, dimension `i`, positions `0..len`.
+    fn values<'c>(&self, v_cache: &'c [u8], g: usize, i: usize, len: usize) -> &'c [u8] {
+        let start = self.head_offset(g) + i * self.n_ctx * self.elem();
+        &v_cache[start..start + len * self.elem()]
+    }
+
+    /// Writes the keys and values of `n` tokens at positions `n_past..`, converted to the
+    /// cache's type (`ggml_cpy` into the cache).
+    fn store(&self, k_cache: &mut [u8], v_cache: &mut [u8], k: &[f32], v: &[f32], n_past: usize, n: usize) {
+        let (hd, e) = (self.head_dim, self.elem());
+        for t in 0..n {
+            let p = n_past + t;
+            for g in 0..self.n_head_kv {
+                let src = &k[(t * self.n_head_kv + g) * hd..][..hd];
+                let start = self.head_offset(g) + p * hd * e;
+                let _ = quant::quantize_row(self.ty, src, &mut k_cache[start..start + hd * e]);
+                for (i, &x) in v[(t * self.n_head_kv + g) * hd..][..hd].iter().enumerate() {
+                    let at = self.head_offset(g) + (i * self.n_ctx + p) * e;
+                    let _ = quant::quantize_row(self.ty, &[x], &mut v_cache[at..at + e]);
+                }
+            }
+        }
+    }
+}
+
+/// Causal multi-head attention over the cache for `n` tokens at positions `n_past..`, one task
+/// per query head (heads share key/value heads in groups of `n_head / n_head_kv`).
+///
+/// For each token and head, as llama.cpp without flash attention: the query is rounded to the
+/// cache type, `kq = K · q` over the positions it may see, `softmax(kq / sqrt(head_dim))`, the
+/// weights are rounded to the cache type, and `out = V · weights`.
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    cache: &KvCache,
+    k_cache: &[u8],
+    v_cache: &[u8],
+    q: &[f32],
+    out: &mut [f32],
+    heads: &mut [u8],
+    head_scratch: usize,
+    n_head: usize,
+    n_past: usize,
+    n: usize,
+    par: &dyn Parallel,
+) {
+    let hd = cache.head_dim;
+    let e = cache.elem();
+    let group = n_head / cache.n_head_kv;
+    let scale = 1.0f32 / libm::sqrtf(hd as f32);
+    let out = SharedMut::new(&mut out[..n * n_head * hd]);
+    let heads = SharedMut::new(heads);
+    par.run(n_head, &|h| {
+        let g = h / group;
+        // SAFETY: task h alone uses head h's scratch.
+        let scratch = unsafe { heads.chunk(h * head_scratch, head_scratch) };
+        let n_ctx = cache.n_ctx;
+        let (scores, rest) = scratch.split_at_mut(n_ctx * 4);
+        let (weights, rest) = rest.split_at_mut(n_ctx * e);
+        let q_conv = &mut rest[..hd * e];
+        let scores = as_f32_mut(scores);
+        for t in 0..n {
+            let seen = n_past + t + 1;
+            let _ = quant::quantize_row(cache.ty, &q[(t * n_head + h) * hd..][..hd], q_conv);
+            for (p, sc) in scores[..seen].iter_mut().enumerate() {
+                *sc = quant::vec_dot(cache.ty, hd, cache.key(k_cache, g, p), q_conv).unwrap_or(f32::NAN);
+            }
+            softmax_scaled(&mut scores[..seen], scale);
+            let _ = quant::quantize_row(cache.ty, &scores[..seen], &mut weights[..seen * e]);
+            // SAFETY: task h alone writes head h's outputs.
+            let o = unsafe { out.chunk((t * n_head + h) * hd, hd) };
+            for (i, oi) in o.iter_mut().enumerate() {
+                let vals = cache.values(v_cache, g, i, seen);
+                *oi = quant::vec_dot(cache.ty, seen, vals, &weights[..seen * e]).unwrap_or(f32::NAN);
+            }
+        }
+    });
+}
