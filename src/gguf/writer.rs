@@ -43,6 +43,29 @@ pub enum MetaValue {
 }
 
 impl MetaValue {
+    /// An owned copy of a value read from a file (to copy metadata into a new file).
+    pub fn from_value(v: &super::Value<'_>) -> MetaValue {
+        use super::Value;
+        match *v {
+            Value::U8(x) => MetaValue::U8(x),
+            Value::I8(x) => MetaValue::I8(x),
+            Value::U16(x) => MetaValue::U16(x),
+            Value::I16(x) => MetaValue::I16(x),
+            Value::U32(x) => MetaValue::U32(x),
+            Value::I32(x) => MetaValue::I32(x),
+            Value::F32(x) => MetaValue::F32(x),
+            Value::Bool(x) => MetaValue::Bool(x),
+            Value::String(s) => MetaValue::String(s.into()),
+            Value::U64(x) => MetaValue::U64(x),
+            Value::I64(x) => MetaValue::I64(x),
+            Value::F64(x) => MetaValue::F64(x),
+            Value::Array(a) => MetaValue::Array(
+                a.elem_type(),
+                a.iter().map(|item| MetaValue::from_value(&item)).collect(),
+            ),
+        }
+    }
+
     /// The value's type.
     pub fn value_type(&self) -> ValueType {
         match self {

@@ -159,15 +159,17 @@ impl<'a> Source<'a> {
         let total: u64 = lens.iter().sum();
         // Parse the header from the first part; if the cut falls inside the header, from a copy
         // of as many bytes as it turns out to need.
+        // A header cut short looks truncated, or its counts look implausible for the bytes left.
+        let cut_short = |e: &Error| matches!(e, Error::Truncated { .. } | Error::ImplausibleCount { .. });
         let header = match GgufHeader::parse(first, total) {
             Ok(h) => h,
-            Err(Error::Truncated { .. }) if parts.len() > 1 => {
+            Err(e) if parts.len() > 1 && cut_short(&e) => {
                 let mut want = (lens[0] as usize).max(4096) * 2;
                 loop {
                     let prefix = read_range(&parts, 0, want.min(total as usize));
                     match GgufHeader::from_prefix_vec(prefix, total) {
                         Ok(h) => break h,
-                        Err(Error::Truncated { .. }) if (want as u64) < total => want *= 2,
+                        Err(e) if cut_short(&e) && (want as u64) < total => want *= 2,
                         Err(e) => return Err(e),
                     }
                 }
