@@ -77,6 +77,8 @@ mod pool {
         active: AtomicUsize,
         /// Workers currently parked (or about to park).
         parked: AtomicUsize,
+        /// Workers that have started running.
+        started: AtomicUsize,
         shutdown: AtomicBool,
     }
 
@@ -107,6 +109,7 @@ mod pool {
                 generation: AtomicU64::new(0),
                 active: AtomicUsize::new(0),
                 parked: AtomicUsize::new(0),
+                started: AtomicUsize::new(0),
                 shutdown: AtomicBool::new(false),
             });
             let workers = (1..width)
@@ -120,6 +123,11 @@ mod pool {
                     (handle, t)
                 })
                 .collect();
+            // Return only when every worker runs: a thread's start-up allocates (its name, its
+            // stack guard), and that must not happen later, inside an evaluation.
+            while shared.started.load(SeqCst) < width - 1 {
+                thread::yield_now();
+            }
             ThreadPool {
                 shared,
                 workers,
@@ -130,6 +138,7 @@ mod pool {
     }
 
     fn worker(s: &Shared) {
+        s.started.fetch_add(1, SeqCst);
         let mut seen = 0u64;
         loop {
             // Wait for a new generation: spin, then park.
