@@ -2,10 +2,12 @@
 #![allow(dead_code, unused_imports)]
 
 mod fixtures;
+mod golden;
 mod json;
 mod sha256;
 
 pub use fixtures::{fixture, fixture_path, MODELS};
+pub use golden::{argmax, check_model, REL_TOL};
 pub use json::parse as parse_json;
 pub use json::Json;
 pub use sha256::{hex, sha256};
