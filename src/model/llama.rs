@@ -154,40 +154,55 @@ pub(crate) fn forward(
         tr("kqv_out", l, &s.att[..n * c.n_head * hd]);
         matmul(model.matrix(&layer.wo), s.att, n, s.act, s.proj, par); //     (n, d)
         tr("attn_out", l, &s.proj[..n * d]);
-        add_assign(&mut s.x[..n * d], &s.proj[..n * d]);
-        tr("ffn_inp", l, &s.x[..n * d]);
+        // After the last layer's attention only the positions that need logits go on, as in
+        // llama.cpp (`ggml_get_rows(.., inp_out_ids)`): their rows move to the front.
+        let m = if il + 1 == model.layers.len() {
+            let m = match want {
+                Logits::None => 0,
+                Logits::Last => 1,
+                Logits::All => n,
+            };
+            if m == 1 && n > 1 {
+                s.x.copy_within((n - 1) * d..n * d, 0);
+                s.proj.copy_within((n - 1) * d..n * d, 0);
+            }
+            m
+        } else {
+            n
+        };
+        if m == 0 {
+            return;
+        }
+        add_assign(&mut s.x[..m * d], &s.proj[..m * d]);
+        tr("ffn_inp", l, &s.x[..m * d]);
 
-        // Feed-forward block: down(silu(gate(x)) * up(x)).
-        for t in 0..n {
+        // Feed-forward block: down(silu(gate(x)) * up(x)).                      (m rows)
+        for t in 0..m {
             let norm = model.bytes(&layer.ffn_norm);
             rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
         }
-        tr("ffn_norm", l, &s.xb[..n * d]);
-        matmul(model.matrix(&layer.w_gate), s.xb, n, s.act, s.gate, par); //  (n, n_ff)
-        matmul(model.matrix(&layer.w_up), s.xb, n, s.act, s.up, par); //      (n, n_ff)
-        tr("ffn_gate", l, &s.gate[..n * c.n_ff]);
-        tr("ffn_up", l, &s.up[..n * c.n_ff]);
-        swiglu(&mut s.gate[..n * c.n_ff], &s.up[..n * c.n_ff]);
-        tr("ffn_swiglu", l, &s.gate[..n * c.n_ff]);
-        matmul(model.matrix(&layer.w_down), s.gate, n, s.act, s.proj, par); // (n, d)
-        tr("ffn_out", l, &s.proj[..n * d]);
-        add_assign(&mut s.x[..n * d], &s.proj[..n * d]);
-        tr("l_out", l, &s.x[..n * d]);
+        tr("ffn_norm", l, &s.xb[..m * d]);
+        matmul(model.matrix(&layer.w_gate), s.xb, m, s.act, s.gate, par); //  (m, n_ff)
+        matmul(model.matrix(&layer.w_up), s.xb, m, s.act, s.up, par); //      (m, n_ff)
+        tr("ffn_gate", l, &s.gate[..m * c.n_ff]);
+        tr("ffn_up", l, &s.up[..m * c.n_ff]);
+        swiglu(&mut s.gate[..m * c.n_ff], &s.up[..m * c.n_ff]);
+        tr("ffn_swiglu", l, &s.gate[..m * c.n_ff]);
+        matmul(model.matrix(&layer.w_down), s.gate, m, s.act, s.proj, par); // (m, d)
+        tr("ffn_out", l, &s.proj[..m * d]);
+        add_assign(&mut s.x[..m * d], &s.proj[..m * d]);
+        tr("l_out", l, &s.x[..m * d]);
+        if il + 1 == model.layers.len() {
+            // Output: final norm and projection to the vocabulary.                (m, n_vocab)
+            for t in 0..m {
+                let norm = model.bytes(&model.output_norm);
+                rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
+            }
+            tr("result_norm", None, &s.xb[..m * d]);
+            matmul(model.matrix(&model.output), s.xb, m, s.act, s.logits, par);
+            tr("result_output", None, &s.logits[..m * c.n_vocab]);
+        }
     }
-
-    // Output: final norm and projection to the vocabulary, for the positions wanted.
-    let rows = match want {
-        Logits::None => return,
-        Logits::Last => n - 1..n,
-        Logits::All => 0..n,
-    };
-    for (i, t) in rows.clone().enumerate() {
-        let norm = model.bytes(&model.output_norm);
-        rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[i * d..(i + 1) * d]);
-    }
-    tr("result_norm", None, &s.xb[..rows.len() * d]);
-    matmul(model.matrix(&model.output), s.xb, rows.len(), s.act, s.logits, par); // (rows, n_vocab)
-    tr("result_output", None, &s.logits[..rows.len() * c.n_vocab]);
 }
 
 /// One layer's view of the KV cache. Keys are stored `[layer][kv_head][position][head_dim]`;
