@@ -30,6 +30,7 @@ pub mod kernels;
 pub mod model;
 pub mod parallel;
 pub mod quant;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use model::{Context, ContextParams, KvType, Model};

@@ -1,0 +1,1 @@
+//! Pre-tokenizers (work in progress).

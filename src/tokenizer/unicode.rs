@@ -1,0 +1,1 @@
+//! Unicode character classes (work in progress).
