@@ -74,7 +74,7 @@ fn run() -> Result<(), String> {
     let model = Model::load(&a.model).map_err(|e| format!("{}: {e}", a.model))?;
     let n_vocab = model.config().n_vocab;
     // A fixed pseudo-random prompt of ordinary tokens (ids 100.. like peer_bench.py).
-    let hi = n_vocab.min(30000).max(101) as u64;
+    let hi = n_vocab.clamp(101, 30000) as u64;
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let prompt: Vec<u32> = (0..a.p)
         .map(|_| {

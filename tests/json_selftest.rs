@@ -1,5 +1,7 @@
 //! Checks the test-only JSON reader in `tests/common/json.rs`, and that every golden JSON fixture
 //! parses and holds what the inference and tokenizer tests expect.
+// The float literals are the exact decimal text of the JSON files, kept as written on purpose.
+#![allow(clippy::excessive_precision)]
 
 mod common;
 
