@@ -95,7 +95,9 @@ mod pool {
 
     impl core::fmt::Debug for ThreadPool {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("ThreadPool").field("threads", &self.width).finish()
+            f.debug_struct("ThreadPool")
+                .field("threads", &self.width)
+                .finish()
         }
     }
 
@@ -245,7 +247,10 @@ mod tests {
             p.run(n, &|i| {
                 hits[i].fetch_add(1, Ordering::SeqCst);
             });
-            assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1), "n = {n}");
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::SeqCst) == 1),
+                "n = {n}"
+            );
         }
     }
 

@@ -29,7 +29,9 @@ fn all_logits(model: &Model, tokens: &[u32], par: &dyn Parallel) -> Vec<f32> {
     };
     let mut ctx = Context::new(model, params).unwrap();
     ctx.eval(tokens, par).unwrap();
-    let mut out: Vec<f32> = (0..tokens.len()).flat_map(|i| ctx.logits_at(i).unwrap().to_vec()).collect();
+    let mut out: Vec<f32> = (0..tokens.len())
+        .flat_map(|i| ctx.logits_at(i).unwrap().to_vec())
+        .collect();
     // Then a few single tokens through the cache.
     for t in [5u32, 77, 901] {
         ctx.eval(&[t], par).unwrap();
@@ -41,14 +43,26 @@ fn all_logits(model: &Model, tokens: &[u32], par: &dyn Parallel) -> Vec<f32> {
 #[test]
 fn results_are_bit_identical_for_any_number_of_tasks_and_threads() {
     let tokens: Vec<u32> = vec![1, 15, 300, 7, 1023, 42, 999, 512, 3];
-    for name in ["tiny-codellama.q4_k_m.gguf", "tiny-codellama.q8_0.gguf", "tiny-codellama-tied.f16.gguf"] {
+    for name in [
+        "tiny-codellama.q4_k_m.gguf",
+        "tiny-codellama.q8_0.gguf",
+        "tiny-codellama-tied.f16.gguf",
+    ] {
         let bytes = fixture(&format!("models/{name}"));
         let model = Model::from_bytes(&bytes).unwrap();
         let want = all_logits(&model, &tokens, &Serial);
         for width in [2, 4] {
-            assert_eq!(all_logits(&model, &tokens, &Reversed(width)), want, "{name}: {width} tasks");
+            assert_eq!(
+                all_logits(&model, &tokens, &Reversed(width)),
+                want,
+                "{name}: {width} tasks"
+            );
             let pool = ThreadPool::new(width);
-            assert_eq!(all_logits(&model, &tokens, &pool), want, "{name}: {width} threads");
+            assert_eq!(
+                all_logits(&model, &tokens, &pool),
+                want,
+                "{name}: {width} threads"
+            );
         }
     }
 }
@@ -77,12 +91,21 @@ fn a_context_in_host_memory_needs_exactly_required_bytes() {
     let mut small = vec![0u8; need - 1];
     assert_eq!(
         Context::new_in(&model, params, &mut small).unwrap_err(),
-        Error::BufferTooSmall { needed: need, given: need - 1 }
+        Error::BufferTooSmall {
+            needed: need,
+            given: need - 1
+        }
     );
     // The size grows with the context and with an f32 cache.
-    let bigger = ContextParams { n_ctx: 96, ..params };
+    let bigger = ContextParams {
+        n_ctx: 96,
+        ..params
+    };
     assert!(Context::required_bytes(&model, &bigger).unwrap() > need);
-    let f32_kv = ContextParams { kv_type: KvType::F32, ..params };
+    let f32_kv = ContextParams {
+        kv_type: KvType::F32,
+        ..params
+    };
     assert!(Context::required_bytes(&model, &f32_kv).unwrap() > need);
 }
 
@@ -113,12 +136,19 @@ fn kv_cached_continuation_equals_one_batch() {
             worst = worst.max((x - y).abs() / scale);
         }
         assert_eq!(
-            a.iter().enumerate().fold(0, |m, (j, v)| if *v > a[m] { j } else { m }),
-            b.iter().enumerate().fold(0, |m, (j, v)| if *v > b[m] { j } else { m }),
+            a.iter()
+                .enumerate()
+                .fold(0, |m, (j, v)| if *v > a[m] { j } else { m }),
+            b.iter()
+                .enumerate()
+                .fold(0, |m, (j, v)| if *v > b[m] { j } else { m }),
             "position {i}: argmax"
         );
     }
-    assert!(worst < 1e-5, "batch and steps differ by {worst} of the largest logit");
+    assert!(
+        worst < 1e-5,
+        "batch and steps differ by {worst} of the largest logit"
+    );
     assert_eq!(steps.n_past(), tokens.len());
 }
 
@@ -132,19 +162,43 @@ fn bad_input_is_an_error_and_leaves_the_context_usable() {
         ..Default::default()
     };
     let mut ctx = Context::new(&model, params).unwrap();
-    assert_eq!(ctx.eval(&[1, 5000], &Serial).unwrap_err(), Error::BadToken { token: 5000, n_vocab: 1024 });
-    assert!(matches!(ctx.eval(&[], &Serial), Err(Error::BadParams { .. })));
+    assert_eq!(
+        ctx.eval(&[1, 5000], &Serial).unwrap_err(),
+        Error::BadToken {
+            token: 5000,
+            n_vocab: 1024
+        }
+    );
+    assert!(matches!(
+        ctx.eval(&[], &Serial),
+        Err(Error::BadParams { .. })
+    ));
     assert!(ctx.logits().is_empty());
     ctx.eval(&[1, 2, 3, 4, 5, 6], &Serial).unwrap();
-    assert_eq!(ctx.eval(&[7, 8, 9], &Serial).unwrap_err(), Error::ContextFull { n_ctx: 8, needed: 9 });
+    assert_eq!(
+        ctx.eval(&[7, 8, 9], &Serial).unwrap_err(),
+        Error::ContextFull {
+            n_ctx: 8,
+            needed: 9
+        }
+    );
     assert_eq!(ctx.n_past(), 6);
     ctx.eval(&[7, 8], &Serial).unwrap();
     assert_eq!(ctx.n_past(), 8);
-    let all = ContextParams { logits_all: true, ..params };
+    let all = ContextParams {
+        logits_all: true,
+        ..params
+    };
     let mut ctx = Context::new(&model, all).unwrap();
-    assert!(matches!(ctx.eval(&[1, 2, 3, 4, 5], &Serial), Err(Error::BadParams { .. })));
+    assert!(matches!(
+        ctx.eval(&[1, 2, 3, 4, 5], &Serial),
+        Err(Error::BadParams { .. })
+    ));
     let zero = ContextParams { n_ctx: 0, ..params };
-    assert!(matches!(Context::new(&model, zero), Err(Error::BadParams { .. })));
+    assert!(matches!(
+        Context::new(&model, zero),
+        Err(Error::BadParams { .. })
+    ));
 }
 
 #[test]
@@ -153,7 +207,8 @@ fn unsupported_models_are_named_errors() {
     use llamette::gguf::GgufFile;
     let bytes = fixture("models/tiny-codellama.q8_0.gguf");
     let f = GgufFile::from_bytes(&bytes).unwrap();
-    let rebuild = |edit: &dyn Fn(&str, MetaValue) -> Option<MetaValue>, drop_tensor: Option<&str>| {
+    let rebuild = |edit: &dyn Fn(&str, MetaValue) -> Option<MetaValue>,
+                   drop_tensor: Option<&str>| {
         let mut w = Writer::new();
         for (k, v) in f.metadata() {
             if let Some(v) = edit(k, MetaValue::from_value(&v)) {
@@ -165,11 +220,39 @@ fn unsupported_models_are_named_errors() {
         }
         w.to_bytes().unwrap()
     };
-    let falcon = rebuild(&|k, v| Some(if k == "general.architecture" { MetaValue::String("falcon".into()) } else { v }), None);
-    assert_eq!(Model::from_bytes(&falcon).unwrap_err(), Error::UnsupportedArchitecture { arch: "falcon".into() });
+    let falcon = rebuild(
+        &|k, v| {
+            Some(if k == "general.architecture" {
+                MetaValue::String("falcon".into())
+            } else {
+                v
+            })
+        },
+        None,
+    );
+    assert_eq!(
+        Model::from_bytes(&falcon).unwrap_err(),
+        Error::UnsupportedArchitecture {
+            arch: "falcon".into()
+        }
+    );
     let no_q = rebuild(&|_, v| Some(v), Some("blk.1.attn_q.weight"));
-    assert_eq!(Model::from_bytes(&no_q).unwrap_err(), Error::MissingTensor { tensor: "blk.1.attn_q.weight".into() });
-    let wide = rebuild(&|k, v| Some(if k == "llama.feed_forward_length" { MetaValue::U32(1024) } else { v }), None);
+    assert_eq!(
+        Model::from_bytes(&no_q).unwrap_err(),
+        Error::MissingTensor {
+            tensor: "blk.1.attn_q.weight".into()
+        }
+    );
+    let wide = rebuild(
+        &|k, v| {
+            Some(if k == "llama.feed_forward_length" {
+                MetaValue::U32(1024)
+            } else {
+                v
+            })
+        },
+        None,
+    );
     match Model::from_bytes(&wide).unwrap_err() {
         Error::BadTensor { tensor, reason } => {
             assert_eq!(tensor, "blk.0.ffn_gate.weight");
@@ -177,10 +260,21 @@ fn unsupported_models_are_named_errors() {
         }
         e => panic!("{e}"),
     }
-    let no_heads = rebuild(&|k, v| if k == "llama.attention.head_count" { None } else { Some(v) }, None);
+    let no_heads = rebuild(
+        &|k, v| {
+            if k == "llama.attention.head_count" {
+                None
+            } else {
+                Some(v)
+            }
+        },
+        None,
+    );
     assert_eq!(
         Model::from_bytes(&no_heads).unwrap_err(),
-        Error::MissingKey { key: "llama.attention.head_count".into() }
+        Error::MissingKey {
+            key: "llama.attention.head_count".into()
+        }
     );
     let yarn = rebuild(&|_, v| Some(v), None);
     let _ = yarn;

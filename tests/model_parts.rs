@@ -22,7 +22,9 @@ fn logits(model: &Model) -> Vec<f32> {
     };
     let mut ctx = Context::new(model, params).unwrap();
     ctx.eval(&PROMPT.map(|t| t % 1024), &Serial).unwrap();
-    (0..PROMPT.len()).flat_map(|i| ctx.logits_at(i).unwrap().to_vec()).collect()
+    (0..PROMPT.len())
+        .flat_map(|i| ctx.logits_at(i).unwrap().to_vec())
+        .collect()
 }
 
 /// Cuts a GGUF file into `n` shards the way llama.cpp's gguf-split does: every shard is a GGUF
@@ -116,7 +118,10 @@ fn byte_splits_give_the_same_logits_and_copy_only_straddling_tensors() {
         let straddling: usize = file
             .tensors()
             .filter(|t| {
-                let (a, b) = (t.file_offset() as usize, t.file_offset() as usize + t.n_bytes());
+                let (a, b) = (
+                    t.file_offset() as usize,
+                    t.file_offset() as usize + t.n_bytes(),
+                );
                 cuts.iter().any(|&c| a < c && c < b)
             })
             .map(|t| t.n_bytes())

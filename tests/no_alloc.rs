@@ -51,8 +51,15 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn eval_allocates_nothing() {
-    TRACE.store(std::env::var_os("NOALLOC_TRACE").is_some(), Ordering::SeqCst);
-    for name in ["tiny-codellama.q4_k_m.gguf", "tiny-codellama.f16.gguf", "tiny-codellama-tied.q8_0.gguf"] {
+    TRACE.store(
+        std::env::var_os("NOALLOC_TRACE").is_some(),
+        Ordering::SeqCst,
+    );
+    for name in [
+        "tiny-codellama.q4_k_m.gguf",
+        "tiny-codellama.f16.gguf",
+        "tiny-codellama-tied.q8_0.gguf",
+    ] {
         let bytes = fixture(&format!("models/{name}"));
         let model = Model::from_bytes(&bytes).unwrap();
         let pool = ThreadPool::new(3);
@@ -86,7 +93,11 @@ fn eval_allocates_nothing() {
             }
             let _ = ctx.logits()[0];
             COUNTING.store(false, Ordering::SeqCst);
-            assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "{name}, logits_all {logits_all}");
+            assert_eq!(
+                ALLOCATIONS.load(Ordering::SeqCst),
+                0,
+                "{name}, logits_all {logits_all}"
+            );
         }
     }
 }

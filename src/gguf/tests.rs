@@ -488,7 +488,10 @@ fn a_header_parses_from_a_prefix_of_the_file() {
                     .tensors()
                     .map(|t| (t.name, t.file_offset(), t.n_bytes()))
                     .collect();
-                let a: Vec<_> = a.iter().map(|l| (l.name, l.file_offset, l.n_bytes)).collect();
+                let a: Vec<_> = a
+                    .iter()
+                    .map(|l| (l.name, l.file_offset, l.n_bytes))
+                    .collect();
                 assert_eq!(a, b, "cut {cut}");
                 assert_eq!(h.get_u32("t.u32").unwrap(), 4_000_000_000);
             }

@@ -6,6 +6,9 @@
 //! [`Parallel`]; each output element is computed by exactly one task in a fixed order, so
 //! results do not depend on how many tasks there are or which thread runs them.
 
+pub mod mathf;
+pub mod reference;
+
 use crate::parallel::Parallel;
 use crate::quant::{self, GgmlType};
 
@@ -41,7 +44,10 @@ impl<'a, T> SharedMut<'a, T> {
     /// overlap.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn chunk(&self, start: usize, len: usize) -> &mut [T] {
-        assert!(start <= self.len && len <= self.len - start, "chunk out of range");
+        assert!(
+            start <= self.len && len <= self.len - start,
+            "chunk out of range"
+        );
         // SAFETY: in bounds (checked above) of a slice borrowed mutably for 'a; exclusive by the
         // caller's contract.
         unsafe { core::slice::from_raw_parts_mut(self.ptr.add(start), len) }
@@ -96,9 +102,20 @@ pub fn activation_bytes(ty: GgmlType, cols: usize, n_tokens: usize) -> usize {
 ///
 /// Tasks take contiguous ranges of weight rows and do every token for each row, so a weight
 /// row is read from memory once per call.
-pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [f32], par: &dyn Parallel) {
-    let act_ty = w.ty.vec_dot_type().expect("weight types are checked at load");
-    let act_row = act_ty.row_size(w.cols).expect("row lengths are checked at load");
+pub fn matmul(
+    w: Matrix,
+    x: &[f32],
+    n_tokens: usize,
+    act: &mut [u8],
+    out: &mut [f32],
+    par: &dyn Parallel,
+) {
+    let act_ty =
+        w.ty.vec_dot_type()
+            .expect("weight types are checked at load");
+    let act_row = act_ty
+        .row_size(w.cols)
+        .expect("row lengths are checked at load");
     let act = &mut act[..act_row * n_tokens];
     let x = &x[..w.cols * n_tokens];
     let out = &mut out[..w.rows * n_tokens];
@@ -114,6 +131,7 @@ pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [
     }
     let act = &*act;
 
+    let path = Path::choose(w.ty, n_tokens, w.rows, w.cols);
     let n_tasks = task_count(par, w.rows, 16);
     let per_task = w.rows.div_ceil(n_tasks);
     let shared = SharedMut::new(out);
@@ -124,7 +142,7 @@ pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [
             let wr = w.row(r);
             for t in 0..n_tokens {
                 let a = &act[t * act_row..(t + 1) * act_row];
-                let v = quant::vec_dot(w.ty, w.cols, wr, a).unwrap_or(f32::NAN);
+                let v = dot(w.ty, path, wr, a);
                 // SAFETY: output (t, r) belongs to the task that owns row r.
                 unsafe { shared.chunk(t * w.rows + r, 1)[0] = v };
             }
@@ -134,22 +152,104 @@ pub fn matmul(w: Matrix, x: &[f32], n_tokens: usize, act: &mut [u8], out: &mut [
 
 /// Views 4-aligned bytes as f32 (scratch regions the context laid out aligned).
 pub(crate) fn as_f32(bytes: &[u8]) -> &[f32] {
-    assert!(bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0, "misaligned f32 region");
+    assert!(
+        bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0,
+        "misaligned f32 region"
+    );
     // SAFETY: aligned and a whole number of f32 (checked above); every bit pattern is an f32.
     unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
 }
 
 /// Views 4-aligned bytes as mutable f32.
 pub(crate) fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
-    assert!(bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0, "misaligned f32 region");
+    assert!(
+        bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0,
+        "misaligned f32 region"
+    );
     // SAFETY: as in `as_f32`; the exclusive borrow moves to the result.
     unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<f32>(), bytes.len() / 4) }
+}
+
+/// Which of llama.cpp's kernels computes a matrix product on its x86 build, which decides the
+/// order of the float operations (see `reference`): one path for all elements of a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// `ggml_vec_dot_*`, one call per output element.
+    VecDot,
+    /// llamafile's tinyBLAS (`llamafile_sgemm`): F32/F16/BF16 weights, two or more tokens,
+    /// `cols % 8 == 0`, `rows % 4 == 0`. (For Q4_0/Q5_0/Q8_0 tinyBLAS gives the same bits as
+    /// vec_dot, so they stay on `VecDot`.)
+    Tiny,
+    /// ggml-cpu's tiled K-quant kernels: K-quant weights, 8 or more tokens.
+    Tiled,
+}
+
+impl Path {
+    /// The path llama.cpp takes for `n_tokens` activation rows against a `rows` x `cols`
+    /// matrix of type `ty` (`ggml_compute_forward_mul_mat`: tiled first, then llamafile, then
+    /// vec_dot).
+    pub(crate) fn choose(ty: GgmlType, n_tokens: usize, rows: usize, cols: usize) -> Path {
+        use GgmlType::*;
+        match ty {
+            Q2_K | Q3_K | Q4_K | Q5_K | Q6_K if n_tokens >= reference::kquants::TILED_MIN_ROWS => {
+                Path::Tiled
+            }
+            F32 | F16 | BF16 if n_tokens >= 2 && cols % 8 == 0 && rows % 4 == 0 => Path::Tiny,
+            _ => Path::VecDot,
+        }
+    }
+}
+
+/// One output of a matrix product: weights row `w` (type `ty`) against an activation row `a`
+/// already in `ty`'s partner format, in the float order of llama.cpp's kernel for `path`.
+pub(crate) fn dot(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
+    use quant::as_blocks;
+    use reference::{float as f, kquants as k, legacy as l};
+    use GgmlType::*;
+    // Lengths and types were checked when the model was built; `as_blocks` cannot fail here.
+    macro_rules! blocks {
+        ($f:path) => {
+            match (as_blocks(w), as_blocks(a)) {
+                (Some(w), Some(a)) => $f(w, a),
+                _ => f32::NAN,
+            }
+        };
+    }
+    match (ty, path) {
+        (F32, Path::Tiny) => f::dot_f32_tiny_le(w, a),
+        (F32, _) => f::dot_f32_vec_le(w, a),
+        (F16, Path::Tiny) => f::dot_f16_tiny(w, a),
+        (F16, _) => f::dot_f16_vec(w, a),
+        (BF16, Path::Tiny) => f::dot_bf16_tiny(w, a),
+        (BF16, _) => f::dot_bf16_vec(w, a),
+        (Q4_0, _) => blocks!(l::dot_q4_0_q8_0_vec),
+        (Q4_1, _) => blocks!(l::dot_q4_1_q8_1_vec),
+        (Q5_0, _) => blocks!(l::dot_q5_0_q8_0_vec),
+        (Q5_1, _) => blocks!(l::dot_q5_1_q8_1_vec),
+        (Q8_0, _) => blocks!(l::dot_q8_0_q8_0_vec),
+        (Q2_K, Path::Tiled) => blocks!(k::dot_q2_k_q8_k_tiled),
+        (Q2_K, _) => blocks!(k::dot_q2_k_q8_k_vec),
+        (Q3_K, Path::Tiled) => blocks!(k::dot_q3_k_q8_k_tiled),
+        (Q3_K, _) => blocks!(k::dot_q3_k_q8_k_vec),
+        (Q4_K, Path::Tiled) => blocks!(k::dot_q4_k_q8_k_tiled),
+        (Q4_K, _) => blocks!(k::dot_q4_k_q8_k_vec),
+        (Q5_K, Path::Tiled) => blocks!(k::dot_q5_k_q8_k_tiled),
+        (Q5_K, _) => blocks!(k::dot_q5_k_q8_k_vec),
+        (Q6_K, Path::Tiled) => blocks!(k::dot_q6_k_q8_k_tiled),
+        (Q6_K, _) => blocks!(k::dot_q6_k_q8_k_vec),
+        _ => f32::NAN,
+    }
 }
 
 /// Reads little-endian f32 values (a norm weight tensor's bytes).
 #[inline]
 pub fn f32_at(bytes: &[u8], i: usize) -> f32 {
-    f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])
+    f32::from_le_bytes([
+        bytes[4 * i],
+        bytes[4 * i + 1],
+        bytes[4 * i + 2],
+        bytes[4 * i + 3],
+    ])
 }
 
 /// RMS normalisation times a weight, as ggml's `rms_norm` followed by `mul`
@@ -168,51 +268,31 @@ pub fn rms_norm(x: &[f32], weight: &[u8], eps: f32, y: &mut [f32]) {
 /// extrapolation): `theta_i = p * base^(-2i/n_rot)` built by repeated multiplication in f32,
 /// scaled by `freq_scale` (linear rope scaling), `cache[2i] = cos`, `cache[2i + 1] = sin`.
 pub fn rope_cache(pos: usize, n_rot: usize, freq_base: f32, freq_scale: f32, cache: &mut [f32]) {
-    let theta_scale = libm::powf(freq_base, -2.0f32 / n_rot as f32);
+    let theta_scale = mathf::powf(freq_base, -2.0f32 / n_rot as f32);
     let mut theta = pos as f32;
     for pair in cache[..n_rot].chunks_exact_mut(2) {
         let t = freq_scale * theta;
-        pair[0] = libm::cosf(t);
-        pair[1] = libm::sinf(t);
+        pair[0] = mathf::cosf(t);
+        pair[1] = mathf::sinf(t);
         theta *= theta_scale;
     }
 }
 
-/// Rotates adjacent pairs of one head's vector (ggml's "normal" rope mode, `rotate_pairs`);
-/// elements past `2 * cache.len() / 2` are left as they are.
+/// Rotates adjacent pairs of one head's first `2 * (cache.len() / 2)` values (ggml's "normal"
+/// rope mode), in llama.cpp's x86 float order ([`reference::math::rope_row_norm`]).
 pub fn rope_apply(x: &mut [f32], cache: &[f32]) {
-    for (pair, cs) in x.chunks_exact_mut(2).zip(cache.chunks_exact(2)) {
-        let (x0, x1) = (pair[0], pair[1]);
-        let (c, s) = (cs[0], cs[1]);
-        pair[0] = x0 * c - x1 * s;
-        pair[1] = x0 * s + x1 * c;
-    }
+    reference::math::rope_row_norm(x, cache);
 }
 
-/// Softmax of `x * scale` in place, as `ggml_compute_forward_soft_max_f32` computes it: scale,
-/// subtract the max, `expf`, sum in f64, multiply by the f32 rounding of `1 / sum`.
+/// Softmax of `x * scale` in place, as llama.cpp's `soft_max` computes one attention row
+/// ([`reference::math::softmax_row`]).
 pub fn softmax_scaled(x: &mut [f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for v in x.iter_mut() {
-        *v *= scale;
-        max = max.max(*v);
-    }
-    let mut sum = 0f64;
-    for v in x.iter_mut() {
-        *v = libm::expf(*v - max);
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
+    reference::math::softmax_row(x, scale);
 }
 
-/// `gate = silu(gate) * up`, with `silu(x) = x / (1 + e^-x)` (`ggml_vec_swiglu_f32`).
+/// `gate = silu(gate) * up`, as llama.cpp's `swiglu` ([`reference::math::swiglu_row`]).
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0f32 + libm::expf(-*g)) * u;
-    }
+    reference::math::swiglu_row(gate, up);
 }
 
 /// `x += y`.
@@ -244,11 +324,20 @@ mod tests {
     #[test]
     fn matmul_equals_row_by_row_vec_dot_for_any_split() {
         let (rows, cols, n_tokens) = (37, 64, 3);
-        let w: Vec<f32> = (0..rows * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0).collect();
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
+            .collect();
         let mut wq = vec![0u8; GgmlType::Q8_0.row_size(rows * cols).unwrap()];
         quant::quantize_row(GgmlType::Q8_0, &w, &mut wq).unwrap();
-        let m = Matrix { ty: GgmlType::Q8_0, rows, cols, data: &wq };
-        let x: Vec<f32> = (0..cols * n_tokens).map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0).collect();
+        let m = Matrix {
+            ty: GgmlType::Q8_0,
+            rows,
+            cols,
+            data: &wq,
+        };
+        let x: Vec<f32> = (0..cols * n_tokens)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 7.0)
+            .collect();
         let mut act = vec![0u8; activation_bytes(m.ty, cols, n_tokens)];
         let mut reference = vec![0f32; rows * n_tokens];
         for t in 0..n_tokens {
@@ -284,9 +373,9 @@ mod tests {
         let mut cache = [0f32; 4];
         rope_cache(3, 4, 10000.0, 1.0, &mut cache);
         // Pair 0 turns by 3 radians, pair 1 by 3 / 100 (10000^(-2/4) = 1/100).
-        assert_eq!(cache[0], libm::cosf(3.0));
-        assert_eq!(cache[1], libm::sinf(3.0));
-        assert!((cache[2] - libm::cosf(0.03)).abs() < 1e-7);
+        assert_eq!(cache[0], mathf::cosf(3.0));
+        assert_eq!(cache[1], mathf::sinf(3.0));
+        assert!((cache[2] - mathf::cosf(0.03)).abs() < 1e-7);
         let mut x = [1.0f32, 0.0, 0.0, 1.0, 5.0];
         rope_apply(&mut x[..4], &cache);
         assert_eq!(x[0], cache[0]);

@@ -62,6 +62,9 @@ impl Default for ContextParams {
 /// Alignment of every region of the context's memory.
 const ALIGN: usize = 64;
 
+/// Value-cache rows hold a multiple of this many positions.
+pub(crate) const V_PAD: usize = 32;
+
 /// Byte ranges of the context's regions inside its buffer (offsets from an `ALIGN`-aligned
 /// base).
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +95,10 @@ impl Layout {
         let c = model.config();
         if p.n_ctx == 0 || p.n_batch == 0 {
             return Err(Error::BadParams {
-                reason: format!("n_ctx ({}) and n_batch ({}) must be positive", p.n_ctx, p.n_batch),
+                reason: format!(
+                    "n_ctx ({}) and n_batch ({}) must be positive",
+                    p.n_ctx, p.n_batch
+                ),
             });
         }
         let overflow = || Error::BadParams {
@@ -112,8 +118,15 @@ impl Layout {
         let f32s = |a: &[usize]| mul(a).and_then(|n| n.checked_mul(4));
         let b = p.n_batch;
         let kv = p.kv_type.size();
-        let kv_elems = [c.n_layer, c.n_head_kv, p.n_ctx, c.head_dim, kv];
-        let head_scratch = (p.n_ctx * 4 + p.n_ctx * kv + c.head_dim * kv).next_multiple_of(ALIGN);
+        // Value rows (and attention weights) are padded to a multiple of 32 positions: the dot
+        // products over positions run, as in llama.cpp, over a padded window (see `llama.rs`).
+        let n_pad = p
+            .n_ctx
+            .checked_next_multiple_of(V_PAD)
+            .ok_or_else(overflow)?;
+        let k_elems = [c.n_layer, c.n_head_kv, p.n_ctx, c.head_dim, kv];
+        let v_elems = [c.n_layer, c.n_head_kv, n_pad, c.head_dim, kv];
+        let head_scratch = (n_pad * 4 + n_pad * kv + c.head_dim * kv).next_multiple_of(ALIGN);
         let act = model
             .matrices()
             .map(|w| activation_bytes(w.ty, w.cols, b))
@@ -121,8 +134,8 @@ impl Layout {
             .unwrap_or(0);
         let n_out = if p.logits_all { b } else { 1 };
         Ok(Layout {
-            k_cache: region(mul(&kv_elems))?,
-            v_cache: region(mul(&kv_elems))?,
+            k_cache: region(mul(&k_elems))?,
+            v_cache: region(mul(&v_elems))?,
             x: region(f32s(&[b, c.n_embd]))?,
             xb: region(f32s(&[b, c.n_embd]))?,
             q: region(f32s(&[b, c.n_head, c.head_dim]))?,
@@ -190,7 +203,11 @@ impl<'a> Context<'a> {
 
     /// A context that lives entirely in `buffer`, which must hold at least
     /// [`Context::required_bytes`] bytes (at any alignment). Nothing is allocated.
-    pub fn new_in(model: &'a Model<'a>, params: ContextParams, buffer: &'a mut [u8]) -> Result<Context<'a>> {
+    pub fn new_in(
+        model: &'a Model<'a>,
+        params: ContextParams,
+        buffer: &'a mut [u8],
+    ) -> Result<Context<'a>> {
         let n = Context::required_bytes(model, &params)?;
         if buffer.len() < n {
             return Err(Error::BufferTooSmall {
@@ -202,7 +219,11 @@ impl<'a> Context<'a> {
         Context::build(model, params, Memory::Borrowed(buffer))
     }
 
-    fn build(model: &'a Model<'a>, params: ContextParams, memory: Memory<'a>) -> Result<Context<'a>> {
+    fn build(
+        model: &'a Model<'a>,
+        params: ContextParams,
+        memory: Memory<'a>,
+    ) -> Result<Context<'a>> {
         let layout = Layout::new(model, &params)?;
         let ptr = match &memory {
             Memory::Owned(v) => v.as_ptr(),
@@ -311,10 +332,24 @@ impl<'a> Context<'a> {
                 Memory::Borrowed(b) => &mut b[self.base..],
             };
             let tr = trace.as_mut().map(|t| &mut **t as llama::Trace);
-            llama::forward(self.model, &self.params, &self.layout, mem, self.n_past, chunk, want, par, tr);
+            llama::forward(
+                self.model,
+                &self.params,
+                &self.layout,
+                mem,
+                self.n_past,
+                chunk,
+                want,
+                par,
+                tr,
+            );
             self.n_past += chunk.len();
             if last {
-                self.n_logits = if self.params.logits_all { chunk.len() } else { 1 };
+                self.n_logits = if self.params.logits_all {
+                    chunk.len()
+                } else {
+                    1
+                };
             }
         }
         Ok(())

@@ -7,11 +7,11 @@
 //! first's `vec_dot_type`; norms, rope, softmax and SwiGLU are f32 with f64 sums where ggml has
 //! them. The fast paths live in `kernels/`.
 
-use super::context::{ContextParams, Layout};
+use super::context::{ContextParams, Layout, V_PAD};
 use super::Model;
 use crate::kernels::{
-    add_assign, as_f32_mut, matmul, rms_norm, rope_apply, rope_cache, softmax_scaled,
-    swiglu, SharedMut,
+    add_assign, as_f32_mut, dot, matmul, rms_norm, rope_apply, rope_cache, softmax_scaled, swiglu,
+    Path, SharedMut,
 };
 use crate::parallel::Parallel;
 use crate::quant::{self, GgmlType};
@@ -109,12 +109,22 @@ pub(crate) fn forward(
     // Token embeddings: rows of token_embd, dequantized.                      (n, d)
     let embd = model.matrix(&model.token_embd);
     for (t, &tok) in tokens.iter().enumerate() {
-        let _ = quant::dequantize_row(embd.ty, embd.row(tok as usize), &mut s.x[t * d..(t + 1) * d]);
+        let _ = quant::dequantize_row(
+            embd.ty,
+            embd.row(tok as usize),
+            &mut s.x[t * d..(t + 1) * d],
+        );
     }
     // Rope tables, one per position of the batch.                             (n, n_rot)
     for t in 0..n {
         let table = &mut s.rope[t * n_rot..(t + 1) * n_rot];
-        rope_cache(n_past + t, n_rot, c.rope_freq_base, c.rope_freq_scale(), table);
+        rope_cache(
+            n_past + t,
+            n_rot,
+            c.rope_freq_base,
+            c.rope_freq_scale(),
+            table,
+        );
     }
 
     tr("embd", None, &s.x[..n * d]);
@@ -124,7 +134,12 @@ pub(crate) fn forward(
         // Attention block.
         for t in 0..n {
             let norm = model.bytes(&layer.attn_norm);
-            rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
+            rms_norm(
+                &s.x[t * d..(t + 1) * d],
+                norm,
+                c.rms_eps,
+                &mut s.xb[t * d..(t + 1) * d],
+            );
         }
         tr("attn_norm", l, &s.xb[..n * d]);
         matmul(model.matrix(&layer.wq), s.xb, n, s.act, s.q, par); //         (n, n_head * hd)
@@ -145,12 +160,25 @@ pub(crate) fn forward(
         let cache = KvCache {
             ty: kv_ty,
             n_ctx: params.n_ctx,
+            v_stride: params.n_ctx.next_multiple_of(V_PAD),
             n_head_kv: c.n_head_kv,
             head_dim: hd,
             layer: il,
         };
         cache.store(s.k_cache, s.v_cache, s.k, s.v, n_past, n);
-        attention(&cache, s.k_cache, s.v_cache, s.q, s.att, s.heads, layout.head_scratch, c.n_head, n_past, n, par);
+        attention(
+            &cache,
+            s.k_cache,
+            s.v_cache,
+            s.q,
+            s.att,
+            s.heads,
+            layout.head_scratch,
+            c.n_head,
+            n_past,
+            n,
+            par,
+        );
         tr("kqv_out", l, &s.att[..n * c.n_head * hd]);
         matmul(model.matrix(&layer.wo), s.att, n, s.act, s.proj, par); //     (n, d)
         tr("attn_out", l, &s.proj[..n * d]);
@@ -179,7 +207,12 @@ pub(crate) fn forward(
         // Feed-forward block: down(silu(gate(x)) * up(x)).                      (m rows)
         for t in 0..m {
             let norm = model.bytes(&layer.ffn_norm);
-            rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
+            rms_norm(
+                &s.x[t * d..(t + 1) * d],
+                norm,
+                c.rms_eps,
+                &mut s.xb[t * d..(t + 1) * d],
+            );
         }
         tr("ffn_norm", l, &s.xb[..m * d]);
         matmul(model.matrix(&layer.w_gate), s.xb, m, s.act, s.gate, par); //  (m, n_ff)
@@ -196,7 +229,12 @@ pub(crate) fn forward(
             // Output: final norm and projection to the vocabulary.                (m, n_vocab)
             for t in 0..m {
                 let norm = model.bytes(&model.output_norm);
-                rms_norm(&s.x[t * d..(t + 1) * d], norm, c.rms_eps, &mut s.xb[t * d..(t + 1) * d]);
+                rms_norm(
+                    &s.x[t * d..(t + 1) * d],
+                    norm,
+                    c.rms_eps,
+                    &mut s.xb[t * d..(t + 1) * d],
+                );
             }
             tr("result_norm", None, &s.xb[..m * d]);
             matmul(model.matrix(&model.output), s.xb, m, s.act, s.logits, par);
@@ -211,6 +249,8 @@ pub(crate) fn forward(
 struct KvCache {
     ty: GgmlType,
     n_ctx: usize,
+    /// Positions per value row: `n_ctx` padded to a multiple of `V_PAD`.
+    v_stride: usize,
     n_head_kv: usize,
     head_dim: usize,
     layer: usize,
@@ -221,35 +261,48 @@ impl KvCache {
         self.ty.type_size()
     }
 
-    /// Byte offset of head `g`'s block in this layer.
-    fn head_offset(&self, g: usize) -> usize {
+    /// Byte offset of head `g`'s keys in this layer.
+    fn k_offset(&self, g: usize) -> usize {
         ((self.layer * self.n_head_kv + g) * self.n_ctx * self.head_dim) * self.elem()
+    }
+
+    /// Byte offset of head `g`'s values in this layer.
+    fn v_offset(&self, g: usize) -> usize {
+        ((self.layer * self.n_head_kv + g) * self.v_stride * self.head_dim) * self.elem()
     }
 
     /// Key of head `g` at position `p`: `head_dim` elements.
     fn key<'c>(&self, k_cache: &'c [u8], g: usize, p: usize) -> &'c [u8] {
-        let start = self.head_offset(g) + p * self.head_dim * self.elem();
+        let start = self.k_offset(g) + p * self.head_dim * self.elem();
         &k_cache[start..start + self.head_dim * self.elem()]
     }
 
-    /// Values of head `g`, dimension `i`, positions `0..len`.
+    /// Values of head `g`, dimension `i`, positions `0..len` (`len <= v_stride`).
     fn values<'c>(&self, v_cache: &'c [u8], g: usize, i: usize, len: usize) -> &'c [u8] {
-        let start = self.head_offset(g) + i * self.n_ctx * self.elem();
+        let start = self.v_offset(g) + i * self.v_stride * self.elem();
         &v_cache[start..start + len * self.elem()]
     }
 
     /// Writes the keys and values of `n` tokens at positions `n_past..`, converted to the
     /// cache's type (`ggml_cpy` into the cache).
-    fn store(&self, k_cache: &mut [u8], v_cache: &mut [u8], k: &[f32], v: &[f32], n_past: usize, n: usize) {
+    fn store(
+        &self,
+        k_cache: &mut [u8],
+        v_cache: &mut [u8],
+        k: &[f32],
+        v: &[f32],
+        n_past: usize,
+        n: usize,
+    ) {
         let (hd, e) = (self.head_dim, self.elem());
         for t in 0..n {
             let p = n_past + t;
             for g in 0..self.n_head_kv {
                 let src = &k[(t * self.n_head_kv + g) * hd..][..hd];
-                let start = self.head_offset(g) + p * hd * e;
+                let start = self.k_offset(g) + p * hd * e;
                 let _ = quant::quantize_row(self.ty, src, &mut k_cache[start..start + hd * e]);
                 for (i, &x) in v[(t * self.n_head_kv + g) * hd..][..hd].iter().enumerate() {
-                    let at = self.head_offset(g) + (i * self.n_ctx + p) * e;
+                    let at = self.v_offset(g) + (i * self.v_stride + p) * e;
                     let _ = quant::quantize_row(self.ty, &[x], &mut v_cache[at..at + e]);
                 }
             }
@@ -260,9 +313,16 @@ impl KvCache {
 /// Causal multi-head attention over the cache for `n` tokens at positions `n_past..`, one task
 /// per query head (heads share key/value heads in groups of `n_head / n_head_kv`).
 ///
-/// For each token and head, as llama.cpp without flash attention: the query is rounded to the
-/// cache type, `kq = K · q` over the positions it may see, `softmax(kq / sqrt(head_dim))`, the
-/// weights are rounded to the cache type, and `out = V · weights`.
+/// For each token and head, as llama.cpp without flash attention: `kq = K · q` over the
+/// positions it may see, `softmax(kq / sqrt(head_dim))` with the later positions masked, and
+/// `out = V · weights`. Both products are ggml `mul_mat`s, so they round like one: the query
+/// and the weights are converted to the cache's type first, and the kernel (hence the float
+/// order) depends on the batch: llamafile's tinyBLAS for two or more tokens, `ggml_vec_dot_*`
+/// for one; an f32 cache's `K · q` is always a vec_dot (the permuted query is not contiguous,
+/// which llamafile refuses and which needs no conversion for f32). llama.cpp runs the products
+/// over a window of cache cells padded to a multiple of 256, whose extra weights are zero; the
+/// padding changes which positions share a SIMD lane, so the weights here are padded with
+/// zeros to the 8 (tinyBLAS) or 32 (vec_dot) positions that give the same lanes.
 #[allow(clippy::too_many_arguments)]
 fn attention(
     cache: &KvCache,
@@ -281,30 +341,40 @@ fn attention(
     let e = cache.elem();
     let group = n_head / cache.n_head_kv;
     let scale = 1.0f32 / libm::sqrtf(hd as f32);
+    let kq_path = match (cache.ty, n) {
+        (GgmlType::F16, 2..) if hd % 8 == 0 => Path::Tiny,
+        _ => Path::VecDot,
+    };
+    let (kqv_path, pad) = if n >= 2 {
+        (Path::Tiny, 8)
+    } else {
+        (Path::VecDot, V_PAD)
+    };
     let out = SharedMut::new(&mut out[..n * n_head * hd]);
     let heads = SharedMut::new(heads);
     par.run(n_head, &|h| {
         let g = h / group;
         // SAFETY: task h alone uses head h's scratch.
         let scratch = unsafe { heads.chunk(h * head_scratch, head_scratch) };
-        let n_ctx = cache.n_ctx;
-        let (scores, rest) = scratch.split_at_mut(n_ctx * 4);
-        let (weights, rest) = rest.split_at_mut(n_ctx * e);
+        let (scores, rest) = scratch.split_at_mut(cache.v_stride * 4);
+        let (weights, rest) = rest.split_at_mut(cache.v_stride * e);
         let q_conv = &mut rest[..hd * e];
         let scores = as_f32_mut(scores);
         for t in 0..n {
             let seen = n_past + t + 1;
+            let window = seen.next_multiple_of(pad);
             let _ = quant::quantize_row(cache.ty, &q[(t * n_head + h) * hd..][..hd], q_conv);
             for (p, sc) in scores[..seen].iter_mut().enumerate() {
-                *sc = quant::vec_dot(cache.ty, hd, cache.key(k_cache, g, p), q_conv).unwrap_or(f32::NAN);
+                *sc = dot(cache.ty, kq_path, cache.key(k_cache, g, p), q_conv);
             }
             softmax_scaled(&mut scores[..seen], scale);
             let _ = quant::quantize_row(cache.ty, &scores[..seen], &mut weights[..seen * e]);
+            weights[seen * e..window * e].fill(0);
             // SAFETY: task h alone writes head h's outputs.
             let o = unsafe { out.chunk((t * n_head + h) * hd, hd) };
             for (i, oi) in o.iter_mut().enumerate() {
-                let vals = cache.values(v_cache, g, i, seen);
-                *oi = quant::vec_dot(cache.ty, seen, vals, &weights[..seen * e]).unwrap_or(f32::NAN);
+                let vals = cache.values(v_cache, g, i, window);
+                *oi = dot(cache.ty, kqv_path, vals, &weights[..window * e]);
             }
         }
     });

@@ -74,16 +74,22 @@ impl Config {
         }
         let key = |k: &str| format!("{arch}.{k}");
         let size = |k: &str| -> Result<usize> { Ok(h.get_u32(&key(k))? as usize) };
-        let size_opt = |k: &str| -> Result<Option<usize>> { Ok(h.get_u32_opt(&key(k))?.map(|v| v as usize)) };
+        let size_opt =
+            |k: &str| -> Result<Option<usize>> { Ok(h.get_u32_opt(&key(k))?.map(|v| v as usize)) };
         let n_embd = size("embedding_length")?;
         let n_layer = size("block_count")?;
         let n_ff = size("feed_forward_length")?;
         let n_head = size("attention.head_count")?;
         let n_head_kv = size_opt("attention.head_count_kv")?.unwrap_or(n_head);
-        let bad = |k: &str, reason: String| Error::BadMetadata { key: key(k), reason };
+        let bad = |k: &str, reason: String| Error::BadMetadata {
+            key: key(k),
+            reason,
+        };
         if n_embd == 0 || n_layer == 0 || n_ff == 0 {
             return Err(Error::BadModel {
-                reason: format!("zero size: embedding {n_embd}, blocks {n_layer}, feed-forward {n_ff}"),
+                reason: format!(
+                    "zero size: embedding {n_embd}, blocks {n_layer}, feed-forward {n_ff}"
+                ),
             });
         }
         if n_head == 0 || n_head_kv == 0 || n_head % n_head_kv != 0 {
@@ -104,7 +110,10 @@ impl Config {
         };
         if let Some(v) = size_opt("attention.value_length")? {
             if v != head_dim {
-                return Err(bad("attention.value_length", format!("{v} differs from the key length {head_dim}")));
+                return Err(bad(
+                    "attention.value_length",
+                    format!("{v} differs from the key length {head_dim}"),
+                ));
             }
         }
         let n_rot = size_opt("rope.dimension_count")?.unwrap_or(head_dim);
@@ -124,10 +133,18 @@ impl Config {
             },
             Some("linear") => match factor {
                 Some(f) if f > 0.0 => RopeScaling::Linear { factor: f },
-                _ => return Err(bad("rope.scaling.factor", "linear rope scaling needs a positive factor".to_string())),
+                _ => {
+                    return Err(bad(
+                        "rope.scaling.factor",
+                        "linear rope scaling needs a positive factor".to_string(),
+                    ))
+                }
             },
             Some(other) => {
-                return Err(bad("rope.scaling.type", format!("rope scaling '{other}' is not supported (none, linear)")))
+                return Err(bad(
+                    "rope.scaling.type",
+                    format!("rope scaling '{other}' is not supported (none, linear)"),
+                ))
             }
         };
         let n_ctx_train = size_opt("context_length")?.unwrap_or(4096);
@@ -228,7 +245,9 @@ impl<'a> Model<'a> {
     pub fn from_parts(parts: &[&'a [u8]]) -> Result<Model<'a>> {
         let storages = parts.iter().map(|p| Storage::Borrowed(p)).collect();
         let first = parts.first().copied().unwrap_or(&[]);
-        Model::build(Source::from_storages(storages, || Ok(Storage::Borrowed(first)))?)
+        Model::build(Source::from_storages(storages, || {
+            Ok(Storage::Borrowed(first))
+        })?)
     }
 
     /// Maps the model at `path` (and, for a split model, its other parts: give the first shard
@@ -353,11 +372,17 @@ fn matrix(source: &Source, name: &str, cols: usize, rows: usize) -> Result<Weigh
     if t.dims != [cols as u64, rows as u64] {
         return Err(bad_tensor(
             name,
-            format!("shape {:?}, expected [{cols}, {rows}] from the hyperparameters", t.dims),
+            format!(
+                "shape {:?}, expected [{cols}, {rows}] from the hyperparameters",
+                t.dims
+            ),
         ));
     }
     if !t.ty.is_supported() {
-        return Err(bad_tensor(name, format!("tensor type {} is not supported", t.ty)));
+        return Err(bad_tensor(
+            name,
+            format!("tensor type {} is not supported", t.ty),
+        ));
     }
     Ok(Weight {
         ty: t.ty,
@@ -371,10 +396,16 @@ fn matrix(source: &Source, name: &str, cols: usize, rows: usize) -> Result<Weigh
 fn norm(source: &Source, name: &str, n: usize) -> Result<Weight> {
     let t = find(source, name)?;
     if t.dims != [n as u64] {
-        return Err(bad_tensor(name, format!("shape {:?}, expected [{n}]", t.dims)));
+        return Err(bad_tensor(
+            name,
+            format!("shape {:?}, expected [{n}]", t.dims),
+        ));
     }
     if t.ty != GgmlType::F32 {
-        return Err(bad_tensor(name, format!("norm weights must be F32, found {}", t.ty)));
+        return Err(bad_tensor(
+            name,
+            format!("norm weights must be F32, found {}", t.ty),
+        ));
     }
     Ok(Weight {
         ty: t.ty,

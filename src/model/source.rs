@@ -21,7 +21,11 @@ use crate::quant::GgmlType;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Loc {
     /// `len` bytes at `offset` in part `part`.
-    Part { part: usize, offset: usize, len: usize },
+    Part {
+        part: usize,
+        offset: usize,
+        len: usize,
+    },
     /// `len` bytes at `offset` in the model's own copy of tensors that straddle a cut.
     Copied { offset: usize, len: usize },
 }
@@ -101,8 +105,10 @@ impl<'a> Source<'a> {
         let mut tensors = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let bytes = part.bytes();
-            let h = GgufHeader::from_prefix(bytes, bytes.len() as u64).map_err(|e| Error::BadModel {
-                reason: alloc::format!("shard {} of {}: {e}", i + 1, parts.len()),
+            let h = GgufHeader::from_prefix(bytes, bytes.len() as u64).map_err(|e| {
+                Error::BadModel {
+                    reason: alloc::format!("shard {} of {}: {e}", i + 1, parts.len()),
+                }
             })?;
             let count = h.get_u32("split.count")? as usize;
             let no = h.get_u32("split.no")? as usize;
@@ -160,7 +166,8 @@ impl<'a> Source<'a> {
         // Parse the header from the first part; if the cut falls inside the header, from a copy
         // of as many bytes as it turns out to need.
         // A header cut short looks truncated, or its counts look implausible for the bytes left.
-        let cut_short = |e: &Error| matches!(e, Error::Truncated { .. } | Error::ImplausibleCount { .. });
+        let cut_short =
+            |e: &Error| matches!(e, Error::Truncated { .. } | Error::ImplausibleCount { .. });
         let header = match GgufHeader::parse(first, total) {
             Ok(h) => h,
             Err(e) if parts.len() > 1 && cut_short(&e) => {

@@ -449,7 +449,11 @@ pub fn quantize_row_for_matmul(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Res
         });
     };
     let need = row_bytes(act, src.len(), "quantize_row_for_matmul: element count")?;
-    check_len("quantize_row_for_matmul: destination bytes", need, dst.len())?;
+    check_len(
+        "quantize_row_for_matmul: destination bytes",
+        need,
+        dst.len(),
+    )?;
     match act {
         GgmlType::Q8_0 => legacy::quantize_row_q8_0_x86(src, blocks_mut(dst)),
         GgmlType::Q8_1 => legacy::quantize_row_q8_1_x86(src, blocks_mut(dst)),
