@@ -322,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn matmul_equals_row_by_row_vec_dot_for_any_split() {
+    fn matmul_equals_row_by_row_dot_for_any_split() {
         let (rows, cols, n_tokens) = (37, 64, 3);
         let w: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
@@ -344,7 +344,7 @@ mod tests {
             let mut a = vec![0u8; GgmlType::Q8_0.row_size(cols).unwrap()];
             quant::quantize_row_for_matmul(m.ty, &x[t * cols..(t + 1) * cols], &mut a).unwrap();
             for r in 0..rows {
-                reference[t * rows + r] = quant::vec_dot(m.ty, cols, m.row(r), &a).unwrap();
+                reference[t * rows + r] = dot(m.ty, Path::VecDot, m.row(r), &a);
             }
         }
         for width in [1, 2, 4, 16] {
@@ -355,6 +355,22 @@ mod tests {
         let mut out = vec![0f32; rows * n_tokens];
         matmul(m, &x, n_tokens, &mut act, &mut out, &Serial);
         assert_eq!(out, reference);
+    }
+
+    #[test]
+    fn products_take_the_kernel_llama_cpp_takes() {
+        use GgmlType::*;
+        // K-quants: tiled from 8 activation rows on.
+        assert_eq!(Path::choose(Q4_K, 7, 256, 256), Path::VecDot);
+        assert_eq!(Path::choose(Q6_K, 8, 256, 256), Path::Tiled);
+        // Float weights: tinyBLAS from 2 rows when k % 8 == 0 and m % 4 == 0.
+        assert_eq!(Path::choose(F16, 1, 256, 256), Path::VecDot);
+        assert_eq!(Path::choose(F16, 2, 256, 256), Path::Tiny);
+        assert_eq!(Path::choose(BF16, 2, 256, 260), Path::VecDot);
+        assert_eq!(Path::choose(F32, 3, 258, 256), Path::VecDot);
+        // Legacy quants: tinyBLAS gives vec_dot's bits, Q4_1/Q5_1 never leave vec_dot.
+        assert_eq!(Path::choose(Q4_0, 64, 256, 256), Path::VecDot);
+        assert_eq!(Path::choose(Q5_1, 64, 256, 256), Path::VecDot);
     }
 
     #[test]
