@@ -178,7 +178,7 @@ pub fn rope_pair_unfused(x0: f32, x1: f32, cos: f32, sin: f32) -> (f32, f32) {
 /// `cos = cache[2p]`, `sin = cache[2p+1]` (`x.len()` even, `cache.len() >= x.len()`; extra values
 /// are ignored).
 ///
-/// gcc vectorised this loop (ggml_compute_forward_rope_flt<float>): pairs in blocks of 4
+/// gcc vectorised this loop (`ggml_compute_forward_rope_flt<float>`): pairs in blocks of 4
 /// (`vfmaddsub231ps`), then one block of 2 (`vfmaddsub132ps`), both [`rope_pair`]; when the
 /// number of pairs `n_dims/2` is odd, the last pair goes through `vmulps`/`vaddsubps`
 /// ([`rope_pair_unfused`]). The same holds when the op runs in place (the loop's alias check
