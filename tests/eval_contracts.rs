@@ -276,6 +276,35 @@ fn unsupported_models_are_named_errors() {
             key: "llama.attention.head_count".into()
         }
     );
-    let yarn = rebuild(&|_, v| Some(v), None);
-    let _ = yarn;
+    // Rope scaling: linear is read (positions times 1/factor), anything else is refused.
+    let with = |extra: &[(&str, MetaValue)]| {
+        let mut w = Writer::new();
+        for (k, v) in f.metadata() {
+            w = w.meta(k, MetaValue::from_value(&v));
+        }
+        for (k, v) in extra {
+            w = w.meta(k, v.clone());
+        }
+        for t in f.tensors() {
+            w = w.tensor(t.name, t.ggml_type, t.dims(), t.data.to_vec());
+        }
+        w.to_bytes().unwrap()
+    };
+    let linear = with(&[
+        (
+            "llama.rope.scaling.type",
+            MetaValue::String("linear".into()),
+        ),
+        ("llama.rope.scaling.factor", MetaValue::F32(4.0)),
+    ]);
+    let m = Model::from_bytes(&linear).unwrap();
+    assert_eq!(m.config().rope_freq_scale(), 0.25);
+    let yarn = with(&[("llama.rope.scaling.type", MetaValue::String("yarn".into()))]);
+    match Model::from_bytes(&yarn).unwrap_err() {
+        Error::BadMetadata { key, reason } => {
+            assert_eq!(key, "llama.rope.scaling.type");
+            assert!(reason.contains("yarn"), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
 }
