@@ -57,3 +57,18 @@ pub fn expf(x: f32) -> f32 {
         libm::expf(x)
     }
 }
+
+/// `fmaf`: `x * y + z` with one rounding. Exact in every implementation; under `std` it is the
+/// C library's (a hardware instruction where the CPU has one), without `std` the `libm` crate's
+/// software version.
+#[inline]
+pub fn fmaf(x: f32, y: f32, z: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.mul_add(y, z)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::fmaf(x, y, z)
+    }
+}

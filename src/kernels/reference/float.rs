@@ -35,7 +35,7 @@
 //! they differ); F16 and BF16 rows are little-endian bytes, 2 per element. No allocation, no
 //! panics.
 
-use libm::fmaf;
+use crate::kernels::mathf::fmaf;
 
 /// F32 element `i` of a little-endian byte row.
 #[inline(always)]

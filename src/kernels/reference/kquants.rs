@@ -30,12 +30,12 @@
 //!
 //! Integer arithmetic is exact in the C code too (no `maddubs` saturation can happen with these
 //! ranges), so only *which* integers meet *which* float operation matters; that is what each
-//! function documents. `fmaf` is [`libm::fmaf`], a correctly rounded fused multiply-add like the
+//! function documents. `fmaf` is [`crate::kernels::mathf::fmaf`], a correctly rounded fused multiply-add like the
 //! `vfmadd` instructions.
 
+use crate::kernels::mathf::fmaf;
 use crate::quant::k_quants::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::{f16_le, QK_K};
-use libm::fmaf;
 
 /// The smallest number of activation rows (`src1->ne[1]`) for which llama.cpp takes the tiled
 /// path (`ggml_tiled_min_batch` in `tiled.cpp`: `rows >= 8`). Below it, `ggml_vec_dot_*` is used.

@@ -182,7 +182,7 @@ fn q5_1_values(b: &BlockQ5_1) -> [u8; QK] {
 #[inline(always)]
 fn fma_lanes(acc: &mut F32x8, d: f32, q: &F32x8) {
     for (a, &v) in acc.iter_mut().zip(q) {
-        *a = libm::fmaf(d, v, *a);
+        *a = crate::kernels::mathf::fmaf(d, v, *a);
     }
 }
 
@@ -224,7 +224,7 @@ fn dot_unsigned_q8_1<X>(
     let mut summs = 0f32;
     for (xb, yb) in x.iter().zip(y) {
         let (xd, xm, qx) = unpack(xb);
-        summs = libm::fmaf(f16_le(xm), f16_le(yb.s), summs);
+        summs = crate::kernels::mathf::fmaf(f16_le(xm), f16_le(yb.s), summs);
         let d = f16_le(xd) * f16_le(yb.d);
         let q = mul_sum_us8_pairs_float(&qx, &yb.qs);
         fma_lanes(&mut acc, d, &q);

@@ -33,7 +33,7 @@
 //!   software f32->f16 conversion of its F16-output variant, not to F32 MUL.)
 
 use super::float::hsum_movehl;
-use libm::fmaf;
+use crate::kernels::mathf::fmaf;
 
 /// One lane of `ggml_v_expf(__m256)` (ggml/src/ggml-cpu/vec.h, the `__AVX2__ && __FMA__`
 /// variant, "adapted from arm limited optimized routine"), bit for bit, including its special
