@@ -159,6 +159,13 @@ pub enum Error {
         /// The vocabulary size.
         n_vocab: usize,
     },
+    /// A conversation that breaks its chat format's rules.
+    BadChat {
+        /// Index of the offending message.
+        message: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// An operating-system I/O error (std only), with the path it concerned.
     Io {
         /// The path.
@@ -255,6 +262,7 @@ impl fmt::Display for Error {
                 f,
                 "token id {token} is outside the vocabulary of {n_vocab} tokens"
             ),
+            Error::BadChat { message, reason } => write!(f, "chat message {message}: {reason}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -24,6 +24,7 @@ extern crate alloc;
 #[cfg(all(not(feature = "std"), not(target_os = "none")))]
 extern crate std as _;
 
+pub mod chat;
 pub mod error;
 pub mod gguf;
 pub mod kernels;
