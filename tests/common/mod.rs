@@ -6,7 +6,7 @@ mod golden;
 mod json;
 mod sha256;
 
-pub use fixtures::{fixture, fixture_path, MODELS};
+pub use fixtures::{fixture, fixture_path, smollm2_path, MODELS};
 pub use golden::{argmax, check_model, REL_TOL};
 pub use json::parse as parse_json;
 pub use json::Json;
