@@ -26,11 +26,13 @@ extern crate std as _;
 
 pub mod chat;
 pub mod error;
+pub mod generate;
 pub mod gguf;
 pub mod kernels;
 pub mod model;
 pub mod parallel;
 pub mod quant;
+pub mod sampling;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

@@ -1,0 +1,284 @@
+//! Generation: evaluate a prompt, then sample, evaluate and detokenize one token at a time until
+//! a stop rule fires, handing out text only in complete UTF-8 characters.
+//!
+//! [`Generation`] is the step-by-step core (no clock, no I/O, `no_std`): feed a prompt, then call
+//! [`Generation::next`] until it returns [`Step::Done`]; the caller may stop between any two
+//! steps. Under `std`, [`generate`] runs the whole loop with a callback for the text pieces and
+//! reports [`Timings`].
+//!
+//! Stop rules, as llama.cpp's programs apply them: `n_predict` tokens, an end-of-generation
+//! token (the vocabulary's EOS/EOT set plus any extra stop tokens, e.g. a chat format's
+//! `<step>`), a stop string (text that might be the start of one is held back until it is
+//! certain not to be), or a full context.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::model::Context;
+use crate::parallel::Parallel;
+use crate::sampling::Sampler;
+use crate::tokenizer::{Utf8Decoder, Vocab};
+
+/// Why generation stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// `n_predict` tokens were generated.
+    Length,
+    /// An end-of-generation token was sampled (it is not evaluated and not printed).
+    EndOfGeneration(u32),
+    /// A stop string appeared in the text (it is not handed out).
+    StopString(String),
+    /// The context has no room for another token.
+    ContextFull,
+}
+
+/// One step of [`Generation::next`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A token was generated; `text` is the text that became certain (possibly empty).
+    Token {
+        /// The token.
+        id: u32,
+        /// Text ready to show.
+        text: String,
+    },
+    /// Generation is over; `text` is the text still held back that belongs to the output.
+    Done {
+        /// Why.
+        reason: StopReason,
+        /// The last text to show.
+        text: String,
+    },
+}
+
+/// When to stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopRules {
+    /// Tokens to generate at most; `None` generates until another rule stops it.
+    pub n_predict: Option<usize>,
+    /// Tokens that end generation besides the vocabulary's end-of-generation set.
+    pub stop_tokens: Vec<u32>,
+    /// Strings that end generation when they appear in the output.
+    pub stop_strings: Vec<String>,
+}
+
+/// A generation in progress over a context.
+pub struct Generation<'c, 'm> {
+    ctx: &'c mut Context<'m>,
+    vocab: &'c Vocab,
+    sampler: &'c mut Sampler,
+    rules: StopRules,
+    utf8: Utf8Decoder,
+    /// Decoded text not handed out yet because it may begin a stop string.
+    pending: String,
+    n_generated: usize,
+    done: bool,
+}
+
+impl<'c, 'm> Generation<'c, 'm> {
+    /// A generation that continues the context's sequence.
+    pub fn new(
+        ctx: &'c mut Context<'m>,
+        vocab: &'c Vocab,
+        sampler: &'c mut Sampler,
+        rules: StopRules,
+    ) -> Self {
+        Generation {
+            ctx,
+            vocab,
+            sampler,
+            rules,
+            utf8: Utf8Decoder::new(),
+            pending: String::new(),
+            n_generated: 0,
+            done: false,
+        }
+    }
+
+    /// Evaluates prompt tokens (after whatever the context already holds) and records them in
+    /// the sampler's history for the repetition penalties.
+    pub fn feed(&mut self, tokens: &[u32], par: &dyn Parallel) -> Result<()> {
+        self.ctx.eval(tokens, par)?;
+        for &t in tokens {
+            self.sampler.accept(t);
+        }
+        Ok(())
+    }
+
+    /// Tokens generated so far.
+    pub fn n_generated(&self) -> usize {
+        self.n_generated
+    }
+
+    /// Samples the next token from the last logits, evaluates it, and returns its text, or
+    /// ends the generation. After [`Step::Done`] every call returns `Done` again with no text.
+    pub fn next(&mut self, par: &dyn Parallel) -> Result<Step> {
+        if self.done {
+            return Ok(self.finish(StopReason::Length));
+        }
+        if self.rules.n_predict.is_some_and(|n| self.n_generated >= n) {
+            return Ok(self.finish(StopReason::Length));
+        }
+        if self.ctx.n_past() >= self.ctx.params().n_ctx {
+            return Ok(self.finish(StopReason::ContextFull));
+        }
+        let Some(id) = self.sampler.sample(self.ctx.logits()) else {
+            return Err(Error::BadParams {
+                reason: "nothing to sample from: evaluate a prompt first".into(),
+            });
+        };
+        self.sampler.accept(id);
+        if self.vocab.is_eog(id) || self.rules.stop_tokens.contains(&id) {
+            return Ok(self.finish(StopReason::EndOfGeneration(id)));
+        }
+        self.n_generated += 1;
+        let piece = self.vocab.token_to_piece(id, false)?;
+        self.utf8.push(piece, &mut self.pending);
+        if let Some((at, stop)) = find_stop(&self.pending, &self.rules.stop_strings) {
+            self.pending.truncate(at);
+            return Ok(self.finish(StopReason::StopString(stop)));
+        }
+        // Hand out everything that cannot be the start of a stop string.
+        let keep = held_suffix(&self.pending, &self.rules.stop_strings);
+        let ready = self.pending.len() - keep;
+        let text: String = self.pending.drain(..ready).collect();
+        // Room for the token was checked before sampling; evaluating it makes its logits.
+        self.ctx.eval(&[id], par)?;
+        Ok(Step::Token { id, text })
+    }
+
+    fn finish(&mut self, reason: StopReason) -> Step {
+        let mut text = core::mem::take(&mut self.pending);
+        if !self.done && !matches!(reason, StopReason::StopString(_)) {
+            self.utf8.finish(&mut text);
+        }
+        if self.done {
+            text.clear();
+        }
+        self.done = true;
+        Step::Done { reason, text }
+    }
+}
+
+/// The first stop string in `text`: its byte offset and itself.
+fn find_stop(text: &str, stops: &[String]) -> Option<(usize, String)> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()).map(|at| (at, s.clone())))
+        .min_by_key(|(at, _)| *at)
+}
+
+/// Bytes at the end of `text` that are the beginning of some stop string (kept back until the
+/// next token settles it), always ending on a character boundary.
+fn held_suffix(text: &str, stops: &[String]) -> usize {
+    let mut keep = 0;
+    for s in stops {
+        for n in (1..s.len().min(text.len() + 1)).rev() {
+            if n > keep
+                && text.is_char_boundary(text.len() - n)
+                && s.as_bytes().starts_with(&text.as_bytes()[text.len() - n..])
+            {
+                keep = n;
+                break;
+            }
+        }
+    }
+    keep
+}
+
+/// Time spent, measured by [`generate`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Prompt tokens evaluated.
+    pub prompt_tokens: usize,
+    /// Seconds spent evaluating the prompt.
+    pub prompt_seconds: f64,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// Seconds spent generating (sampling, evaluating, detokenizing).
+    pub generation_seconds: f64,
+}
+
+impl Timings {
+    /// Prompt tokens per second.
+    pub fn prompt_tokens_per_second(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prompt_seconds.max(1e-9)
+    }
+
+    /// Generated tokens per second.
+    pub fn generation_tokens_per_second(&self) -> f64 {
+        self.generated_tokens as f64 / self.generation_seconds.max(1e-9)
+    }
+}
+
+/// Evaluates `prompt` after what the context holds, then generates, calling `on_text` with
+/// every piece of text as it becomes certain; `on_text` returns `false` to stop early. Returns
+/// why generation stopped (`None` when `on_text` stopped it) and the timings.
+#[cfg(feature = "std")]
+pub fn generate(
+    ctx: &mut Context<'_>,
+    vocab: &Vocab,
+    sampler: &mut Sampler,
+    prompt: &[u32],
+    rules: StopRules,
+    par: &dyn Parallel,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<(Option<StopReason>, Timings)> {
+    let mut timings = Timings {
+        prompt_tokens: prompt.len(),
+        ..Timings::default()
+    };
+    let mut g = Generation::new(ctx, vocab, sampler, rules);
+    let t0 = std::time::Instant::now();
+    if !prompt.is_empty() {
+        g.feed(prompt, par)?;
+    }
+    let t1 = std::time::Instant::now();
+    timings.prompt_seconds = (t1 - t0).as_secs_f64();
+    let reason = loop {
+        match g.next(par)? {
+            Step::Token { text, .. } => {
+                if !text.is_empty() && !on_text(&text) {
+                    break None;
+                }
+            }
+            Step::Done { reason, text } => {
+                if !text.is_empty() {
+                    on_text(&text);
+                }
+                break Some(reason);
+            }
+        }
+    };
+    timings.generated_tokens = g.n_generated();
+    timings.generation_seconds = t1.elapsed().as_secs_f64();
+    Ok((reason, timings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn stop_strings_are_found_and_their_beginnings_held_back() {
+        let stops = vec!["</answer>".to_string(), "STOP".to_string()];
+        assert_eq!(
+            find_stop("abc</answer>x", &stops),
+            Some((3, "</answer>".to_string()))
+        );
+        assert_eq!(
+            find_stop("xSTOP</answer>", &stops),
+            Some((1, "STOP".to_string()))
+        );
+        assert_eq!(find_stop("abc", &stops), None);
+        assert_eq!(held_suffix("hello </ans", &stops), 5);
+        assert_eq!(held_suffix("hello ST", &stops), 2);
+        assert_eq!(held_suffix("hello", &stops), 0);
+        assert_eq!(held_suffix("é", &["é!".to_string()]), 2);
+        assert_eq!(held_suffix("", &stops), 0);
+    }
+}
