@@ -14,11 +14,40 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::chat::{ChatFormat, Message};
 use crate::error::{Error, Result};
 use crate::model::Context;
 use crate::parallel::Parallel;
 use crate::sampling::Sampler;
 use crate::tokenizer::{Utf8Decoder, Vocab};
+
+/// What to generate from.
+#[derive(Debug, Clone, Copy)]
+pub enum Prompt<'a> {
+    /// Text, tokenized with the model's BOS rule and special tokens parsed (as llama.cpp's
+    /// programs do with a prompt).
+    Text(&'a str),
+    /// Token ids, used as they are.
+    Tokens(&'a [u32]),
+    /// A conversation, rendered by a chat format with the assistant's turn opened.
+    Chat {
+        /// The format (for a model's own: [`ChatFormat::from_header`]).
+        format: ChatFormat,
+        /// The messages.
+        messages: &'a [Message<'a>],
+    },
+}
+
+impl Prompt<'_> {
+    /// The prompt's token ids.
+    pub fn tokens(&self, vocab: &Vocab) -> Result<Vec<u32>> {
+        match *self {
+            Prompt::Text(text) => vocab.tokenize(text, true, true),
+            Prompt::Tokens(ids) => Ok(ids.to_vec()),
+            Prompt::Chat { format, messages } => format.render_ids(vocab, messages, true),
+        }
+    }
+}
 
 /// Why generation stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]

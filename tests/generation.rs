@@ -1,0 +1,158 @@
+//! The generation loop on SmolLM2 with greedy sampling: each stop rule, stopping from the
+//! callback, and prompts given as text, ids or a chat.
+
+mod common;
+
+use common::smollm2_path;
+use llamette::chat::{ChatFormat, Message};
+use llamette::generate::{generate, Generation, Prompt, Step, StopReason, StopRules};
+use llamette::sampling::{Sampler, SamplerParams};
+use llamette::tokenizer::Vocab;
+use llamette::{Context, ContextParams, Model, Serial};
+
+fn greedy(vocab: &Vocab) -> Sampler {
+    Sampler::new(
+        vocab.n_tokens(),
+        SamplerParams {
+            temp: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+const QUESTION: [Message; 1] = [Message {
+    role: "user",
+    content: "What is the capital of France?",
+}];
+
+#[test]
+fn every_stop_rule_ends_generation_where_it_should() {
+    let model = Model::load(smollm2_path()).unwrap();
+    let vocab = Vocab::from_gguf(model.header()).unwrap();
+    let format = ChatFormat::from_header(model.header()).unwrap();
+    let prompt = Prompt::Chat {
+        format,
+        messages: &QUESTION,
+    }
+    .tokens(&vocab)
+    .unwrap();
+    let params = ContextParams {
+        n_ctx: 256,
+        ..Default::default()
+    };
+    let run = |rules: StopRules, n_ctx: usize| {
+        let mut ctx = Context::new(&model, ContextParams { n_ctx, ..params }).unwrap();
+        let mut sampler = greedy(&vocab);
+        let mut text = String::new();
+        let (why, t) = generate(
+            &mut ctx,
+            &vocab,
+            &mut sampler,
+            &prompt,
+            rules,
+            &Serial,
+            &mut |p| {
+                text.push_str(p);
+                true
+            },
+        )
+        .unwrap();
+        (why, text, t)
+    };
+    // The end-of-turn token of the chat format.
+    let im_end = vocab.token_id("<|im_end|>").unwrap();
+    let (why, text, t) = run(
+        StopRules {
+            stop_tokens: format.stop_tokens(&vocab),
+            ..Default::default()
+        },
+        256,
+    );
+    assert_eq!(why, Some(StopReason::EndOfGeneration(im_end)));
+    assert_eq!(text, "The capital of France is Paris.");
+    assert_eq!((t.prompt_tokens, t.generated_tokens), (prompt.len(), 7));
+    // n_predict.
+    let (why, text, _) = run(
+        StopRules {
+            n_predict: Some(3),
+            ..Default::default()
+        },
+        256,
+    );
+    assert_eq!(why, Some(StopReason::Length));
+    assert_eq!(text, "The capital of");
+    // A stop string: the text before it, never the string itself, even when a token only
+    // begins it.
+    let rules = StopRules {
+        stop_strings: vec![" Paris".into()],
+        ..Default::default()
+    };
+    let (why, text, _) = run(rules, 256);
+    assert_eq!(why, Some(StopReason::StopString(" Paris".into())));
+    assert_eq!(text, "The capital of France is");
+    // A full context.
+    let (why, text, _) = run(StopRules::default(), prompt.len() + 2);
+    assert_eq!(why, Some(StopReason::ContextFull));
+    assert_eq!(text, "The capital");
+}
+
+#[test]
+fn the_caller_can_stop_between_tokens_and_drive_steps() {
+    let model = Model::load(smollm2_path()).unwrap();
+    let vocab = Vocab::from_gguf(model.header()).unwrap();
+    let mut ctx = Context::new(
+        &model,
+        ContextParams {
+            n_ctx: 128,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut sampler = greedy(&vocab);
+    // Golden case 2's prompt, as llama.cpp tokenized the text.
+    let prompt = Prompt::Text("def fibonacci(n):").tokens(&vocab).unwrap();
+    assert_eq!(prompt, [1604, 3987, 46477, 24, 94, 727]);
+    let mut pieces = 0;
+    let (why, t) = generate(
+        &mut ctx,
+        &vocab,
+        &mut sampler,
+        &prompt,
+        StopRules::default(),
+        &Serial,
+        &mut |_| {
+            pieces += 1;
+            pieces < 4
+        },
+    )
+    .unwrap();
+    assert_eq!(why, None);
+    assert_eq!(t.generated_tokens, 4);
+    // Step by step, continuing in the same context.
+    let n_past = ctx.n_past();
+    let mut g = Generation::new(
+        &mut ctx,
+        &vocab,
+        &mut sampler,
+        StopRules {
+            n_predict: Some(2),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(g.next(&Serial).unwrap(), Step::Token { .. }));
+    assert!(matches!(g.next(&Serial).unwrap(), Step::Token { .. }));
+    assert!(matches!(
+        g.next(&Serial).unwrap(),
+        Step::Done {
+            reason: StopReason::Length,
+            ..
+        }
+    ));
+    assert_eq!(ctx.n_past(), n_past + 2);
+    // Token ids are used as they are.
+    assert_eq!(
+        Prompt::Tokens(&[1, 2, 3]).tokens(&vocab).unwrap(),
+        [1, 2, 3]
+    );
+}
