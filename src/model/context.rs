@@ -372,8 +372,8 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The logits after token `i` of the last batch, with `logits_all` (for `i` = the batch's
-    /// last token, also without).
+    /// With `logits_all`, the logits after token `i` of the last batch; without it only `i = 0`
+    /// answers, with the logits after the batch's last token (as [`Context::logits`]).
     pub fn logits_at(&self, i: usize) -> Option<&[f32]> {
         if i >= self.n_logits {
             return None;
