@@ -10,7 +10,7 @@
 //! - `std` (default): `std::error::Error` for [`Error`], file loading.
 //! - `mmap` (default, needs `std`): [`gguf::GgufFile::open`] maps a file with `memmap2`.
 //! - `avx2`, `neon`: hand-written SIMD kernels, chosen at run time (later issues).
-//! - `ffi`: the C ABI (a later issue).
+//! - `ffi` (needs `std` and `mmap`): the C ABI (module `ffi`), declared in `include/llamette.h`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -26,6 +26,8 @@ extern crate std as _;
 
 pub mod chat;
 pub mod error;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 pub mod generate;
 pub mod gguf;
 pub mod kernels;

@@ -1,0 +1,1677 @@
+//! Tests of the C ABI, calling the exported functions from Rust as C would.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ffi::{c_char, c_void, CStr};
+use core::ptr::{null, null_mut};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+
+use super::chat::*;
+use super::context::*;
+use super::generate::*;
+use super::model::*;
+use super::*;
+
+use LlametteStatus::*;
+use LlametteStopReason::*;
+
+#[path = "../../tests/common/json.rs"]
+#[allow(dead_code)]
+mod json;
+
+use json::Json;
+
+// ---- helpers ----
+
+fn fixture_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+/// A fixture's bytes, leaked: models borrow them for the rest of the test process.
+fn fixture(rel: &str) -> &'static [u8] {
+    let path = fixture_path(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Vec::leak(bytes)
+}
+
+fn json(rel: &str) -> Json {
+    json::parse(core::str::from_utf8(fixture(rel)).unwrap()).unwrap()
+}
+
+const Q8_0: &str = "models/tiny-codellama.q8_0.gguf";
+
+/// Golden case 0 of the q8_0 model: the prompt, llama.cpp's 32 greedy tokens, the logits after
+/// the prompt and at every prompt position.
+struct Golden {
+    prompt: Vec<u32>,
+    greedy: Vec<u32>,
+    last_logits: Vec<f32>,
+    all_logits: Vec<Vec<f32>>,
+}
+
+fn golden() -> Golden {
+    let g = json("golden/tiny-codellama.q8_0.json");
+    let case = &g["cases"][0];
+    Golden {
+        prompt: case["prompt"].u32_vec(),
+        greedy: case["greedy"].u32_vec(),
+        last_logits: case["last_logits"].f32_vec(),
+        all_logits: case["all_logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Json::f32_vec)
+            .collect(),
+    }
+}
+
+/// Asserts two logit rows agree to float rounding (llamette reproduces llama.cpp's logits bit
+/// for bit on x86-64; the margin only allows for another platform's libm).
+fn assert_logits(ours: &[f32], theirs: &[f32]) {
+    assert_eq!(ours.len(), theirs.len());
+    let scale = theirs.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let worst = ours
+        .iter()
+        .zip(theirs)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst <= 1e-4 * scale, "max |diff| {worst} (scale {scale})");
+}
+
+fn ok(s: LlametteStatus) {
+    assert_eq!(s, LLAMETTE_OK, "{}", last_error());
+}
+
+fn last_error() -> String {
+    // SAFETY: never NULL, NUL-terminated, valid until the next call on this thread.
+    unsafe { CStr::from_ptr(llamette_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn load(bytes: &'static [u8]) -> *mut LlametteModel {
+    let mut m = null_mut();
+    // SAFETY: the bytes are leaked, so they outlive the model.
+    ok(unsafe { llamette_model_from_memory(bytes.as_ptr(), bytes.len(), &mut m) });
+    assert!(!m.is_null());
+    m
+}
+
+fn params(n_ctx: u32, logits_all: bool) -> LlametteContextParams {
+    LlametteContextParams {
+        n_ctx,
+        n_batch: 64,
+        logits_all,
+        ..llamette_context_default_params()
+    }
+}
+
+fn new_context(m: *mut LlametteModel, p: &LlametteContextParams) -> *mut LlametteContext {
+    let mut c = null_mut();
+    // SAFETY: a live model, a valid params struct.
+    ok(unsafe { llamette_context_new(m, p, &mut c) });
+    c
+}
+
+fn greedy_sampler(m: *const LlametteModel) -> *mut LlametteSampler {
+    let p = LlametteSamplerParams {
+        temp: 0.0,
+        ..llamette_sampler_default_params()
+    };
+    let mut s = null_mut();
+    // SAFETY: a live model.
+    ok(unsafe { llamette_sampler_new(m, &p, &mut s) });
+    s
+}
+
+fn logits(c: *const LlametteContext) -> Vec<f32> {
+    let mut p = null();
+    let mut n = 0;
+    // SAFETY: a live context; the array is copied before the next call.
+    unsafe {
+        ok(llamette_logits(c, &mut p, &mut n));
+        core::slice::from_raw_parts(p, n).to_vec()
+    }
+}
+
+fn eval(c: *mut LlametteContext, tokens: &[u32]) -> LlametteStatus {
+    // SAFETY: a live context and a valid slice.
+    unsafe { llamette_eval(c, tokens.as_ptr(), tokens.len()) }
+}
+
+/// Evaluates the prompt, then `n` greedy tokens one at a time through the sampler functions.
+fn greedy_ids(
+    c: *mut LlametteContext,
+    s: *mut LlametteSampler,
+    prompt: &[u32],
+    n: usize,
+) -> Vec<u32> {
+    ok(eval(c, prompt));
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let mut t = u32::MAX;
+        // SAFETY: live handles.
+        unsafe {
+            ok(llamette_sampler_sample(s, c, &mut t));
+            ok(llamette_sampler_accept(s, t));
+        }
+        ids.push(t);
+        ok(eval(c, &[t]));
+    }
+    ids
+}
+
+/// The text `llamette_generate` should hand out for `ids`: their pieces through a UTF-8
+/// decoder.
+fn text_of(m: *const LlametteModel, ids: &[u32]) -> String {
+    let mut bytes = Vec::new();
+    for &id in ids {
+        let mut buf = [0 as c_char; 64];
+        let mut n = 0;
+        // SAFETY: a live model, a 64-byte buffer.
+        ok(unsafe { llamette_token_to_piece(m, id, false, buf.as_mut_ptr(), buf.len(), &mut n) });
+        bytes.extend(buf[..n].iter().map(|&b| b as u8));
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Collects generated pieces (the `user` of `collect_pieces`).
+#[derive(Default)]
+struct Pieces {
+    text: String,
+    count: usize,
+    /// Return false after this many pieces.
+    stop_after: Option<usize>,
+    /// Raise this flag after this many pieces (as another thread would).
+    abort: Option<(usize, *const VolatileU32)>,
+}
+
+unsafe extern "C" fn collect_pieces(user: *mut c_void, text: *const c_char, len: usize) -> bool {
+    // SAFETY: `user` is the test's `Pieces`, `text` holds `len` bytes plus a NUL.
+    let p = unsafe { &mut *user.cast::<Pieces>() };
+    let bytes = unsafe { core::slice::from_raw_parts(text.cast::<u8>(), len + 1) };
+    assert!(len > 0, "pieces are never empty");
+    assert_eq!(bytes[len], 0, "pieces are NUL-terminated");
+    p.text
+        .push_str(core::str::from_utf8(&bytes[..len]).expect("pieces are UTF-8"));
+    p.count += 1;
+    if let Some((after, flag)) = p.abort {
+        if p.count == after {
+            // SAFETY: the test's flag, aligned; only this thread uses it here.
+            unsafe { core::sync::atomic::AtomicU32::from_ptr(flag.cast::<u32>().cast_mut()) }
+                .store(1, Ordering::Relaxed);
+        }
+    }
+    p.stop_after != Some(p.count)
+}
+
+fn generate(
+    c: *mut LlametteContext,
+    s: *mut LlametteSampler,
+    prompt: &[u32],
+    p: Option<&LlametteGenerateParams>,
+    pieces: &mut Pieces,
+) -> (LlametteStatus, LlametteStopReason, u32) {
+    let mut reason = LLAMETTE_STOP_LENGTH;
+    let mut n = u32::MAX;
+    // SAFETY: live handles, valid arrays, the callback's `user` is `pieces`.
+    let status = unsafe {
+        llamette_generate(
+            c,
+            s,
+            prompt.as_ptr(),
+            prompt.len(),
+            p.map_or(null(), |p| p),
+            Some(collect_pieces),
+            (pieces as *mut Pieces).cast(),
+            &mut reason,
+            &mut n,
+        )
+    };
+    (status, reason, n)
+}
+
+fn gen_params(n_predict: i32) -> LlametteGenerateParams {
+    LlametteGenerateParams {
+        n_predict,
+        stop_tokens: null(),
+        n_stop_tokens: 0,
+        stop_strings: null(),
+        stop_string_lens: null(),
+        n_stop_strings: 0,
+        abort_flag: null(),
+    }
+}
+
+// ---- version, statuses, errors ----
+
+#[test]
+fn version_matches_the_crate_and_every_status_has_a_message() {
+    let v = llamette_version();
+    let major: u32 = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap();
+    let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
+    let patch: u32 = env!("CARGO_PKG_VERSION_PATCH").parse().unwrap();
+    assert_eq!(
+        (
+            LLAMETTE_VERSION_MAJOR,
+            LLAMETTE_VERSION_MINOR,
+            LLAMETTE_VERSION_PATCH
+        ),
+        (major, minor, patch)
+    );
+    assert_eq!(v, (major << 16) | (minor << 8) | patch);
+    let msg = |s: u32| {
+        // SAFETY: a static NUL-terminated string.
+        unsafe { CStr::from_ptr(llamette_status_message(StatusArg(s))) }
+            .to_str()
+            .unwrap()
+    };
+    assert_eq!(msg(LLAMETTE_OK as u32), "ok");
+    assert_eq!(
+        msg(LLAMETTE_ERR_BUFFER_TOO_SMALL as u32),
+        "buffer too small"
+    );
+    let all: Vec<&str> = (0..=LLAMETTE_ERR_PANIC as u32).map(msg).collect();
+    for (i, m) in all.iter().enumerate() {
+        assert!(!m.is_empty() && *m != "unknown status", "status {i}");
+        assert_eq!(all.iter().filter(|x| *x == m).count(), 1, "status {i}");
+    }
+    assert_eq!(msg(13), "unknown status");
+    assert_eq!(msg(u32::MAX), "unknown status");
+}
+
+#[test]
+fn the_last_error_is_per_thread_and_survives_success() {
+    std::thread::spawn(|| {
+        assert_eq!(last_error(), "");
+        // SAFETY: NULL handles are allowed.
+        assert_eq!(
+            unsafe { llamette_eval(null_mut(), null(), 0) },
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert_eq!(last_error(), "llamette_eval: `c` is NULL");
+        std::thread::spawn(|| assert_eq!(last_error(), ""))
+            .join()
+            .unwrap();
+        let _ = llamette_version();
+        let m = load(fixture(Q8_0));
+        // SAFETY: a live handle.
+        unsafe { llamette_model_free(m) };
+        assert_eq!(last_error(), "llamette_eval: `c` is NULL");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn errors_map_to_their_statuses() {
+    use crate::Error;
+    let e = |s: &str| String::from(s);
+    assert_eq!(
+        status_of(&Error::MissingTensor { tensor: e("x") }),
+        LLAMETTE_ERR_BAD_FILE
+    );
+    assert_eq!(
+        status_of(&Error::UnsupportedVersion { version: 9 }),
+        LLAMETTE_ERR_UNSUPPORTED
+    );
+    assert_eq!(
+        status_of(&Error::Io {
+            path: e("p"),
+            message: e("m")
+        }),
+        LLAMETTE_ERR_IO
+    );
+    assert_eq!(
+        status_of(&Error::BadParams { reason: e("r") }),
+        LLAMETTE_ERR_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        status_of(&Error::ContextFull {
+            n_ctx: 1,
+            needed: 2
+        }),
+        LLAMETTE_ERR_CONTEXT_FULL
+    );
+    assert_eq!(
+        status_of(&Error::BadToken {
+            token: 1,
+            n_vocab: 1
+        }),
+        LLAMETTE_ERR_BAD_TOKEN
+    );
+    assert_eq!(
+        status_of(&Error::BadChat {
+            message: 0,
+            reason: e("r")
+        }),
+        LLAMETTE_ERR_BAD_CHAT
+    );
+    assert_eq!(
+        status_of(&Error::BufferTooSmall {
+            needed: 2,
+            given: 1
+        }),
+        LLAMETTE_ERR_BUFFER_TOO_SMALL
+    );
+}
+
+// ---- models ----
+
+/// The q8_0 model with its metadata edited and/or a tensor replaced.
+fn rebuilt(
+    edit: &dyn Fn(&str, crate::gguf::writer::MetaValue) -> crate::gguf::writer::MetaValue,
+    replace: Option<(&str, crate::GgmlType)>,
+) -> &'static [u8] {
+    use crate::gguf::writer::{MetaValue, Writer};
+    let f = crate::gguf::GgufFile::from_bytes(fixture(Q8_0)).unwrap();
+    let mut w = Writer::new();
+    for (k, v) in f.metadata() {
+        w = w.meta(k, edit(k, MetaValue::from_value(&v)));
+    }
+    for t in f.tensors() {
+        match replace {
+            Some((name, ty)) if name == t.name => {
+                let n = t.dims().iter().product::<u64>() as usize;
+                w = w.tensor(t.name, ty, t.dims(), vec![0; ty.row_size(n).unwrap()]);
+            }
+            _ => w = w.tensor(t.name, t.ggml_type, t.dims(), t.data.to_vec()),
+        }
+    }
+    Vec::leak(w.to_bytes().unwrap())
+}
+
+fn from_memory(bytes: &[u8]) -> (LlametteStatus, *mut LlametteModel) {
+    let sentinel = 0x1234 as *mut LlametteModel;
+    let mut m = sentinel;
+    // SAFETY: valid bytes (leaked or outliving the model, which is freed by the caller).
+    let s = unsafe { llamette_model_from_memory(bytes.as_ptr(), bytes.len(), &mut m) };
+    if s != LLAMETTE_OK {
+        assert_eq!(m, sentinel, "out-params are untouched on failure");
+    }
+    (s, m)
+}
+
+#[test]
+fn model_from_memory_reports_its_info() {
+    let m = load(fixture(Q8_0));
+    let mut info = LlametteModelInfo {
+        n_vocab: 0,
+        n_embd: 0,
+        n_layer: 0,
+        n_ff: 0,
+        n_head: 0,
+        n_head_kv: 0,
+        head_dim: 0,
+        n_ctx_train: 0,
+        rope_freq_base: 0.0,
+        rms_eps: 0.0,
+        bos: 0,
+        eos: 0,
+        eot: 0,
+        chat_format: LlametteChatFormat::LLAMETTE_CHAT_LLAMA3,
+        copied_bytes: 99,
+    };
+    // SAFETY: a live model.
+    ok(unsafe { llamette_model_info(m, &mut info) });
+    assert_eq!(
+        (info.n_vocab, info.n_embd, info.n_layer, info.n_ff),
+        (1024, 256, 2, 768)
+    );
+    assert_eq!((info.n_head, info.n_head_kv, info.head_dim), (4, 1, 64));
+    assert_eq!(info.n_ctx_train, 4096);
+    assert_eq!(info.rope_freq_base, 10000.0);
+    assert_eq!(info.rms_eps, 1e-5);
+    assert_eq!((info.bos, info.eos, info.eot), (1, 2, -1));
+    assert_eq!(
+        info.chat_format,
+        LlametteChatFormat::LLAMETTE_CHAT_NONE,
+        "no chat template"
+    );
+    assert_eq!(info.copied_bytes, 0);
+    // Without a template, "the model's format" is an error; a named format works.
+    let mut stops = [0u32; 4];
+    let mut n = 0;
+    // SAFETY: a live model, room for 4 ids.
+    unsafe {
+        let none = ChatFormatArg(LlametteChatFormat::LLAMETTE_CHAT_NONE as u32);
+        assert_eq!(
+            llamette_chat_stop_tokens(m, none, stops.as_mut_ptr(), 4, &mut n),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        let codellama = ChatFormatArg(LlametteChatFormat::LLAMETTE_CHAT_CODELLAMA_70B as u32);
+        ok(llamette_chat_stop_tokens(
+            m,
+            codellama,
+            stops.as_mut_ptr(),
+            4,
+            &mut n,
+        ));
+    }
+    assert_eq!(&stops[..n], [2, 1023], "</s> and <step>");
+
+    let arch = |cap: usize| {
+        let mut buf = vec![b'#' as c_char; 8];
+        let mut n = 0;
+        // SAFETY: a live model, a buffer of at least `cap` bytes.
+        let s = unsafe { llamette_model_architecture(m, buf.as_mut_ptr(), cap, &mut n) };
+        (s, n, buf)
+    };
+    let (s, n, buf) = arch(5);
+    assert_eq!((s, n), (LLAMETTE_ERR_BUFFER_TOO_SMALL, 5));
+    assert!(buf.iter().all(|&b| b == b'#' as c_char), "buffer untouched");
+    let (s, n, buf) = arch(6);
+    assert_eq!((s, n), (LLAMETTE_OK, 5));
+    // SAFETY: NUL-terminated by the call.
+    assert_eq!(unsafe { CStr::from_ptr(buf.as_ptr()) }, c"llama");
+
+    let meta = |key: &CStr| {
+        let mut buf = [0 as c_char; 64];
+        let mut n = 0;
+        // SAFETY: a live model, a 64-byte buffer.
+        let s =
+            unsafe { llamette_model_meta_string(m, key.as_ptr(), buf.as_mut_ptr(), 64, &mut n) };
+        // SAFETY: NUL-terminated on success.
+        (
+            s,
+            (s == LLAMETTE_OK).then(|| {
+                unsafe { CStr::from_ptr(buf.as_ptr()) }
+                    .to_str()
+                    .unwrap()
+                    .to_owned()
+            }),
+        )
+    };
+    assert_eq!(meta(c"general.architecture").1.as_deref(), Some("llama"));
+    assert_eq!(meta(c"llama.embedding_length").1.as_deref(), Some("256"));
+    assert_eq!(meta(c"llama.rope.freq_base").1.as_deref(), Some("10000"));
+    assert_eq!(
+        meta(c"tokenizer.ggml.tokens").1.as_deref(),
+        Some("[1024 items]")
+    );
+    assert_eq!(meta(c"no.such.key").0, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("'no.such.key'"), "{}", last_error());
+
+    let eog = |t: u32| {
+        let mut b = false;
+        // SAFETY: a live model.
+        let s = unsafe { llamette_model_is_eog(m, t, &mut b) };
+        (s, b)
+    };
+    assert_eq!(eog(2), (LLAMETTE_OK, true));
+    assert_eq!(eog(5), (LLAMETTE_OK, false));
+    assert_eq!(eog(1024).0, LLAMETTE_ERR_BAD_TOKEN);
+    // SAFETY: a live handle, freed once.
+    unsafe { llamette_model_free(m) };
+}
+
+#[test]
+fn models_load_from_parts_and_files() {
+    let bytes = fixture(Q8_0);
+    let (a, b) = bytes.split_at(bytes.len() / 2 + 3);
+    let parts = [a.as_ptr(), b.as_ptr()];
+    let lens = [a.len(), b.len()];
+    let mut m = null_mut();
+    // SAFETY: leaked bytes; arrays of two.
+    ok(unsafe { llamette_model_from_parts(parts.as_ptr(), lens.as_ptr(), 2, &mut m) });
+    let mut info = llamette_model_info_of(m);
+    assert!(info.copied_bytes > 0, "a tensor straddles the cut");
+    // SAFETY: a live handle.
+    unsafe { llamette_model_free(m) };
+    // SAFETY: arrays of zero parts.
+    assert_eq!(
+        unsafe { llamette_model_from_parts(parts.as_ptr(), lens.as_ptr(), 0, &mut m) },
+        LLAMETTE_ERR_INVALID_ARGUMENT
+    );
+
+    let path = std::ffi::CString::new(fixture_path(Q8_0).to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    ok(unsafe { llamette_model_load(path.as_ptr(), &mut m) });
+    info = llamette_model_info_of(m);
+    assert_eq!((info.n_vocab, info.copied_bytes), (1024, 0));
+    // SAFETY: a live handle.
+    unsafe { llamette_model_free(m) };
+    let sentinel = 0x99 as *mut LlametteModel;
+    m = sentinel;
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(
+        unsafe { llamette_model_load(c"/no/such/model.gguf".as_ptr(), &mut m) },
+        LLAMETTE_ERR_IO
+    );
+    assert_eq!(m, sentinel);
+    assert!(
+        last_error().starts_with("llamette_model_load: /no/such/model.gguf"),
+        "{}",
+        last_error()
+    );
+}
+
+fn llamette_model_info_of(m: *const LlametteModel) -> LlametteModelInfo {
+    let mut info = core::mem::MaybeUninit::<LlametteModelInfo>::uninit();
+    // SAFETY: a live model; the struct is written on success.
+    unsafe {
+        ok(llamette_model_info(m, info.as_mut_ptr()));
+        info.assume_init()
+    }
+}
+
+#[test]
+fn bad_files_are_named_statuses_and_leave_out_untouched() {
+    assert_eq!(from_memory(b"GGUF").0, LLAMETTE_ERR_BAD_FILE);
+    assert_eq!(from_memory(b"not a model at all").0, LLAMETTE_ERR_BAD_FILE);
+    assert!(last_error().contains("not a GGUF file"), "{}", last_error());
+    let bytes = fixture(Q8_0);
+    assert_eq!(
+        from_memory(&bytes[..bytes.len() / 3]).0,
+        LLAMETTE_ERR_BAD_FILE
+    );
+    // A vocabulary-only file is no model: its tensors are missing.
+    assert_eq!(
+        from_memory(fixture("vocab/codellama-70b-instruct-vocab.gguf")).0,
+        LLAMETTE_ERR_BAD_FILE
+    );
+    assert!(
+        last_error().contains("token_embd.weight"),
+        "{}",
+        last_error()
+    );
+
+    use crate::gguf::writer::MetaValue;
+    let falcon = rebuilt(
+        &|k, v| match k {
+            "general.architecture" => MetaValue::String("falcon".into()),
+            _ => v,
+        },
+        None,
+    );
+    assert_eq!(from_memory(falcon).0, LLAMETTE_ERR_UNSUPPORTED);
+    let iq2 = rebuilt(
+        &|_, v| v,
+        Some(("blk.0.attn_q.weight", crate::GgmlType::IQ2_XXS)),
+    );
+    assert_eq!(from_memory(iq2).0, LLAMETTE_ERR_UNSUPPORTED);
+    assert!(last_error().contains("IQ2_XXS"), "{}", last_error());
+}
+
+// ---- tokens ----
+
+#[test]
+fn tokenize_asks_for_the_size_then_fills_the_buffer() {
+    let bytes = fixture(Q8_0);
+    let m = load(bytes);
+    let text = "Hello world, héllo <s>!";
+    let tokenize = |ids: *mut u32, cap: usize, n: &mut usize| {
+        // SAFETY: a live model, `ids` valid for `cap` ids (or NULL with 0).
+        unsafe { llamette_tokenize(m, text.as_ptr().cast(), text.len(), true, true, ids, cap, n) }
+    };
+    let mut n = 0;
+    assert_eq!(
+        tokenize(null_mut(), 0, &mut n),
+        LLAMETTE_ERR_BUFFER_TOO_SMALL
+    );
+    let vocab =
+        crate::tokenizer::Vocab::from_gguf(&crate::gguf::GgufFile::from_bytes(bytes).unwrap())
+            .unwrap();
+    let want = vocab.tokenize(text, true, true).unwrap();
+    assert_eq!(n, want.len());
+    let mut ids = vec![u32::MAX; n];
+    let mut n2 = 0;
+    assert_eq!(
+        tokenize(ids.as_mut_ptr(), n - 1, &mut n2),
+        LLAMETTE_ERR_BUFFER_TOO_SMALL
+    );
+    assert_eq!(n2, n);
+    assert!(ids.iter().all(|&t| t == u32::MAX), "ids untouched");
+    ok(tokenize(ids.as_mut_ptr(), n, &mut n2));
+    assert_eq!((ids.as_slice(), n2), (want.as_slice(), n));
+    assert_eq!(ids[0], 1, "BOS");
+    assert!(
+        ids.contains(&1) && ids[1..].contains(&1),
+        "<s> parsed as the control token"
+    );
+
+    let mut n3 = 0;
+    // SAFETY: two bytes that are not UTF-8.
+    let bad = unsafe {
+        llamette_tokenize(
+            m,
+            b"\xff\xfe".as_ptr().cast(),
+            2,
+            false,
+            false,
+            ids.as_mut_ptr(),
+            n,
+            &mut n3,
+        )
+    };
+    assert_eq!(bad, LLAMETTE_ERR_INVALID_ARGUMENT);
+    // SAFETY: NULL text with length 0 is empty text.
+    ok(unsafe { llamette_tokenize(m, null(), 0, false, false, null_mut(), 0, &mut n3) });
+    assert_eq!(n3, 0);
+
+    // token_to_piece: '▁' becomes a space; control tokens are empty unless `special`.
+    let piece = |id: u32, special: bool, cap: usize| {
+        let mut buf = [b'#' as c_char; 16];
+        let mut n = 0;
+        // SAFETY: a 16-byte buffer.
+        let s = unsafe { llamette_token_to_piece(m, id, special, buf.as_mut_ptr(), cap, &mut n) };
+        (
+            s,
+            n,
+            buf[..n.min(16)]
+                .iter()
+                .map(|&b| b as u8)
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let hello = want[1];
+    let (s, n, _) = piece(hello, false, 1);
+    assert_eq!(s, LLAMETTE_ERR_BUFFER_TOO_SMALL);
+    let (s, n2, b) = piece(hello, false, 16);
+    assert_eq!((s, n2), (LLAMETTE_OK, n));
+    assert_eq!(b, vocab.token_to_piece(hello, false).unwrap());
+    assert_eq!(b[0], b' ');
+    assert_eq!(piece(1, false, 16).1, 0);
+    assert_eq!(piece(1, true, 16).2, b"<s>");
+    assert_eq!(piece(5000, false, 16).0, LLAMETTE_ERR_BAD_TOKEN);
+    // SAFETY: a live handle.
+    unsafe { llamette_model_free(m) };
+}
+
+#[test]
+fn the_detokenizer_streams_whole_characters() {
+    let m = load(fixture(Q8_0));
+    let text = " naïve 🦀 code";
+    let mut n = 0;
+    let mut ids = vec![0u32; 64];
+    // SAFETY: a live model, 64 ids.
+    ok(unsafe {
+        llamette_tokenize(
+            m,
+            text.as_ptr().cast(),
+            text.len(),
+            false,
+            false,
+            ids.as_mut_ptr(),
+            64,
+            &mut n,
+        )
+    });
+    ids.truncate(n);
+    // The pieces through a UTF-8 decoder. (With this 1024-token vocabulary a lone '▁' has no
+    // token of its own: SentencePiece spells it with its three byte tokens, so it shows.)
+    let want = text_of(m, &ids);
+    assert!(want.contains("naïve") && want.contains("🦀 code"), "{want}");
+    let mut d = null_mut();
+    // SAFETY: a live model.
+    ok(unsafe { llamette_detokenizer_new(m, &mut d) });
+    // SAFETY: the detokenizer outlives the model handle.
+    unsafe { llamette_model_free(m) };
+    let mut out = String::new();
+    let mut pushes = Vec::new();
+    for &id in &ids {
+        let (mut p, mut len) = (null(), 0);
+        // SAFETY: a live detokenizer; the text is copied before the next call.
+        unsafe {
+            ok(llamette_detokenizer_push(d, id, &mut p, &mut len));
+            let bytes = core::slice::from_raw_parts(p.cast::<u8>(), len + 1);
+            assert_eq!(bytes[len], 0);
+            let s = core::str::from_utf8(&bytes[..len]).expect("whole characters only");
+            out.push_str(s);
+            pushes.push(len);
+        }
+    }
+    assert!(
+        pushes.contains(&0),
+        "the crab's byte tokens are held back until complete"
+    );
+    let (mut p, mut len) = (null(), 0);
+    // SAFETY: a live detokenizer.
+    unsafe {
+        assert_eq!(
+            llamette_detokenizer_push(d, 4096, &mut p, &mut len),
+            LLAMETTE_ERR_BAD_TOKEN
+        );
+        ok(llamette_detokenizer_finish(d, &mut p, &mut len));
+    }
+    assert_eq!(len, 0);
+    assert_eq!(out, want);
+    // A lone byte of a character, then the end: U+FFFD.
+    // SAFETY: a live detokenizer; <0xC3> is id 3 + 0xC3.
+    unsafe {
+        ok(llamette_detokenizer_push(d, 3 + 0xC3, &mut p, &mut len));
+        assert_eq!(len, 0);
+        ok(llamette_detokenizer_finish(d, &mut p, &mut len));
+        assert_eq!(
+            core::slice::from_raw_parts(p.cast::<u8>(), len),
+            "\u{FFFD}".as_bytes()
+        );
+        llamette_detokenizer_free(d);
+    }
+}
+
+// ---- chat ----
+
+/// A tiny model with CodeLlama-70B-Instruct's real vocabulary and chat template (the
+/// vocabulary file's metadata, one zero-weight block of width 32 built around it).
+fn codellama_70b_vocab_model() -> &'static [u8] {
+    use crate::gguf::writer::{MetaValue, Writer};
+    use crate::GgmlType::F32;
+    let f = crate::gguf::GgufFile::from_bytes(fixture("vocab/codellama-70b-instruct-vocab.gguf"))
+        .unwrap();
+    let mut w = Writer::new();
+    for (k, v) in f.metadata() {
+        if !k.starts_with("llama.") {
+            w = w.meta(k, MetaValue::from_value(&v));
+        }
+    }
+    let (e, n_vocab) = (32u64, 32016u64);
+    for (k, v) in [
+        ("embedding_length", 32),
+        ("block_count", 1),
+        ("feed_forward_length", 32),
+        ("attention.head_count", 1),
+        ("attention.head_count_kv", 1),
+    ] {
+        w = w.meta(&format!("llama.{k}"), MetaValue::U32(v));
+    }
+    w = w.meta(
+        "llama.attention.layer_norm_rms_epsilon",
+        MetaValue::F32(1e-5),
+    );
+    let zeros = |dims: &[u64]| vec![0u8; 4 * dims.iter().product::<u64>() as usize];
+    w = w.tensor(
+        "token_embd.weight",
+        F32,
+        &[e, n_vocab],
+        zeros(&[e, n_vocab]),
+    );
+    w = w.tensor("output_norm.weight", F32, &[e], zeros(&[e]));
+    for name in ["attn_norm", "ffn_norm"] {
+        w = w.tensor(&format!("blk.0.{name}.weight"), F32, &[e], zeros(&[e]));
+    }
+    for name in [
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "ffn_gate",
+        "ffn_up",
+        "ffn_down",
+    ] {
+        w = w.tensor(
+            &format!("blk.0.{name}.weight"),
+            F32,
+            &[e, e],
+            zeros(&[e, e]),
+        );
+    }
+    Vec::leak(w.to_bytes().unwrap())
+}
+
+#[test]
+fn chat_renders_the_codellama_70b_dialog_to_metas_ids() {
+    let chat = json("chat/codellama-70b-instruct.json");
+    let m = load(codellama_70b_vocab_model());
+    assert_eq!(
+        llamette_model_info_of(m).chat_format,
+        LlametteChatFormat::LLAMETTE_CHAT_CODELLAMA_70B
+    );
+    let owned: Vec<(String, String)> = chat["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let msgs: Vec<LlametteMessage> = owned
+        .iter()
+        .map(|(r, c)| LlametteMessage {
+            role: r.as_ptr().cast(),
+            role_len: r.len(),
+            content: c.as_ptr().cast(),
+            content_len: c.len(),
+        })
+        .collect();
+    let expected = chat["expected_tokens"].u32_vec();
+    for format in [
+        LlametteChatFormat::LLAMETTE_CHAT_NONE,
+        LlametteChatFormat::LLAMETTE_CHAT_CODELLAMA_70B,
+    ] {
+        let f = ChatFormatArg(format as u32);
+        let mut n = 0;
+        // SAFETY: a live model, valid messages; size query.
+        let s = unsafe {
+            llamette_chat_render_ids(m, f, msgs.as_ptr(), msgs.len(), true, null_mut(), 0, &mut n)
+        };
+        assert_eq!((s, n), (LLAMETTE_ERR_BUFFER_TOO_SMALL, expected.len()));
+        let mut ids = vec![0u32; n];
+        // SAFETY: as above, with room for `n` ids.
+        ok(unsafe {
+            llamette_chat_render_ids(
+                m,
+                f,
+                msgs.as_ptr(),
+                msgs.len(),
+                true,
+                ids.as_mut_ptr(),
+                n,
+                &mut n,
+            )
+        });
+        assert_eq!(ids, expected, "Meta's reference ids");
+    }
+    let f = ChatFormatArg(LlametteChatFormat::LLAMETTE_CHAT_NONE as u32);
+    let mut buf = vec![0 as c_char; 1024];
+    let mut n = 0;
+    // SAFETY: a 1024-byte buffer.
+    ok(unsafe {
+        llamette_chat_render(
+            m,
+            f,
+            msgs.as_ptr(),
+            msgs.len(),
+            true,
+            buf.as_mut_ptr(),
+            1024,
+            &mut n,
+        )
+    });
+    // SAFETY: NUL-terminated by the call.
+    let prompt = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().unwrap();
+    assert_eq!(prompt, chat["expected_prompt"].as_str().unwrap());
+    assert_eq!(n, prompt.len());
+    let mut stops = [0u32; 4];
+    // SAFETY: room for 4 ids.
+    ok(unsafe { llamette_chat_stop_tokens(m, f, stops.as_mut_ptr(), 4, &mut n) });
+    assert_eq!(&stops[..n], [2, 32015]);
+
+    // Rules broken, unknown formats.
+    // SAFETY: valid messages (two users in a row), a buffer of 1024.
+    let s = unsafe {
+        llamette_chat_render_ids(m, f, msgs[1..].as_ptr(), 1, true, null_mut(), 0, &mut n)
+    };
+    assert_eq!(s, LLAMETTE_ERR_BUFFER_TOO_SMALL, "one user message is fine");
+    let two_users = [msgs[1], msgs[3]];
+    // SAFETY: as above.
+    let s = unsafe {
+        llamette_chat_render_ids(m, f, two_users.as_ptr(), 2, true, null_mut(), 0, &mut n)
+    };
+    assert_eq!(s, LLAMETTE_ERR_BAD_CHAT);
+    assert!(last_error().contains("chat message 1"), "{}", last_error());
+    // SAFETY: as above.
+    let s = unsafe {
+        llamette_chat_render(
+            m,
+            ChatFormatArg(99),
+            msgs.as_ptr(),
+            4,
+            true,
+            buf.as_mut_ptr(),
+            1024,
+            &mut n,
+        )
+    };
+    assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(
+        last_error().contains("unknown chat format 99"),
+        "{}",
+        last_error()
+    );
+    // SAFETY: a live handle.
+    unsafe { llamette_model_free(m) };
+}
+
+// ---- contexts, evaluation, generation ----
+
+#[test]
+fn eval_gives_llama_cpps_logits_and_greedy_tokens() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(256, true));
+    // SAFETY: a live context.
+    unsafe {
+        assert_eq!(llamette_context_n_past(c), 0);
+        let (mut p, mut n) = (null(), 0);
+        assert_eq!(
+            llamette_logits(c, &mut p, &mut n),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+    }
+    ok(eval(c, &g.prompt));
+    // SAFETY: a live context.
+    assert_eq!(unsafe { llamette_context_n_past(c) }, 8);
+    assert_logits(&logits(c), &g.last_logits);
+    for (i, row) in g.all_logits.iter().enumerate() {
+        let (mut p, mut n) = (null(), 0);
+        // SAFETY: a live context; the row is read before the next call.
+        unsafe {
+            ok(llamette_logits_at(c, i, &mut p, &mut n));
+            assert_logits(core::slice::from_raw_parts(p, n), row);
+        }
+    }
+    let (mut p, mut n) = (null(), 0);
+    // SAFETY: a live context.
+    assert_eq!(
+        unsafe { llamette_logits_at(c, 8, &mut p, &mut n) },
+        LLAMETTE_ERR_INVALID_ARGUMENT
+    );
+
+    // Truncating rewinds: evaluating the rest again gives the same logits.
+    // SAFETY: a live context.
+    unsafe {
+        ok(llamette_context_truncate(c, 4));
+        assert_eq!(llamette_context_n_past(c), 4);
+        assert_eq!(
+            llamette_logits(c, &mut p, &mut n),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+    }
+    ok(eval(c, &g.prompt[4..]));
+    assert_logits(&logits(c), &g.last_logits);
+    assert_eq!(eval(c, &[1024]), LLAMETTE_ERR_BAD_TOKEN);
+    assert_eq!(eval(c, &[]), LLAMETTE_ERR_INVALID_ARGUMENT);
+    // SAFETY: a live handle.
+    unsafe { llamette_context_free(c) };
+
+    // Greedy through the sampler functions: llama.cpp's 32 tokens.
+    let c = new_context(m, &params(256, false));
+    let s = greedy_sampler(m);
+    assert_eq!(greedy_ids(c, s, &g.prompt, 32), g.greedy);
+    let full = new_context(m, &params(8, false));
+    assert_eq!(eval(full, &g.prompt), LLAMETTE_OK);
+    assert_eq!(eval(full, &[5]), LLAMETTE_ERR_CONTEXT_FULL);
+    // SAFETY: live handles, each freed once.
+    unsafe {
+        llamette_context_free(full);
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn generate_hands_out_the_greedy_text_and_stops_by_every_rule() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let want = text_of(m, &g.greedy);
+    let run = |n_ctx: u32, p: Option<&LlametteGenerateParams>, pieces: &mut Pieces| {
+        let c = new_context(m, &params(n_ctx, false));
+        let s = greedy_sampler(m);
+        let r = generate(c, s, &g.prompt, p, pieces);
+        // SAFETY: live handles, freed once.
+        unsafe {
+            llamette_context_free(c);
+            llamette_sampler_free(s);
+        }
+        r
+    };
+
+    let mut pieces = Pieces::default();
+    let r = run(256, Some(&gen_params(32)), &mut pieces);
+    assert_eq!(r, (LLAMETTE_OK, LLAMETTE_STOP_LENGTH, 32));
+    assert_eq!(pieces.text, want);
+
+    // An extra stop token: the 6th greedy token ends it, uncounted, unprinted.
+    let stop = [g.greedy[5]];
+    let p = LlametteGenerateParams {
+        stop_tokens: stop.as_ptr(),
+        n_stop_tokens: 1,
+        ..gen_params(-1)
+    };
+    let mut pieces = Pieces::default();
+    assert_eq!(
+        run(256, Some(&p), &mut pieces),
+        (LLAMETTE_OK, LLAMETTE_STOP_EOG, 5)
+    );
+    assert_eq!(pieces.text, text_of(m, &g.greedy[..5]));
+
+    // A stop string taken from the middle of the text: the output ends right before it.
+    let chars: Vec<(usize, char)> = want.char_indices().collect();
+    let (at, _) = chars[chars.len() / 2];
+    let end = chars.get(chars.len() / 2 + 3).map_or(want.len(), |c| c.0);
+    let stop_string = &want[at..end];
+    let cut = want.find(stop_string).unwrap();
+    for with_lens in [true, false] {
+        let nul_terminated = std::ffi::CString::new(stop_string).unwrap();
+        let strings = [nul_terminated.as_ptr()];
+        let lens = [stop_string.len()];
+        let p = LlametteGenerateParams {
+            stop_strings: strings.as_ptr(),
+            stop_string_lens: if with_lens { lens.as_ptr() } else { null() },
+            n_stop_strings: 1,
+            ..gen_params(32)
+        };
+        let mut pieces = Pieces::default();
+        let (status, reason, _) = run(256, Some(&p), &mut pieces);
+        assert_eq!((status, reason), (LLAMETTE_OK, LLAMETTE_STOP_STRING));
+        assert_eq!(pieces.text, want[..cut]);
+    }
+
+    // The context fills up 4 tokens after the prompt.
+    let mut pieces = Pieces::default();
+    assert_eq!(
+        run(12, None, &mut pieces),
+        (LLAMETTE_OK, LLAMETTE_STOP_CONTEXT_FULL, 4)
+    );
+    let mut pieces = Pieces::default();
+    assert_eq!(run(4, None, &mut pieces).0, LLAMETTE_ERR_CONTEXT_FULL);
+
+    // The callback stops it.
+    let mut pieces = Pieces {
+        stop_after: Some(3),
+        ..Pieces::default()
+    };
+    let (status, reason, n) = run(256, Some(&gen_params(32)), &mut pieces);
+    assert_eq!(
+        (status, reason, pieces.count),
+        (LLAMETTE_OK, LLAMETTE_STOP_CALLBACK, 3)
+    );
+    assert!(n >= 3 && want.starts_with(&pieces.text));
+
+    // The abort flag: raised before the call, and raised during it.
+    let flag = VolatileU32(1);
+    let p = LlametteGenerateParams {
+        abort_flag: &flag,
+        ..gen_params(32)
+    };
+    let mut pieces = Pieces::default();
+    assert_eq!(
+        run(256, Some(&p), &mut pieces),
+        (LLAMETTE_OK, LLAMETTE_STOP_ABORTED, 0)
+    );
+    assert_eq!(pieces.count, 0);
+    let flag = VolatileU32(0);
+    let p = LlametteGenerateParams {
+        abort_flag: &flag,
+        ..gen_params(32)
+    };
+    let mut pieces = Pieces {
+        abort: Some((2, &flag)),
+        ..Pieces::default()
+    };
+    let (status, reason, n) = run(256, Some(&p), &mut pieces);
+    assert_eq!(
+        (status, reason, pieces.count),
+        (LLAMETTE_OK, LLAMETTE_STOP_ABORTED, 2)
+    );
+    assert!(n >= 2 && want.starts_with(&pieces.text));
+
+    // Continuing a generation: n_prompt 0 samples from the logits the context holds.
+    let c = new_context(m, &params(256, false));
+    let s = greedy_sampler(m);
+    let mut first = Pieces::default();
+    let mut second = Pieces::default();
+    assert_eq!(
+        generate(c, s, &g.prompt, Some(&gen_params(10)), &mut first).2,
+        10
+    );
+    assert_eq!(
+        generate(c, s, &[], Some(&gen_params(22)), &mut second).2,
+        22
+    );
+    assert_eq!(first.text + &second.text, want);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn logit_biases_steer_the_sampler() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(64, false));
+    let s = greedy_sampler(m);
+    ok(eval(c, &g.prompt));
+    let sample = || {
+        let mut t = 0;
+        // SAFETY: live handles.
+        ok(unsafe { llamette_sampler_sample(s, c, &mut t) });
+        t
+    };
+    assert_eq!(sample(), g.greedy[0]);
+    let (tokens, biases) = ([g.greedy[0], 7], [f32::NEG_INFINITY, 100.0]);
+    // SAFETY: arrays of two.
+    ok(unsafe { llamette_sampler_set_logit_bias(s, tokens.as_ptr(), biases.as_ptr(), 2) });
+    assert_eq!(sample(), 7);
+    // SAFETY: arrays of one; then none.
+    unsafe {
+        ok(llamette_sampler_set_logit_bias(
+            s,
+            tokens.as_ptr(),
+            biases.as_ptr(),
+            1,
+        ));
+        assert_ne!(sample(), g.greedy[0]);
+        let bad = [1024u32];
+        assert_eq!(
+            llamette_sampler_set_logit_bias(s, bad.as_ptr(), biases.as_ptr(), 1),
+            LLAMETTE_ERR_BAD_TOKEN
+        );
+        ok(llamette_sampler_set_logit_bias(s, null(), null(), 0));
+    }
+    assert_eq!(sample(), g.greedy[0]);
+    // Bad penalties are refused.
+    let p = LlametteSamplerParams {
+        penalty_repeat: 0.0,
+        ..llamette_sampler_default_params()
+    };
+    let mut s2 = null_mut();
+    // SAFETY: a live model.
+    assert_eq!(
+        unsafe { llamette_sampler_new(m, &p, &mut s2) },
+        LLAMETTE_ERR_INVALID_ARGUMENT
+    );
+    assert!(s2.is_null());
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_sampler_reset(s);
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn a_context_outlives_its_freed_model() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(128, false));
+    let s = greedy_sampler(m);
+    // SAFETY: contexts and samplers keep the model alive.
+    unsafe { llamette_model_free(m) };
+    assert_eq!(greedy_ids(c, s, &g.prompt, 32), g.greedy);
+    // SAFETY: live handles, freed once (the model goes with the last of them).
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+    }
+}
+
+/// Runs tasks in reverse order on the calling thread, counting calls in `user`.
+unsafe extern "C" fn reverse_parallel(
+    user: *mut c_void,
+    n: u32,
+    task: LlametteTaskFn,
+    ctx: *mut c_void,
+) {
+    // SAFETY: `user` is the test's counter; `task` is llamette's, called as documented.
+    unsafe {
+        (*user.cast::<AtomicUsize>()).fetch_add(1, Ordering::Relaxed);
+        let task = task.unwrap();
+        for i in (0..n).rev() {
+            task(ctx, i);
+        }
+    }
+}
+
+/// Runs tasks on three scoped threads, interleaved.
+unsafe extern "C" fn threaded_parallel(
+    user: *mut c_void,
+    n: u32,
+    task: LlametteTaskFn,
+    ctx: *mut c_void,
+) {
+    // SAFETY: as in `reverse_parallel`; the threads end before this function returns.
+    unsafe { (*user.cast::<AtomicUsize>()).fetch_add(1, Ordering::Relaxed) };
+    let task = task.unwrap();
+    let ctx = ctx as usize;
+    std::thread::scope(|scope| {
+        for t in 0..3 {
+            scope.spawn(move || {
+                let mut i = t;
+                while i < n {
+                    // SAFETY: each index once, before the host function returns.
+                    unsafe { task(ctx as *mut c_void, i) };
+                    i += 3;
+                }
+            });
+        }
+    });
+}
+
+/// Breaks the contract: runs no task.
+unsafe extern "C" fn lazy_parallel(_: *mut c_void, _: u32, _: LlametteTaskFn, _: *mut c_void) {}
+
+/// Breaks the contract: calls an index past the end.
+unsafe extern "C" fn overrun_parallel(
+    _: *mut c_void,
+    n: u32,
+    task: LlametteTaskFn,
+    ctx: *mut c_void,
+) {
+    // SAFETY: llamette's task, which must reject the bad index.
+    unsafe {
+        let task = task.unwrap();
+        for i in 0..=n {
+            task(ctx, i);
+        }
+    }
+}
+
+#[test]
+fn host_parallel_functions_give_identical_results() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let (serial_logits, serial) = {
+        let c = new_context(m, &params(128, false));
+        let s = greedy_sampler(m);
+        ok(eval(c, &g.prompt));
+        let l = logits(c);
+        assert_logits(&l, &g.last_logits);
+        // SAFETY: a live context.
+        ok(unsafe { llamette_context_truncate(c, 0) });
+        let ids = greedy_ids(c, s, &g.prompt, 8);
+        // SAFETY: live handles.
+        unsafe {
+            llamette_context_free(c);
+            llamette_sampler_free(s);
+        }
+        (l, ids)
+    };
+    let runs: [(unsafe extern "C" fn(_, _, _, _), u32); 3] = [
+        (reverse_parallel, 3),
+        (threaded_parallel, 3),
+        (threaded_parallel, 16),
+    ];
+    for (f, width) in runs {
+        let calls = AtomicUsize::new(0);
+        let c = new_context(m, &params(128, false));
+        let s = greedy_sampler(m);
+        // SAFETY: a live context; `calls` outlives it.
+        ok(unsafe {
+            llamette_context_set_parallel(
+                c,
+                Some(f),
+                (&calls as *const AtomicUsize).cast_mut().cast(),
+                width,
+            )
+        });
+        ok(eval(c, &g.prompt));
+        assert!(logits(c) == serial_logits, "bit for bit, width {width}");
+        // SAFETY: a live context.
+        ok(unsafe { llamette_context_truncate(c, 0) });
+        assert_eq!(greedy_ids(c, s, &g.prompt, 8), serial);
+        assert!(calls.load(Ordering::Relaxed) > 10, "the host ran the tasks");
+        // Back to serial.
+        let before = calls.load(Ordering::Relaxed);
+        // SAFETY: a live context.
+        ok(unsafe { llamette_context_set_parallel(c, None, null_mut(), 0) });
+        ok(eval(c, &[5]));
+        assert_eq!(calls.load(Ordering::Relaxed), before);
+        // SAFETY: live handles.
+        unsafe {
+            llamette_context_free(c);
+            llamette_sampler_free(s);
+        }
+    }
+    // SAFETY: a live handle.
+    unsafe { llamette_model_free(m) };
+}
+
+#[test]
+fn a_broken_host_contract_is_a_caught_panic() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(64, false));
+    for (f, what) in [
+        (
+            lazy_parallel as unsafe extern "C" fn(_, _, _, _),
+            "returned after 0 task calls",
+        ),
+        (overrun_parallel, "index >= n_tasks"),
+    ] {
+        // SAFETY: a live context.
+        ok(unsafe { llamette_context_set_parallel(c, Some(f), null_mut(), 2) });
+        assert_eq!(eval(c, &g.prompt), LLAMETTE_ERR_PANIC);
+        let e = last_error();
+        assert!(
+            e.starts_with("llamette_eval: panic: ") && e.contains(what),
+            "{e}"
+        );
+        // SAFETY: a live context.
+        assert_eq!(
+            unsafe { llamette_context_n_past(c) },
+            0,
+            "nothing was evaluated"
+        );
+    }
+    // The context still works once the host behaves.
+    // SAFETY: a live context.
+    ok(unsafe { llamette_context_set_parallel(c, None, null_mut(), 1) });
+    ok(eval(c, &g.prompt));
+    assert_logits(&logits(c), &g.last_logits);
+    // SAFETY: live handles.
+    unsafe {
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
+
+/// Counts the host allocator's calls (the `user` of `counting_alloc`/`counting_free`).
+#[derive(Default)]
+struct Counter {
+    allocs: AtomicUsize,
+    frees: AtomicUsize,
+    bytes: AtomicUsize,
+    refuse: bool,
+}
+
+unsafe extern "C" fn counting_alloc(user: *mut c_void, size: usize, align: usize) -> *mut c_void {
+    // SAFETY: `user` is the test's counter.
+    let counter = unsafe { &*user.cast::<Counter>() };
+    counter.allocs.fetch_add(1, Ordering::Relaxed);
+    counter.bytes.fetch_add(size, Ordering::Relaxed);
+    if counter.refuse {
+        return null_mut();
+    }
+    assert_eq!(align, 64);
+    // SAFETY: a non-zero size and a power-of-two alignment.
+    unsafe { std::alloc::alloc(std::alloc::Layout::from_size_align(size, align).unwrap()).cast() }
+}
+
+unsafe extern "C" fn counting_free(user: *mut c_void, ptr: *mut c_void, size: usize, align: usize) {
+    // SAFETY: `user` is the test's counter; `ptr` came from `counting_alloc` with this layout.
+    unsafe {
+        (*user.cast::<Counter>())
+            .frees
+            .fetch_add(1, Ordering::Relaxed);
+        std::alloc::dealloc(
+            ptr.cast(),
+            std::alloc::Layout::from_size_align(size, align).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn contexts_live_in_host_memory() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let p = params(64, false);
+    let mut need = 0;
+    // SAFETY: a live model.
+    ok(unsafe { llamette_context_required_bytes(m, &p, &mut need) });
+    assert!(need > 0);
+
+    // The host's allocator: one allocation of exactly `need`, given back at free.
+    let counter = Counter::default();
+    let a = LlametteAllocator {
+        user: (&counter as *const Counter).cast_mut().cast(),
+        alloc: Some(counting_alloc),
+        free: Some(counting_free),
+    };
+    let mut c = null_mut();
+    // SAFETY: a live model; the allocator's user outlives the context.
+    ok(unsafe { llamette_context_new_with_allocator(m, &p, &a, &mut c) });
+    assert_eq!(counter.allocs.load(Ordering::Relaxed), 1);
+    assert_eq!(counter.bytes.load(Ordering::Relaxed), need);
+    let s = greedy_sampler(m);
+    assert_eq!(greedy_ids(c, s, &g.prompt, 32), g.greedy);
+    assert_eq!(
+        counter.allocs.load(Ordering::Relaxed),
+        1,
+        "evaluation allocates nothing"
+    );
+    assert_eq!(counter.frees.load(Ordering::Relaxed), 0);
+    // SAFETY: a live handle, freed once.
+    unsafe { llamette_context_free(c) };
+    assert_eq!(counter.frees.load(Ordering::Relaxed), 1);
+
+    // A refusing allocator.
+    let refusing = Counter {
+        refuse: true,
+        ..Counter::default()
+    };
+    let a2 = LlametteAllocator {
+        user: (&refusing as *const Counter).cast_mut().cast(),
+        ..a
+    };
+    let sentinel = 0x40 as *mut LlametteContext;
+    let mut c = sentinel;
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(
+            llamette_context_new_with_allocator(m, &p, &a2, &mut c),
+            LLAMETTE_ERR_ALLOCATION
+        );
+        assert_eq!(c, sentinel);
+        assert_eq!(refusing.frees.load(Ordering::Relaxed), 0);
+        let no_free = LlametteAllocator { free: None, ..a };
+        assert_eq!(
+            llamette_context_new_with_allocator(m, &p, &no_free, &mut c),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        let zero = LlametteContextParams { n_ctx: 0, ..p };
+        assert_eq!(
+            llamette_context_new_with_allocator(m, &zero, &a, &mut c),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        let bad_kv = LlametteContextParams {
+            kv_type: KvTypeArg(7),
+            ..p
+        };
+        assert_eq!(
+            llamette_context_new(m, &bad_kv, &mut c),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(c, sentinel);
+    }
+    assert_eq!(
+        counter.allocs.load(Ordering::Relaxed),
+        1,
+        "nothing allocated for bad params"
+    );
+
+    // The host's buffer, at an odd address: too small, then enough.
+    let mut buf = vec![0u8; need + 1];
+    let odd = buf[1..].as_mut_ptr().cast::<c_void>();
+    // SAFETY: `buf` outlives the context.
+    unsafe {
+        assert_eq!(
+            llamette_context_new_in(m, &p, odd, need - 1, &mut c),
+            LLAMETTE_ERR_BUFFER_TOO_SMALL
+        );
+        assert!(
+            last_error().contains(&format!("{need} bytes needed")),
+            "{}",
+            last_error()
+        );
+        ok(llamette_context_new_in(m, &p, odd, need, &mut c));
+    }
+    llamette_sampler_reset_and(s);
+    assert_eq!(greedy_ids(c, s, &g.prompt, 32), g.greedy);
+    // SAFETY: live handles, freed once; `buf` is the host's again afterwards.
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+    drop(buf);
+}
+
+fn llamette_sampler_reset_and(s: *mut LlametteSampler) {
+    // SAFETY: a live sampler.
+    unsafe { llamette_sampler_reset(s) };
+}
+
+#[test]
+fn null_handles_and_arguments_are_refused() {
+    let m = load(fixture(Q8_0));
+    let mut n = 0usize;
+    let mut b = false;
+    let mut p: *const c_char = null();
+    let mut fp: *const f32 = null();
+    let mut t = 0u32;
+    let null_arg = LLAMETTE_ERR_NULL_ARGUMENT;
+    // SAFETY: every call passes NULL where a pointer is required; nothing is dereferenced.
+    unsafe {
+        let mut mo = null_mut();
+        assert_eq!(llamette_model_from_memory(null(), 10, &mut mo), null_arg);
+        let bytes = fixture(Q8_0);
+        assert_eq!(
+            llamette_model_from_memory(bytes.as_ptr(), bytes.len(), null_mut()),
+            null_arg
+        );
+        let parts = [bytes.as_ptr(), null()];
+        let lens = [bytes.len(), 4];
+        assert_eq!(
+            llamette_model_from_parts(parts.as_ptr(), lens.as_ptr(), 2, &mut mo),
+            null_arg
+        );
+        assert!(last_error().contains("parts[1]"), "{}", last_error());
+        assert_eq!(
+            llamette_model_from_parts(null(), lens.as_ptr(), 1, &mut mo),
+            null_arg
+        );
+        assert_eq!(llamette_model_load(null(), &mut mo), null_arg);
+        assert!(mo.is_null());
+        assert_eq!(llamette_model_info(null(), null_mut()), null_arg);
+        assert_eq!(
+            llamette_model_architecture(null(), null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_model_architecture(m, null_mut(), 8, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_model_architecture(m, null_mut(), 0, null_mut()),
+            null_arg
+        );
+        assert_eq!(
+            llamette_model_meta_string(m, null(), null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(llamette_model_is_eog(null(), 2, &mut b), null_arg);
+        assert_eq!(llamette_model_is_eog(m, 2, null_mut()), null_arg);
+        assert_eq!(
+            llamette_tokenize(null(), null(), 0, true, true, null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_tokenize(m, null(), 3, true, true, null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_token_to_piece(null(), 1, false, null_mut(), 0, &mut n),
+            null_arg
+        );
+        let mut d = null_mut();
+        assert_eq!(llamette_detokenizer_new(null(), &mut d), null_arg);
+        assert_eq!(
+            llamette_detokenizer_push(null_mut(), 1, &mut p, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_detokenizer_finish(null_mut(), &mut p, &mut n),
+            null_arg
+        );
+        let f = ChatFormatArg(0);
+        assert_eq!(
+            llamette_chat_render_ids(null(), f, null(), 0, true, null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_chat_render(null(), f, null(), 0, true, null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_chat_stop_tokens(null(), f, null_mut(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_context_required_bytes(null(), null(), &mut n),
+            null_arg
+        );
+        let mut c = null_mut();
+        assert_eq!(llamette_context_new(null_mut(), null(), &mut c), null_arg);
+        assert_eq!(llamette_context_new(m, null(), null_mut()), null_arg);
+        assert_eq!(
+            llamette_context_new_in(m, null(), null_mut(), 100, &mut c),
+            null_arg
+        );
+        assert_eq!(
+            llamette_context_new_with_allocator(m, null(), null(), &mut c),
+            null_arg
+        );
+        assert!(c.is_null());
+        assert_eq!(
+            llamette_context_set_parallel(null_mut(), None, null_mut(), 1),
+            null_arg
+        );
+        assert_eq!(llamette_eval(null_mut(), null(), 0), null_arg);
+        assert_eq!(llamette_logits(null(), &mut fp, &mut n), null_arg);
+        assert_eq!(llamette_logits_at(null(), 0, &mut fp, &mut n), null_arg);
+        assert_eq!(llamette_context_n_past(null()), 0);
+        assert_eq!(llamette_context_truncate(null_mut(), 0), null_arg);
+        let mut s = null_mut();
+        assert_eq!(llamette_sampler_new(null(), null(), &mut s), null_arg);
+        assert_eq!(
+            llamette_sampler_set_logit_bias(null_mut(), null(), null(), 0),
+            null_arg
+        );
+        assert_eq!(
+            llamette_sampler_sample(null_mut(), null(), &mut t),
+            null_arg
+        );
+        assert_eq!(llamette_sampler_accept(null_mut(), 1), null_arg);
+        let mut reason = LLAMETTE_STOP_LENGTH;
+        assert_eq!(
+            llamette_generate(
+                null_mut(),
+                null_mut(),
+                null(),
+                0,
+                null(),
+                None,
+                null_mut(),
+                &mut reason,
+                &mut t
+            ),
+            null_arg
+        );
+        // Frees and resets of NULL are no-ops.
+        llamette_model_free(null_mut());
+        llamette_context_free(null_mut());
+        llamette_sampler_free(null_mut());
+        llamette_sampler_reset(null_mut());
+        llamette_detokenizer_free(null_mut());
+
+        // NULL defaults: context parameters, sampler parameters, generation rules; a NULL
+        // piece callback; NULL reason and count.
+        ok(llamette_context_new(m, null(), &mut c));
+        assert_eq!(llamette_context_n_past(c), 0);
+        ok(llamette_sampler_new(m, null(), &mut s));
+        assert_eq!(
+            llamette_sampler_sample(s, c, &mut t),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        let g = golden();
+        let p = gen_params(3);
+        ok(llamette_generate(
+            c,
+            s,
+            g.prompt.as_ptr(),
+            g.prompt.len(),
+            &p,
+            None,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+        ));
+        assert_eq!(llamette_context_n_past(c), 8 + 3);
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
