@@ -479,6 +479,11 @@ uint32_t llamette_version(void);
  * - `out`: receives the new handle, owned by the caller, to be released with
  *   `llamette_model_free`. Untouched on failure.
  *
+ * A vocabulary-only GGUF file (no tensors, like llama.cpp's `ggml-vocab-*.gguf`) also gives a
+ * handle: it tokenizes, detokenizes and renders chats; making a context from it fails with
+ * `LLAMETTE_ERR_INVALID_ARGUMENT`, and `llamette_model_info` reports the hyperparameters its
+ * metadata has (zeros otherwise).
+ *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`data` or `out` NULL);
  * `LLAMETTE_ERR_BAD_FILE` (malformed file or model); `LLAMETTE_ERR_UNSUPPORTED` (architecture,
  * tensor type or GGUF version); `LLAMETTE_ERR_PANIC`.

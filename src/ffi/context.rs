@@ -126,7 +126,7 @@ pub unsafe extern "C" fn llamette_context_required_bytes(
         let out = Out::new(out, "out")?;
         // SAFETY: readable or NULL per the contract.
         let params = unsafe { params_or_default(p) }?;
-        let n = Context::required_bytes(&inner.model, &params)?;
+        let n = Context::required_bytes(inner.model()?, &params)?;
         // SAFETY: writable per the contract.
         unsafe { out.write(n) };
         Ok(())
@@ -217,10 +217,11 @@ impl ContextInner {
         // SAFETY: valid, initialized and exclusively ours for `n` bytes per the contract, until
         // `memory` is dropped, which happens after `ctx` (see the struct's comment).
         let bytes: &'static mut [u8] = unsafe { core::slice::from_raw_parts_mut(ptr, n) };
-        // SAFETY: the model lives in the `Arc` allocation, which `ContextInner::model` keeps
+        let weights: *const Model<'static> = model.model()?;
+        // SAFETY: the model is owned (boxed) by the `Arc` allocation, which `ContextInner::model` keeps
         // alive and which is dropped after `ctx` (see the struct's comment); stretching the
         // borrow to 'static is sound because `ctx` never outlives the struct.
-        let model_ref: &'static Model<'static> = unsafe { &*core::ptr::addr_of!(model.model) };
+        let model_ref: &'static Model<'static> = unsafe { &*weights };
         // If this fails, `memory` is dropped on return, after the borrow `bytes` is gone.
         let ctx = Context::new_in(model_ref, params, bytes)?;
         Ok(ContextInner {
@@ -289,7 +290,7 @@ pub unsafe extern "C" fn llamette_context_new(
         let model = unsafe { model_arc(m) }?;
         // SAFETY: readable or NULL per the contract.
         let params = unsafe { params_or_default(p) }?;
-        let n = Context::required_bytes(&model.model, &params)?;
+        let n = Context::required_bytes(model.model()?, &params)?;
         let layout = Layout::from_size_align(n, ALIGN)
             .map_err(|_| Fail::invalid(format!("a context of {n} bytes cannot be allocated")))?;
         // SAFETY: `n > 0` (the context always has a KV cache and scratch). Zeroed memory
@@ -344,7 +345,7 @@ pub unsafe extern "C" fn llamette_context_new_in(
         if buf.is_null() {
             return Err(Fail::null("buf"));
         }
-        let n = Context::required_bytes(&model.model, &params)?;
+        let n = Context::required_bytes(model.model()?, &params)?;
         if len < n {
             return Err(crate::Error::BufferTooSmall {
                 needed: n,
@@ -397,7 +398,7 @@ pub unsafe extern "C" fn llamette_context_new_with_allocator(
         let a = unsafe { *arg(a, "a")? };
         let alloc = a.alloc.ok_or_else(|| Fail::null("a->alloc"))?;
         let free = a.free.ok_or_else(|| Fail::null("a->free"))?;
-        let n = Context::required_bytes(&model.model, &params)?;
+        let n = Context::required_bytes(model.model()?, &params)?;
         // SAFETY: calling the host's allocator as its contract describes.
         let ptr = unsafe { alloc(a.user, n, ALIGN) }.cast::<u8>();
         if ptr.is_null() {

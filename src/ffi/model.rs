@@ -11,8 +11,9 @@ use super::{
     arg, c_str, guard, guard_or, slice, text, write_c_string, write_list, Fail, LlametteStatus, Out,
 };
 use crate::chat::ChatFormat;
-use crate::gguf::Value;
-use crate::model::Model;
+use crate::error::Error;
+use crate::gguf::{GgufFile, GgufHeader, Value};
+use crate::model::{Config, Model};
 use crate::tokenizer::{Utf8Decoder, Vocab};
 
 /// A loaded model: immutable, shareable across threads (every function taking a
@@ -22,12 +23,24 @@ pub struct LlametteModel {
     _private: [u8; 0],
 }
 
+/// What a model handle holds: a model with weights, or only a vocabulary (a GGUF file without
+/// tensors, like llama.cpp's `ggml-vocab-*.gguf`), which tokenizes and renders chats but cannot
+/// be evaluated.
+pub(crate) enum Weights {
+    /// A whole model. For `llamette_model_from_memory`/`_from_parts` its `'static` is a promise
+    /// of the host's (see [`model_from_host_bytes`]); for `llamette_model_load` it is real (the
+    /// model owns its mappings).
+    Model(alloc::boxed::Box<Model<'static>>),
+    /// A vocabulary-only file (same lifetime rules).
+    VocabOnly(GgufFile<'static>),
+}
+
 /// What a model handle points to (through `Arc::into_raw`).
 pub(crate) struct ModelInner {
-    /// The model. For `llamette_model_from_memory`/`_from_parts` its `'static` is a promise of
-    /// the host's (see [`model_from_host_bytes`]); for `llamette_model_load` it is real (the
-    /// model owns its mappings).
-    pub model: Model<'static>,
+    /// The model, or only its vocabulary file.
+    pub weights: Weights,
+    /// The hyperparameters, when the metadata has them (always for a model with weights).
+    pub config: Option<Config>,
     /// The vocabulary, built once at load.
     pub vocab: Vocab,
     /// The chat format of `tokenizer.chat_template`, when llamette knows it.
@@ -38,7 +51,48 @@ impl ModelInner {
     fn new(model: Model<'static>) -> Result<ModelInner, Fail> {
         let vocab = Vocab::from_gguf(model.header())?;
         let chat = ChatFormat::from_header(model.header());
-        Ok(ModelInner { model, vocab, chat })
+        let config = Some(model.config().clone());
+        Ok(ModelInner {
+            weights: Weights::Model(alloc::boxed::Box::new(model)),
+            config,
+            vocab,
+            chat,
+        })
+    }
+
+    /// A handle over a vocabulary-only file, or the model's error when the file has tensors
+    /// (a model that failed to build is not a vocabulary).
+    fn vocab_only(file: GgufFile<'static>, model_error: Error) -> Result<ModelInner, Fail> {
+        if file.tensor_count() != 0 {
+            return Err(model_error.into());
+        }
+        let vocab = Vocab::from_gguf(&file)?;
+        let chat = ChatFormat::from_header(&file);
+        let config = Config::from_header(&file).ok();
+        Ok(ModelInner {
+            weights: Weights::VocabOnly(file),
+            config,
+            vocab,
+            chat,
+        })
+    }
+
+    /// The metadata.
+    pub fn header(&self) -> &GgufHeader<'static> {
+        match &self.weights {
+            Weights::Model(m) => m.header(),
+            Weights::VocabOnly(f) => f.header(),
+        }
+    }
+
+    /// The model with weights, or an error for a vocabulary-only handle.
+    pub fn model(&self) -> Result<&Model<'static>, Fail> {
+        match &self.weights {
+            Weights::Model(m) => Ok(m),
+            Weights::VocabOnly(_) => Err(Fail::invalid(
+                "this handle holds a vocabulary-only file: it has no weights to evaluate",
+            )),
+        }
     }
 }
 
@@ -102,7 +156,14 @@ unsafe fn model_from_host_bytes(parts: &[(*const u8, usize)]) -> Result<ModelInn
         // readable for `len` bytes per the contract.
         slices.push(unsafe { core::slice::from_raw_parts(p, len) });
     }
-    ModelInner::new(Model::from_parts(&slices)?)
+    match Model::from_parts(&slices) {
+        Ok(model) => ModelInner::new(model),
+        Err(e) if slices.len() == 1 => match GgufFile::from_bytes(slices[0]) {
+            Ok(file) => ModelInner::vocab_only(file, e),
+            Err(_) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Loads a model from a GGUF file the host holds in memory, without copying it.
@@ -112,6 +173,11 @@ unsafe fn model_from_host_bytes(parts: &[(*const u8, usize)]) -> Result<ModelInn
 ///   it are freed.
 /// - `out`: receives the new handle, owned by the caller, to be released with
 ///   `llamette_model_free`. Untouched on failure.
+///
+/// A vocabulary-only GGUF file (no tensors, like llama.cpp's `ggml-vocab-*.gguf`) also gives a
+/// handle: it tokenizes, detokenizes and renders chats; making a context from it fails with
+/// `LLAMETTE_ERR_INVALID_ARGUMENT`, and `llamette_model_info` reports the hyperparameters its
+/// metadata has (zeros otherwise).
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`data` or `out` NULL);
 /// `LLAMETTE_ERR_BAD_FILE` (malformed file or model); `LLAMETTE_ERR_UNSUPPORTED` (architecture,
@@ -233,7 +299,13 @@ pub unsafe extern "C" fn llamette_model_load(
             path.to_str()
                 .map_err(|_| Fail::invalid("`path` is not UTF-8"))?,
         );
-        let inner = ModelInner::new(Model::load(path)?)?;
+        let inner = match Model::load(path) {
+            Ok(model) => ModelInner::new(model)?,
+            Err(e) => match GgufFile::open(path) {
+                Ok(file) => ModelInner::vocab_only(file, e)?,
+                Err(_) => return Err(e.into()),
+            },
+        };
         // SAFETY: `out` is writable per the contract.
         unsafe { out.write(into_model_handle(inner)) };
         Ok(())
@@ -323,7 +395,22 @@ pub unsafe extern "C" fn llamette_model_info(
         // SAFETY: a live handle or NULL per the contract.
         let inner = unsafe { model_ref(m) }?;
         let out = Out::new(out, "out")?;
-        let c = inner.model.config();
+        let zero = Config {
+            arch: String::new(),
+            n_vocab: inner.vocab.n_tokens(),
+            n_embd: 0,
+            n_layer: 0,
+            n_ff: 0,
+            n_head: 0,
+            n_head_kv: 0,
+            head_dim: 0,
+            n_rot: 0,
+            rms_eps: 0.0,
+            rope_freq_base: 0.0,
+            rope_scaling: crate::model::RopeScaling::None,
+            n_ctx_train: 0,
+        };
+        let c = inner.config.as_ref().unwrap_or(&zero);
         let v = &inner.vocab;
         let info = LlametteModelInfo {
             n_vocab: sat_u32(c.n_vocab),
@@ -340,7 +427,7 @@ pub unsafe extern "C" fn llamette_model_info(
             eos: token_i32(v.eos()),
             eot: token_i32(v.eot()),
             chat_format: LlametteChatFormat::from_format(inner.chat),
-            copied_bytes: inner.model.copied_bytes() as u64,
+            copied_bytes: inner.model().map_or(0, |m| m.copied_bytes() as u64),
         };
         // SAFETY: writable per the contract.
         unsafe { out.write(info) };
@@ -372,8 +459,14 @@ pub unsafe extern "C" fn llamette_model_architecture(
     guard("llamette_model_architecture", || {
         // SAFETY: a live handle or NULL per the contract.
         let inner = unsafe { model_ref(m) }?;
+        let arch = inner
+            .header()
+            .get_str_opt("general.architecture")
+            .ok()
+            .flatten()
+            .unwrap_or("");
         // SAFETY: the buffer contracts are this function's.
-        unsafe { write_c_string(inner.model.config().arch.as_bytes(), buf, cap, n_out) }
+        unsafe { write_c_string(arch.as_bytes(), buf, cap, n_out) }
     })
 }
 
@@ -425,7 +518,6 @@ pub unsafe extern "C" fn llamette_model_meta_string(
             .to_str()
             .map_err(|_| Fail::invalid("`key` is not UTF-8"))?;
         let value = inner
-            .model
             .header()
             .get(key)
             .ok_or_else(|| Fail::invalid(format!("metadata key '{key}' is missing")))?;

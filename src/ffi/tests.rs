@@ -568,16 +568,28 @@ fn bad_files_are_named_statuses_and_leave_out_untouched() {
         from_memory(&bytes[..bytes.len() / 3]).0,
         LLAMETTE_ERR_BAD_FILE
     );
-    // A vocabulary-only file is no model: its tensors are missing.
-    assert_eq!(
-        from_memory(fixture("vocab/codellama-70b-instruct-vocab.gguf")).0,
-        LLAMETTE_ERR_BAD_FILE
-    );
-    assert!(
-        last_error().contains("token_embd.weight"),
-        "{}",
-        last_error()
-    );
+    // A model file missing a tensor is still an error that names it.
+    {
+        use crate::gguf::writer::{MetaValue, Writer};
+        let f = crate::gguf::GgufFile::from_bytes(bytes).unwrap();
+        let mut w = Writer::new();
+        for (k, v) in f.metadata() {
+            w = w.meta(k, MetaValue::from_value(&v));
+        }
+        for t in f.tensors().filter(|t| t.name != "token_embd.weight") {
+            w = w.tensor(t.name, t.ggml_type, t.dims(), t.data.to_vec());
+        }
+        let broken = w.to_bytes().unwrap();
+        assert_eq!(
+            from_memory(Box::leak(broken.into_boxed_slice())).0,
+            LLAMETTE_ERR_BAD_FILE
+        );
+        assert!(
+            last_error().contains("token_embd.weight"),
+            "{}",
+            last_error()
+        );
+    }
 
     use crate::gguf::writer::MetaValue;
     let falcon = rebuilt(
@@ -755,67 +767,11 @@ fn the_detokenizer_streams_whole_characters() {
 
 // ---- chat ----
 
-/// A tiny model with CodeLlama-70B-Instruct's real vocabulary and chat template (the
-/// vocabulary file's metadata, one zero-weight block of width 32 built around it).
-fn codellama_70b_vocab_model() -> &'static [u8] {
-    use crate::gguf::writer::{MetaValue, Writer};
-    use crate::GgmlType::F32;
-    let f = crate::gguf::GgufFile::from_bytes(fixture("vocab/codellama-70b-instruct-vocab.gguf"))
-        .unwrap();
-    let mut w = Writer::new();
-    for (k, v) in f.metadata() {
-        if !k.starts_with("llama.") {
-            w = w.meta(k, MetaValue::from_value(&v));
-        }
-    }
-    let (e, n_vocab) = (32u64, 32016u64);
-    for (k, v) in [
-        ("embedding_length", 32),
-        ("block_count", 1),
-        ("feed_forward_length", 32),
-        ("attention.head_count", 1),
-        ("attention.head_count_kv", 1),
-    ] {
-        w = w.meta(&format!("llama.{k}"), MetaValue::U32(v));
-    }
-    w = w.meta(
-        "llama.attention.layer_norm_rms_epsilon",
-        MetaValue::F32(1e-5),
-    );
-    let zeros = |dims: &[u64]| vec![0u8; 4 * dims.iter().product::<u64>() as usize];
-    w = w.tensor(
-        "token_embd.weight",
-        F32,
-        &[e, n_vocab],
-        zeros(&[e, n_vocab]),
-    );
-    w = w.tensor("output_norm.weight", F32, &[e], zeros(&[e]));
-    for name in ["attn_norm", "ffn_norm"] {
-        w = w.tensor(&format!("blk.0.{name}.weight"), F32, &[e], zeros(&[e]));
-    }
-    for name in [
-        "attn_q",
-        "attn_k",
-        "attn_v",
-        "attn_output",
-        "ffn_gate",
-        "ffn_up",
-        "ffn_down",
-    ] {
-        w = w.tensor(
-            &format!("blk.0.{name}.weight"),
-            F32,
-            &[e, e],
-            zeros(&[e, e]),
-        );
-    }
-    Vec::leak(w.to_bytes().unwrap())
-}
-
 #[test]
 fn chat_renders_the_codellama_70b_dialog_to_metas_ids() {
     let chat = json("chat/codellama-70b-instruct.json");
-    let m = load(codellama_70b_vocab_model());
+    // The vocabulary-only file itself: a handle that renders chats but has no weights.
+    let m = load(fixture("vocab/codellama-70b-instruct-vocab.gguf"));
     assert_eq!(
         llamette_model_info_of(m).chat_format,
         LlametteChatFormat::LLAMETTE_CHAT_CODELLAMA_70B
@@ -1674,4 +1630,23 @@ fn null_handles_and_arguments_are_refused() {
         llamette_sampler_free(s);
         llamette_model_free(m);
     }
+}
+
+#[test]
+fn a_vocabulary_only_file_gives_a_handle_without_weights() {
+    let m = load(fixture("vocab/codellama-70b-instruct-vocab.gguf"));
+    let info = llamette_model_info_of(m);
+    assert_eq!(
+        (info.n_vocab, info.n_layer, info.n_embd, info.eot),
+        (32016, 80, 8192, 32015)
+    );
+    assert_eq!(info.copied_bytes, 0);
+    let mut c = null_mut();
+    // SAFETY: a live handle; NULL params mean the defaults.
+    let st = unsafe { llamette_context_new(m, null(), &mut c) };
+    assert_eq!(st, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("vocabulary-only"), "{}", last_error());
+    assert!(c.is_null());
+    // SAFETY: the handle is live and freed once.
+    unsafe { llamette_model_free(m) };
 }
