@@ -8,6 +8,8 @@
 
 pub mod mathf;
 pub mod reference;
+#[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+pub mod x86;
 
 use crate::parallel::Parallel;
 use crate::quant::{self, GgmlType};
@@ -153,7 +155,7 @@ pub fn matmul(
 /// Views 4-aligned bytes as f32 (scratch regions the context laid out aligned).
 pub(crate) fn as_f32(bytes: &[u8]) -> &[f32] {
     assert!(
-        bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0,
+        bytes.as_ptr().align_offset(4) == 0 && bytes.len().is_multiple_of(4),
         "misaligned f32 region"
     );
     // SAFETY: aligned and a whole number of f32 (checked above); every bit pattern is an f32.
@@ -163,7 +165,7 @@ pub(crate) fn as_f32(bytes: &[u8]) -> &[f32] {
 /// Views 4-aligned bytes as mutable f32.
 pub(crate) fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
     assert!(
-        bytes.as_ptr().align_offset(4) == 0 && bytes.len() % 4 == 0,
+        bytes.as_ptr().align_offset(4) == 0 && bytes.len().is_multiple_of(4),
         "misaligned f32 region"
     );
     // SAFETY: as in `as_f32`; the exclusive borrow moves to the result.
@@ -194,15 +196,67 @@ impl Path {
             Q2_K | Q3_K | Q4_K | Q5_K | Q6_K if n_tokens >= reference::kquants::TILED_MIN_ROWS => {
                 Path::Tiled
             }
-            F32 | F16 | BF16 if n_tokens >= 2 && cols % 8 == 0 && rows % 4 == 0 => Path::Tiny,
+            F32 | F16 | BF16
+                if n_tokens >= 2 && cols.is_multiple_of(8) && rows.is_multiple_of(4) =>
+            {
+                Path::Tiny
+            }
             _ => Path::VecDot,
         }
     }
 }
 
 /// One output of a matrix product: weights row `w` (type `ty`) against an activation row `a`
-/// already in `ty`'s partner format, in the float order of llama.cpp's kernel for `path`.
+/// already in `ty`'s partner format, in the float order of llama.cpp's kernel for `path`: with
+/// the `avx2` feature on a CPU that has it, the AVX2 kernel (bit-identical), else the scalar
+/// reference.
 pub(crate) fn dot(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
+    #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+    if let Some(t) = x86::Avx2::new() {
+        if let Some(v) = dot_avx2(t, ty, path, w, a) {
+            return v;
+        }
+    }
+    dot_reference(ty, path, w, a)
+}
+
+/// [`dot`] on the AVX2 kernels, for the types and paths they cover (`None` otherwise).
+#[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+fn dot_avx2(t: x86::Avx2, ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> Option<f32> {
+    use quant::as_blocks;
+    use GgmlType::*;
+    macro_rules! blocks {
+        ($m:ident) => {
+            match (as_blocks(w), as_blocks(a)) {
+                (Some(w), Some(a)) => Some(t.$m(w, a)),
+                _ => None,
+            }
+        };
+    }
+    match (ty, path) {
+        (F32, Path::Tiny) => Some(t.dot_f32_tiny_le(w, a)),
+        (F32, _) => Some(t.dot_f32_vec_le(w, a)),
+        (F16, Path::Tiny) => Some(t.dot_f16_tiny(w, a)),
+        (F16, _) => Some(t.dot_f16_vec(w, a)),
+        (BF16, Path::Tiny) => Some(t.dot_bf16_tiny(w, a)),
+        (BF16, _) => Some(t.dot_bf16_vec(w, a)),
+        (Q4_0, _) => blocks!(dot_q4_0_q8_0),
+        (Q4_1, _) => blocks!(dot_q4_1_q8_1),
+        (Q5_0, _) => blocks!(dot_q5_0_q8_0),
+        (Q5_1, _) => blocks!(dot_q5_1_q8_1),
+        (Q8_0, _) => blocks!(dot_q8_0_q8_0),
+        (Q4_K, Path::Tiled) => blocks!(dot_q4_k_q8_k_tiled),
+        (Q4_K, _) => blocks!(dot_q4_k_q8_k_vec),
+        (Q5_K, Path::Tiled) => blocks!(dot_q5_k_q8_k_tiled),
+        (Q5_K, _) => blocks!(dot_q5_k_q8_k_vec),
+        (Q6_K, Path::Tiled) => blocks!(dot_q6_k_q8_k_tiled),
+        (Q6_K, _) => blocks!(dot_q6_k_q8_k_vec),
+        _ => None,
+    }
+}
+
+/// [`dot`] on the scalar reference kernels.
+fn dot_reference(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
     use quant::as_blocks;
     use reference::{float as f, kquants as k, legacy as l};
     use GgmlType::*;

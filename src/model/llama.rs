@@ -342,7 +342,7 @@ fn attention(
     let group = n_head / cache.n_head_kv;
     let scale = 1.0f32 / libm::sqrtf(hd as f32);
     let kq_path = match (cache.ty, n) {
-        (GgmlType::F16, 2..) if hd % 8 == 0 => Path::Tiny,
+        (GgmlType::F16, 2..) if hd.is_multiple_of(8) => Path::Tiny,
         _ => Path::VecDot,
     };
     let (kqv_path, pad) = if n >= 2 {

@@ -255,7 +255,7 @@ impl GgmlType {
     /// Bytes taken by `n` elements, or `None` when `n` is not a whole number of blocks or the
     /// size overflows.
     pub fn row_size(self, n: usize) -> Option<usize> {
-        if n % self.block_size() != 0 {
+        if !n.is_multiple_of(self.block_size()) {
             return None;
         }
         (n / self.block_size()).checked_mul(self.type_size())
@@ -312,7 +312,7 @@ pub unsafe trait Block: Copy + 'static {
 pub fn as_blocks<B: Block>(bytes: &[u8]) -> Option<&[B]> {
     const { assert!(core::mem::align_of::<B>() == 1) };
     let size = core::mem::size_of::<B>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return None;
     }
     // SAFETY: `B: Block` guarantees alignment 1, no padding and validity for every bit pattern,
@@ -325,7 +325,7 @@ pub fn as_blocks<B: Block>(bytes: &[u8]) -> Option<&[B]> {
 pub fn as_blocks_mut<B: Block>(bytes: &mut [u8]) -> Option<&mut [B]> {
     const { assert!(core::mem::align_of::<B>() == 1) };
     let size = core::mem::size_of::<B>();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return None;
     }
     // SAFETY: as in `as_blocks`; the exclusive borrow of `bytes` moves to the returned slice.

@@ -285,7 +285,7 @@ pub fn to_lower(cp: u32) -> u32 {
     let (start, count, stride, delta) = LOWERCASE_RUNS[i - 1];
     let off = cp - start;
     let stride = u32::from(stride);
-    if off % stride == 0 && off / stride < u32::from(count) {
+    if off.is_multiple_of(stride) && off / stride < u32::from(count) {
         cp.wrapping_add_signed(delta)
     } else {
         cp

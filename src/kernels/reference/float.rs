@@ -202,7 +202,7 @@ pub fn dot_bf16_vec(x: &[u8], y: &[u8]) -> f32 {
 /// `B`).
 #[inline(always)]
 fn tiny(k: usize, a: impl Fn(usize) -> f32, b: impl Fn(usize) -> f32) -> f32 {
-    debug_assert!(k % 8 == 0, "tinyBLAS only runs for k % 8 == 0");
+    debug_assert!(k.is_multiple_of(8), "tinyBLAS only runs for k % 8 == 0");
     let mut acc = [0.0f32; 8];
     let mut l = 0;
     while l < k {

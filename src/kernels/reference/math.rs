@@ -256,7 +256,7 @@ mod tests {
             let n = c.u32() as usize;
             let scale = c.f32();
             let width = c.u32() as usize;
-            assert!(width % 256 == 0 && width >= n);
+            assert!(width.is_multiple_of(256) && width >= n);
             let mut x = c.f32s(n);
             let want = c.f32s(n);
             softmax_row(&mut x, scale);

@@ -1,0 +1,549 @@
+//! K-quant · Q8_K dot products with AVX2/FMA, bit-identical to
+//! [`crate::kernels::reference::kquants`] (llama.cpp's AVX2 order).
+//!
+//! The integer parts are exact (the same integers as the reference, per AVX2 lane); the float
+//! steps are the same operations in the same order: `_mm256_fmadd_ps` per block, then
+//! `hsum_float_8` (vec_dot path), or the scalar `mul` / `fnmadd` / `fmadd` chain (tiled path).
+//! Done: Q4_K, Q5_K and Q6_K, both paths.
+
+use core::arch::x86_64::*;
+
+use super::Avx2;
+use crate::quant::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::quant::{f16_le, QK_K};
+
+/// The eight 6-bit scales and eight 6-bit minimums of a Q4_K/Q5_K block, as bytes.
+#[inline(always)]
+fn q4k_scales_mins(s: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let u0 = u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    let u1 = u32::from_le_bytes([s[4], s[5], s[6], s[7]]);
+    let u2 = u32::from_le_bytes([s[8], s[9], s[10], s[11]]);
+    let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+    let uaux = u1 & KMASK1;
+    let u1 = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+    let sc = (u64::from(u0 & KMASK1) | (u64::from(u1) << 32)).to_le_bytes();
+    let mn = (u64::from(uaux) | (u64::from(u3) << 32)).to_le_bytes();
+    (sc, mn)
+}
+
+/// `hsum_float_8`: `((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_float_8(x: __m256) -> f32 {
+    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
+    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    let r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    _mm_cvtss_f32(r)
+}
+
+/// Sum of the four i32 lanes (integer, exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32_4(r: __m128i) -> i32 {
+    let r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b01>(r));
+    _mm_cvtsi128_si32(r)
+}
+
+/// Sum of the eight i32 lanes (integer, exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32_8(x: __m256i) -> i32 {
+    hsum_i32_4(_mm_add_epi32(
+        _mm256_extracti128_si256::<1>(x),
+        _mm256_castsi256_si128(x),
+    ))
+}
+
+/// Scalar `fmaf(a, b, c)` (`vfmadd` on one lane).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn fma_ss(a: f32, b: f32, c: f32) -> f32 {
+    _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)))
+}
+
+#[inline(always)]
+fn arr32<T>(s: &[T]) -> &[T; 32] {
+    s[..32].try_into().unwrap()
+}
+
+/// Loads 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load32(p: &[u8; 32]) -> __m256i {
+    // SAFETY: `p` is 32 readable bytes; `loadu` has no alignment requirement.
+    unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
+}
+
+/// The 32 activations of `y` from `off`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_q8(y: &BlockQ8K, off: usize) -> __m256i {
+    let s: &[i8; 32] = arr32(&y.qs[off..]);
+    // SAFETY: `s` is 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+/// `bsums` of a Q8_K block as 16 i16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn load_bsums(y: &BlockQ8K) -> __m256i {
+    // SAFETY: `bsums` is 16 * 2 = 32 readable bytes; unaligned load.
+    unsafe { _mm256_loadu_si256(y.bsums.as_ptr().cast()) }
+}
+
+/// A 16-bit scale broadcast: `lo` in the low 128 bits, `hi` in the high.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn scale2(lo: i16, hi: i16) -> __m256i {
+    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+}
+
+/// Q4_K/Q5_K: the four lanes of the minimums' `_mm_madd_epi16(mins, q8s)`, computed in i32
+/// (exact for any `bsums`): lane `k` = `mins[2k]*q8s[2k] + mins[2k+1]*q8s[2k+1]`,
+/// `q8s[j] = bsums[2j] + bsums[2j+1]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_min_prod(mins: &[u8; 8], y: &BlockQ8K) -> __m128i {
+    let q8s = _mm256_madd_epi16(load_bsums(y), _mm256_set1_epi16(1));
+    let m = _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(*mins)));
+    let p = _mm256_mullo_epi32(q8s, m);
+    _mm_hadd_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256::<1>(p))
+}
+
+/// Q4_K: the AVX2 `sumi` lanes (scaled products, element `e` in lane `(e % 32) / 4`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4k_sumi(x: &BlockQ4K, sc: &[u8; 8], y: &BlockQ8K) -> __m256i {
+    let m4 = _mm256_set1_epi8(0xf);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..QK_K / 64 {
+        let q4 = load32(arr32(&x.qs[32 * j..]));
+        let q4l = _mm256_and_si256(q4, m4);
+        let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+        let pl = _mm256_maddubs_epi16(q4l, load_q8(y, 64 * j));
+        let ph = _mm256_maddubs_epi16(q4h, load_q8(y, 64 * j + 32));
+        let pl = _mm256_madd_epi16(_mm256_set1_epi16(i16::from(sc[2 * j])), pl);
+        let ph = _mm256_madd_epi16(_mm256_set1_epi16(i16::from(sc[2 * j + 1])), ph);
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    sumi
+}
+
+/// Q5_K: as [`q4k_sumi`] with the fifth bit from `qh`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5k_sumi(x: &BlockQ5K, sc: &[u8; 8], y: &BlockQ8K) -> __m256i {
+    let m4 = _mm256_set1_epi8(0xf);
+    let one = _mm256_set1_epi8(1);
+    let hbits = load32(&x.qh);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..QK_K / 64 {
+        let q4 = load32(arr32(&x.qs[32 * j..]));
+        let hl = _mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * j as i32));
+        let hh = _mm256_srl_epi16(hbits, _mm_cvtsi32_si128(2 * j as i32 + 1));
+        let hl = _mm256_slli_epi16::<4>(_mm256_and_si256(hl, one));
+        let hh = _mm256_slli_epi16::<4>(_mm256_and_si256(hh, one));
+        let q5l = _mm256_or_si256(_mm256_and_si256(q4, m4), hl);
+        let q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4), hh);
+        let pl = _mm256_maddubs_epi16(q5l, load_q8(y, 64 * j));
+        let ph = _mm256_maddubs_epi16(q5h, load_q8(y, 64 * j + 32));
+        let pl = _mm256_madd_epi16(_mm256_set1_epi16(i16::from(sc[2 * j])), pl);
+        let ph = _mm256_madd_epi16(_mm256_set1_epi16(i16::from(sc[2 * j + 1])), ph);
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    sumi
+}
+
+/// Q6_K: the AVX2 lanes of the scaled products of the *unsigned* quants (0..=63), or with
+/// `SIGNED` of `q - 32` (`maddubs(q, q8) - maddubs(32, q8)`: no i16 overflow, |result| <= 24384).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6k_lanes<const SIGNED: bool>(x: &BlockQ6K, y: &BlockQ8K) -> __m256i {
+    let m32 = _mm256_set1_epi8(32);
+    let m4 = _mm256_set1_epi8(0xf);
+    let m2 = _mm256_set1_epi8(0x30);
+    let s = &x.scales;
+    let mut sumi = _mm256_setzero_si256();
+    for h in 0..2 {
+        let ql0 = load32(arr32(&x.ql[64 * h..]));
+        let ql1 = load32(arr32(&x.ql[64 * h + 32..]));
+        let qh = load32(arr32(&x.qh[32 * h..]));
+        let lo0 = _mm256_and_si256(ql0, m4);
+        let lo1 = _mm256_and_si256(ql1, m4);
+        let hi0 = _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4);
+        let hi1 = _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4);
+        let q = [
+            _mm256_or_si256(lo0, _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m2)),
+            _mm256_or_si256(lo1, _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m2)),
+            _mm256_or_si256(hi0, _mm256_and_si256(qh, m2)),
+            _mm256_or_si256(hi1, _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2)),
+        ];
+        for (k, &qk) in q.iter().enumerate() {
+            let c = 4 * h + k;
+            let q8 = load_q8(y, 32 * c);
+            let mut p = _mm256_maddubs_epi16(qk, q8);
+            if SIGNED {
+                p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(m32, q8));
+            }
+            let sc = scale2(i16::from(s[2 * c]), i16::from(s[2 * c + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+        }
+    }
+    sumi
+}
+
+/// The sixteen Q6_K scales as i16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6k_scales16(x: &BlockQ6K) -> __m256i {
+    // SAFETY: `scales` is 16 readable bytes; unaligned load.
+    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(x.scales.as_ptr().cast()) })
+}
+
+/// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_vec(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut acc_m = _mm_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let yd = f32::from_le_bytes(yb.d);
+        let d = yd * f16_le(xb.d);
+        let dmin = -yd * f16_le(xb.dmin);
+        let (sc, mn) = q4k_scales_mins(&xb.scales);
+        let prod = q4k_min_prod(&mn, yb);
+        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
+        let sumi = q4k_sumi(xb, &sc, yb);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+    let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    hsum_float_8(acc) + _mm_cvtss_f32(m)
+}
+
+/// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_vec`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_vec(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut summs = 0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let yd = f32::from_le_bytes(yb.d);
+        let d = yd * f16_le(xb.d);
+        let dmin = -yd * f16_le(xb.dmin);
+        let (sc, mn) = q4k_scales_mins(&xb.scales);
+        let sum = hsum_i32_4(q4k_min_prod(&mn, yb));
+        summs = fma_ss(dmin, sum as f32, summs);
+        let sumi = q5k_sumi(xb, &sc, yb);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_float_8(acc) + summs
+}
+
+/// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_vec`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_vec(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (xb, yb) in x.iter().zip(y) {
+        let d = f32::from_le_bytes(yb.d) * f16_le(xb.d);
+        let lanes = q6k_lanes::<false>(xb, yb);
+        let corr = _mm256_madd_epi16(load_bsums(yb), q6k_scales16(xb));
+        let sumi = _mm256_sub_epi32(lanes, _mm256_slli_epi32::<5>(corr));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    hsum_float_8(acc)
+}
+
+/// `res = d0 * s1; res = fmaf(-dmin0, s2, res); fmaf(res, d1, acc)` (see the reference).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f32 {
+    let mut res = d0 * s1 as f32;
+    if let Some((dmin0, s2)) = min {
+        res = fma_ss(-dmin0, s2 as f32, res);
+    }
+    fma_ss(res, d1, acc)
+}
+
+/// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_tiled`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_tiled(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = 0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let (sc, mn) = q4k_scales_mins(&xb.scales);
+        let s1 = hsum_i32_8(q4k_sumi(xb, &sc, yb));
+        let s2 = hsum_i32_4(q4k_min_prod(&mn, yb));
+        let dmin = Some((f16_le(xb.dmin), s2));
+        acc = tiled_step(acc, f16_le(xb.d), s1, dmin, f32::from_le_bytes(yb.d));
+    }
+    acc
+}
+
+/// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_tiled`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_tiled(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = 0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        let (sc, mn) = q4k_scales_mins(&xb.scales);
+        let s1 = hsum_i32_8(q5k_sumi(xb, &sc, yb));
+        let s2 = hsum_i32_4(q4k_min_prod(&mn, yb));
+        let dmin = Some((f16_le(xb.dmin), s2));
+        acc = tiled_step(acc, f16_le(xb.d), s1, dmin, f32::from_le_bytes(yb.d));
+    }
+    acc
+}
+
+/// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_tiled`].
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_tiled(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+    let mut acc = 0f32;
+    for (xb, yb) in x.iter().zip(y) {
+        // s1 = sum scale * (q - 32) * q8, from the quants and activations only (the tiled kernel
+        // does not read `bsums`).
+        let s1 = hsum_i32_8(q6k_lanes::<true>(xb, yb));
+        acc = tiled_step(acc, f16_le(xb.d), s1, None, f32::from_le_bytes(yb.d));
+    }
+    acc
+}
+
+impl Avx2 {
+    /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`], with AVX2.
+    pub fn dot_q4_k_q8_k_vec(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only
+        // through the slices it is given.
+        unsafe { q4k_vec(x, y) }
+    }
+    /// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_vec`], with AVX2.
+    pub fn dot_q5_k_q8_k_vec(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only
+        // through the slices it is given.
+        unsafe { q5k_vec(x, y) }
+    }
+    /// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_vec`], with AVX2.
+    pub fn dot_q6_k_q8_k_vec(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only
+        // through the slices it is given.
+        unsafe { q6k_vec(x, y) }
+    }
+    /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_tiled`], with AVX2.
+    pub fn dot_q4_k_q8_k_tiled(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only
+        // through the slices it is given.
+        unsafe { q4k_tiled(x, y) }
+    }
+    /// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_tiled`], with AVX2.
+    pub fn dot_q5_k_q8_k_tiled(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only
+        // through the slices it is given.
+        unsafe { q5k_tiled(x, y) }
+    }
+    /// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_tiled`], with AVX2.
+    pub fn dot_q6_k_q8_k_tiled(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only
+        // through the slices it is given.
+        unsafe { q6k_tiled(x, y) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::reference::kquants as r;
+    use crate::quant::{as_blocks, quantize_row, Block, GgmlType};
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn bytes(&mut self, out: &mut [u8]) {
+            for b in out {
+                *b = self.next() as u8;
+            }
+        }
+        /// A random finite f16 of mixed magnitude (any sign, any exponent but 31).
+        fn f16(&mut self) -> [u8; 2] {
+            loop {
+                let v = self.next() as u16;
+                if (v >> 10) & 0x1f != 0x1f {
+                    return v.to_le_bytes();
+                }
+            }
+        }
+        fn f32(&mut self) -> f32 {
+            ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+    }
+
+    /// `n` random weight blocks of type `B`, with random finite f16 scales at `f16_at`.
+    fn weights<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize]) -> Vec<B> {
+        let size = core::mem::size_of::<B>();
+        let mut bytes = vec![0u8; n * size];
+        rng.bytes(&mut bytes);
+        for blk in bytes.chunks_exact_mut(size) {
+            for &o in f16_at {
+                blk[o..o + 2].copy_from_slice(&rng.f16());
+            }
+        }
+        as_blocks::<B>(&bytes).unwrap().to_vec()
+    }
+
+    /// `n` Q8_K blocks: quantized random floats (`raw == false`), or random quant bytes with a
+    /// random finite f32 `d` of mixed magnitude and `bsums` consistent with the quants.
+    fn acts(rng: &mut Rng, n: usize, raw: bool) -> Vec<BlockQ8K> {
+        let size = core::mem::size_of::<BlockQ8K>();
+        let mut bytes = vec![0u8; n * size];
+        if raw {
+            rng.bytes(&mut bytes);
+        } else {
+            let scale = [1e-3f32, 1.0, 30.0][(rng.next() % 3) as usize];
+            let src: Vec<f32> = (0..n * QK_K).map(|_| rng.f32() * scale).collect();
+            quantize_row(GgmlType::Q8_K, &src, &mut bytes).unwrap();
+        }
+        let mut blocks = as_blocks::<BlockQ8K>(&bytes).unwrap().to_vec();
+        if raw {
+            for b in &mut blocks {
+                let e = (rng.next() % 40) as i32 - 30;
+                b.d = (rng.f32() * 2f32.powi(e)).to_le_bytes();
+                for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+                    *s = q.iter().map(|&v| i16::from(v)).sum::<i16>().to_le_bytes();
+                }
+            }
+        }
+        blocks
+    }
+
+    fn token() -> Option<Avx2> {
+        let t = Avx2::new();
+        if t.is_none() {
+            std::eprintln!("skipping: no AVX2/FMA/F16C on this CPU");
+        }
+        t
+    }
+
+    macro_rules! check {
+        ($name:ident, $B:ty, $f16:expr, $avx:ident, $refr:path) => {
+            #[test]
+            fn $name() {
+                let Some(t) = token() else { return };
+                let mut rng = Rng(0x1234 + stringify!($name).len() as u64);
+                for round in 0..40 {
+                    for n in 0..=12 {
+                        let x: Vec<$B> = weights(&mut rng, n, &$f16);
+                        let y = acts(&mut rng, n, round % 2 == 1);
+                        let got = t.$avx(&x, &y);
+                        let want = $refr(&x, &y);
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "n={n} round={round}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        };
+    }
+
+    check!(
+        q4k_vec,
+        BlockQ4K,
+        [0, 2],
+        dot_q4_k_q8_k_vec,
+        r::dot_q4_k_q8_k_vec
+    );
+    check!(
+        q5k_vec,
+        BlockQ5K,
+        [0, 2],
+        dot_q5_k_q8_k_vec,
+        r::dot_q5_k_q8_k_vec
+    );
+    check!(
+        q6k_vec,
+        BlockQ6K,
+        [208],
+        dot_q6_k_q8_k_vec,
+        r::dot_q6_k_q8_k_vec
+    );
+    check!(
+        q4k_tiled,
+        BlockQ4K,
+        [0, 2],
+        dot_q4_k_q8_k_tiled,
+        r::dot_q4_k_q8_k_tiled
+    );
+    check!(
+        q5k_tiled,
+        BlockQ5K,
+        [0, 2],
+        dot_q5_k_q8_k_tiled,
+        r::dot_q5_k_q8_k_tiled
+    );
+    check!(
+        q6k_tiled,
+        BlockQ6K,
+        [208],
+        dot_q6_k_q8_k_tiled,
+        r::dot_q6_k_q8_k_tiled
+    );
+
+    /// Timing against the reference (8192-element rows): `cargo test --release --features avx2
+    /// --lib kernels::x86::kquants::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn timing() {
+        use std::time::Instant;
+        let Some(t) = token() else { return };
+        let mut rng = Rng(7);
+        let n = 32;
+        let y = acts(&mut rng, n, false);
+        macro_rules! time {
+            ($B:ty, $f16:expr, $avx:ident, $refr:path) => {{
+                let x: Vec<$B> = weights(&mut rng, n, &$f16);
+                let reps = 2000;
+                let mut s = 0f32;
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    s += $refr(core::hint::black_box(&x), &y);
+                }
+                let tr = t0.elapsed().as_secs_f64();
+                let t0 = Instant::now();
+                for _ in 0..reps {
+                    s += t.$avx(core::hint::black_box(&x), &y);
+                }
+                let ta = t0.elapsed().as_secs_f64();
+                std::println!(
+                    "{:22} ref {:8.2} us  avx2 {:7.3} us  speedup {:6.1}x ({s})",
+                    stringify!($avx),
+                    tr * 1e6 / reps as f64,
+                    ta * 1e6 / reps as f64,
+                    tr / ta
+                );
+            }};
+        }
+        time!(BlockQ4K, [0, 2], dot_q4_k_q8_k_vec, r::dot_q4_k_q8_k_vec);
+        time!(BlockQ6K, [208], dot_q6_k_q8_k_vec, r::dot_q6_k_q8_k_vec);
+        time!(
+            BlockQ4K,
+            [0, 2],
+            dot_q4_k_q8_k_tiled,
+            r::dot_q4_k_q8_k_tiled
+        );
+        time!(BlockQ6K, [208], dot_q6_k_q8_k_tiled, r::dot_q6_k_q8_k_tiled);
+        time!(BlockQ5K, [0, 2], dot_q5_k_q8_k_vec, r::dot_q5_k_q8_k_vec);
+        time!(
+            BlockQ5K,
+            [0, 2],
+            dot_q5_k_q8_k_tiled,
+            r::dot_q5_k_q8_k_tiled
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! AVX2 kernels for x86-64 (feature `avx2`): the same float operation order as
+//! [`super::reference`] (which is llama.cpp's own AVX2 order), computed with AVX2, FMA and F16C
+//! instructions, so results are bit-identical to the scalar reference and to llama.cpp.
+//!
+//! [`Avx2`] is a capability token: it exists only where the CPU has AVX2, FMA and F16C (checked
+//! once at run time under `std`; without `std`, only when the build targets those features).
+//! Its methods are the safe entry points to the `#[target_feature]` code.
+
+pub mod float;
+pub mod kquants;
+pub mod legacy;
+
+/// Proof that AVX2, FMA and F16C are available.
+#[derive(Debug, Clone, Copy)]
+pub struct Avx2(());
+
+impl Avx2 {
+    /// The token, if the CPU has AVX2, FMA and F16C (and the environment does not force the
+    /// scalar path with `LLAMETTE_SCALAR=1`, under `std`).
+    pub fn new() -> Option<Avx2> {
+        static DETECTED: spin::Once<bool> = spin::Once::new();
+        let ok = *DETECTED.call_once(detect);
+        ok.then_some(Avx2(()))
+    }
+}
+
+#[cfg(feature = "std")]
+fn detect() -> bool {
+    if std::env::var_os("LLAMETTE_SCALAR").is_some_and(|v| v == "1") {
+        return false;
+    }
+    std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("f16c")
+}
+
+#[cfg(not(feature = "std"))]
+fn detect() -> bool {
+    cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    ))
+}
