@@ -128,7 +128,7 @@ pub fn matmul(
         par.run(n_tokens, &|t| {
             // SAFETY: task t writes only activation row t.
             let dst = unsafe { shared.chunk(t * act_row, act_row) };
-            let _ = quant::quantize_row_for_matmul(w.ty, &x[t * w.cols..(t + 1) * w.cols], dst);
+            quantize_activation(w.ty, &x[t * w.cols..(t + 1) * w.cols], dst);
         });
     }
     let act = &*act;
@@ -170,6 +170,29 @@ pub(crate) fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
     );
     // SAFETY: as in `as_f32`; the exclusive borrow moves to the result.
     unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<f32>(), bytes.len() / 4) }
+}
+
+/// Quantizes one activation row for weights of type `ty` ([`quant::quantize_row_for_matmul`]),
+/// with the AVX2 quantizers where they apply (bit-identical).
+fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) {
+    #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+    if let Some(t) = x86::Avx2::new() {
+        match ty.vec_dot_type() {
+            Some(GgmlType::Q8_0) => {
+                if let Some(b) = quant::as_blocks_mut(dst) {
+                    return t.quantize_row_q8_0(x, b);
+                }
+            }
+            Some(GgmlType::Q8_1) => {
+                if let Some(b) = quant::as_blocks_mut(dst) {
+                    return t.quantize_row_q8_1(x, b);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Lengths were checked when the model was built.
+    let _ = quant::quantize_row_for_matmul(ty, x, dst);
 }
 
 /// Which of llama.cpp's kernels computes a matrix product on its x86 build, which decides the

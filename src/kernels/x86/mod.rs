@@ -9,6 +9,7 @@
 pub mod float;
 pub mod kquants;
 pub mod legacy;
+pub mod quantize;
 
 /// Proof that AVX2, FMA and F16C are available.
 #[derive(Debug, Clone, Copy)]
