@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use llamette::chat::{ChatFormat, Message};
-use llamette::generate::{Generation, Step, StopReason, StopRules};
+use llamette::generate::{Generation, Step, StopReason, StopRules, Timings};
 use llamette::gguf::GgufFile;
 use llamette::sampling::{Sampler, SamplerParams};
 use llamette::tokenizer::Vocab;
@@ -192,7 +192,7 @@ fn run() -> Result<(), Failure> {
     }
     let mut sampler = Sampler::new(vocab.n_tokens(), sampling.clone())?;
     let mut out = std::io::stdout().lock();
-    let mut totals = Totals::default();
+    let mut totals = Timings::default();
 
     if !a.chat {
         let ids = vocab.tokenize(a.prompt.as_deref().unwrap_or(""), true, true)?;
@@ -284,21 +284,13 @@ fn run() -> Result<(), Failure> {
         load_seconds * 1e3,
         totals.prompt_tokens,
         totals.prompt_seconds * 1e3,
-        totals.prompt_tokens as f64 / totals.prompt_seconds.max(1e-9),
-        totals.generated,
+        totals.prompt_tokens_per_second(),
+        totals.generated_tokens,
         totals.generation_seconds * 1e3,
-        totals.generated as f64 / totals.generation_seconds.max(1e-9),
+        totals.generation_tokens_per_second(),
         sampling.seed
     );
     Ok(())
-}
-
-#[derive(Default)]
-struct Totals {
-    prompt_tokens: usize,
-    prompt_seconds: f64,
-    generated: usize,
-    generation_seconds: f64,
 }
 
 fn check_fits(n: usize, n_ctx: usize) -> Result<(), Failure> {
@@ -320,7 +312,7 @@ fn run_turn(
     rules: StopRules,
     pool: &ThreadPool,
     out: &mut impl Write,
-    totals: &mut Totals,
+    totals: &mut Timings,
 ) -> Result<(String, Vec<u32>), Failure> {
     let mut g = Generation::new(ctx, vocab, sampler, rules);
     let t0 = Instant::now();
@@ -353,7 +345,7 @@ fn run_turn(
     }
     totals.prompt_tokens += prompt.len();
     totals.prompt_seconds += (t1 - t0).as_secs_f64();
-    totals.generated += g.n_generated();
+    totals.generated_tokens += g.n_generated();
     totals.generation_seconds += t1.elapsed().as_secs_f64();
     Ok((text, ids))
 }

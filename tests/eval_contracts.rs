@@ -207,13 +207,19 @@ fn unsupported_models_are_named_errors() {
     use llamette::gguf::GgufFile;
     let bytes = fixture("models/tiny-codellama.q8_0.gguf");
     let f = GgufFile::from_bytes(&bytes).unwrap();
+    // The fixture with its metadata edited (None drops a key), extra keys added, and
+    // optionally one tensor left out.
     let rebuild = |edit: &dyn Fn(&str, MetaValue) -> Option<MetaValue>,
+                   extra: &[(&str, MetaValue)],
                    drop_tensor: Option<&str>| {
         let mut w = Writer::new();
         for (k, v) in f.metadata() {
             if let Some(v) = edit(k, MetaValue::from_value(&v)) {
                 w = w.meta(k, v);
             }
+        }
+        for (k, v) in extra {
+            w = w.meta(k, v.clone());
         }
         for t in f.tensors().filter(|t| Some(t.name) != drop_tensor) {
             w = w.tensor(t.name, t.ggml_type, t.dims(), t.data.to_vec());
@@ -228,6 +234,7 @@ fn unsupported_models_are_named_errors() {
                 v
             })
         },
+        &[],
         None,
     );
     assert_eq!(
@@ -236,7 +243,7 @@ fn unsupported_models_are_named_errors() {
             arch: "falcon".into()
         }
     );
-    let no_q = rebuild(&|_, v| Some(v), Some("blk.1.attn_q.weight"));
+    let no_q = rebuild(&|_, v| Some(v), &[], Some("blk.1.attn_q.weight"));
     assert_eq!(
         Model::from_bytes(&no_q).unwrap_err(),
         Error::MissingTensor {
@@ -251,6 +258,7 @@ fn unsupported_models_are_named_errors() {
                 v
             })
         },
+        &[],
         None,
     );
     match Model::from_bytes(&wide).unwrap_err() {
@@ -268,6 +276,7 @@ fn unsupported_models_are_named_errors() {
                 Some(v)
             }
         },
+        &[],
         None,
     );
     assert_eq!(
@@ -277,19 +286,7 @@ fn unsupported_models_are_named_errors() {
         }
     );
     // Rope scaling: linear is read (positions times 1/factor), anything else is refused.
-    let with = |extra: &[(&str, MetaValue)]| {
-        let mut w = Writer::new();
-        for (k, v) in f.metadata() {
-            w = w.meta(k, MetaValue::from_value(&v));
-        }
-        for (k, v) in extra {
-            w = w.meta(k, v.clone());
-        }
-        for t in f.tensors() {
-            w = w.tensor(t.name, t.ggml_type, t.dims(), t.data.to_vec());
-        }
-        w.to_bytes().unwrap()
-    };
+    let with = |extra: &[(&str, MetaValue)]| rebuild(&|_, v| Some(v), extra, None);
     let linear = with(&[
         (
             "llama.rope.scaling.type",

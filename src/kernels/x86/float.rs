@@ -251,12 +251,9 @@ mod tests {
         }
     }
 
-    fn token() -> Option<Avx2> {
-        let t = Avx2::new();
-        if t.is_none() {
-            std::println!("skipped: the CPU lacks AVX2/FMA/F16C (or LLAMETTE_SCALAR=1)");
-        }
-        t
+    /// The AVX2 token; these tests fail (never skip) without it.
+    fn token() -> Avx2 {
+        Avx2::new().expect("these tests need AVX2/FMA/F16C (and LLAMETTE_SCALAR unset)")
     }
 
     type Pair = (fn(Avx2, &[u8], &[u8]) -> f32, fn(&[u8], &[u8]) -> f32);
@@ -290,7 +287,7 @@ mod tests {
 
     #[test]
     fn matches_reference_bit_for_bit() {
-        let Some(t) = token() else { return };
+        let t = token();
         let mut g = Rng(0xDEAD_BEEF);
         for (name, kind, (fast, slow)) in funcs() {
             let tiny = name.ends_with("tiny");
@@ -312,39 +309,6 @@ mod tests {
                     assert_eq!(a.to_bits(), b.to_bits(), "{name} n={n} unaligned");
                 }
             }
-        }
-    }
-
-    /// Run with `cargo test --release --features avx2 --lib kernels::x86 -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn speed() {
-        let Some(t) = token() else { return };
-        let mut g = Rng(3);
-        for (name, kind, (fast, slow)) in funcs() {
-            let n = 4096;
-            let x = g.row(kind, n);
-            let y = g.row(kind, n);
-            let time = |f: &dyn Fn() -> f32| {
-                let iters = 2000;
-                let start = std::time::Instant::now();
-                let mut s = 0f32;
-                for _ in 0..iters {
-                    s += core::hint::black_box(f());
-                }
-                core::hint::black_box(s);
-                start.elapsed().as_secs_f64() / f64::from(iters)
-            };
-            let (x, y) = (x.as_slice(), y.as_slice());
-            let bb = core::hint::black_box::<&[u8]>;
-            let a = time(&|| fast(t, bb(x), bb(y)));
-            let b = time(&|| slow(bb(x), bb(y)));
-            std::println!(
-                "{name} n={n}: avx2 {:.2} us, reference {:.2} us, speedup {:.1}x",
-                a * 1e6,
-                b * 1e6,
-                b / a
-            );
         }
     }
 }

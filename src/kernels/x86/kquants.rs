@@ -421,19 +421,16 @@ mod tests {
         blocks
     }
 
-    fn token() -> Option<Avx2> {
-        let t = Avx2::new();
-        if t.is_none() {
-            std::eprintln!("skipping: no AVX2/FMA/F16C on this CPU");
-        }
-        t
+    /// The AVX2 token; these tests fail (never skip) without it.
+    fn token() -> Avx2 {
+        Avx2::new().expect("these tests need AVX2/FMA/F16C (and LLAMETTE_SCALAR unset)")
     }
 
     macro_rules! check {
         ($name:ident, $B:ty, $f16:expr, $avx:ident, $refr:path) => {
             #[test]
             fn $name() {
-                let Some(t) = token() else { return };
+                let t = token();
                 let mut rng = Rng(0x1234 + stringify!($name).len() as u64);
                 for round in 0..40 {
                     for n in 0..=12 {
@@ -494,56 +491,4 @@ mod tests {
         dot_q6_k_q8_k_tiled,
         r::dot_q6_k_q8_k_tiled
     );
-
-    /// Timing against the reference (8192-element rows): `cargo test --release --features avx2
-    /// --lib kernels::x86::kquants::tests::timing -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn timing() {
-        use std::time::Instant;
-        let Some(t) = token() else { return };
-        let mut rng = Rng(7);
-        let n = 32;
-        let y = acts(&mut rng, n, false);
-        macro_rules! time {
-            ($B:ty, $f16:expr, $avx:ident, $refr:path) => {{
-                let x: Vec<$B> = weights(&mut rng, n, &$f16);
-                let reps = 2000;
-                let mut s = 0f32;
-                let t0 = Instant::now();
-                for _ in 0..reps {
-                    s += $refr(core::hint::black_box(&x), &y);
-                }
-                let tr = t0.elapsed().as_secs_f64();
-                let t0 = Instant::now();
-                for _ in 0..reps {
-                    s += t.$avx(core::hint::black_box(&x), &y);
-                }
-                let ta = t0.elapsed().as_secs_f64();
-                std::println!(
-                    "{:22} ref {:8.2} us  avx2 {:7.3} us  speedup {:6.1}x ({s})",
-                    stringify!($avx),
-                    tr * 1e6 / reps as f64,
-                    ta * 1e6 / reps as f64,
-                    tr / ta
-                );
-            }};
-        }
-        time!(BlockQ4K, [0, 2], dot_q4_k_q8_k_vec, r::dot_q4_k_q8_k_vec);
-        time!(BlockQ6K, [208], dot_q6_k_q8_k_vec, r::dot_q6_k_q8_k_vec);
-        time!(
-            BlockQ4K,
-            [0, 2],
-            dot_q4_k_q8_k_tiled,
-            r::dot_q4_k_q8_k_tiled
-        );
-        time!(BlockQ6K, [208], dot_q6_k_q8_k_tiled, r::dot_q6_k_q8_k_tiled);
-        time!(BlockQ5K, [0, 2], dot_q5_k_q8_k_vec, r::dot_q5_k_q8_k_vec);
-        time!(
-            BlockQ5K,
-            [0, 2],
-            dot_q5_k_q8_k_tiled,
-            r::dot_q5_k_q8_k_tiled
-        );
-    }
 }

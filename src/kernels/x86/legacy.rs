@@ -326,17 +326,14 @@ mod tests {
         (0..=70).chain([128, 256, 1000])
     }
 
-    fn token() -> Option<Avx2> {
-        let t = Avx2::new();
-        if t.is_none() {
-            std::println!("skipped: the CPU lacks AVX2/FMA/F16C (or LLAMETTE_SCALAR=1)");
-        }
-        t
+    /// The AVX2 token; these tests fail (never skip) without it.
+    fn token() -> Avx2 {
+        Avx2::new().expect("these tests need AVX2/FMA/F16C (and LLAMETTE_SCALAR unset)")
     }
 
     #[test]
     fn matches_reference_bit_for_bit() {
-        let Some(t) = token() else { return };
+        let t = token();
         let mut g = Rng(0x1234_5678);
         for n in lengths() {
             for _rep in 0..4 {
@@ -395,7 +392,7 @@ mod tests {
     /// `_mm256_sign_epi8` keeps -128 against a negative weight: -1 * -128 counts as -128.
     #[test]
     fn sign_epi8_quirk() {
-        let Some(t) = token() else { return };
+        let t = token();
         let one = 0x3C00u16.to_le_bytes();
         let x = [BlockQ8_0 {
             d: one,
@@ -408,138 +405,5 @@ mod tests {
         y[0].qs[0] = -128;
         assert_eq!(t.dot_q8_0_q8_0(&x, &y), -128.0);
         assert_eq!(r::dot_q8_0_q8_0_vec(&x, &y), -128.0);
-    }
-
-    /// Run with `cargo test --release --features avx2 --lib kernels::x86 -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn speed() {
-        let Some(t) = token() else { return };
-        let mut g = Rng(7);
-        let n = 128; // 4096 elements
-        let y0: Vec<BlockQ8_0> = (0..n).map(|_| q8_0(&mut g)).collect();
-        let y1: Vec<BlockQ8_1> = (0..n).map(|_| q8_1(&mut g)).collect();
-        let x40: Vec<BlockQ4_0> = (0..n)
-            .map(|_| BlockQ4_0 {
-                d: g.scale(),
-                qs: g.bytes(),
-            })
-            .collect();
-        let x41: Vec<BlockQ4_1> = (0..n)
-            .map(|_| BlockQ4_1 {
-                d: g.scale(),
-                m: g.scale(),
-                qs: g.bytes(),
-            })
-            .collect();
-        let x50: Vec<BlockQ5_0> = (0..n)
-            .map(|_| BlockQ5_0 {
-                d: g.scale(),
-                qh: g.bytes(),
-                qs: g.bytes(),
-            })
-            .collect();
-        let x51: Vec<BlockQ5_1> = (0..n)
-            .map(|_| BlockQ5_1 {
-                d: g.scale(),
-                m: g.scale(),
-                qh: g.bytes(),
-                qs: g.bytes(),
-            })
-            .collect();
-        let x80: Vec<BlockQ8_0> = (0..n).map(|_| q8_0(&mut g)).collect();
-        fn time(f: impl Fn() -> f32) -> f64 {
-            let iters = 2000;
-            let start = std::time::Instant::now();
-            let mut s = 0f32;
-            for _ in 0..iters {
-                s += core::hint::black_box(f());
-            }
-            core::hint::black_box(s);
-            start.elapsed().as_secs_f64() / f64::from(iters)
-        }
-        let report = |name: &str, fast: f64, slow: f64| {
-            std::println!(
-                "{name}: avx2 {:.2} us, reference {:.2} us, speedup {:.1}x",
-                fast * 1e6,
-                slow * 1e6,
-                slow / fast
-            );
-        };
-        report(
-            "q4_0",
-            time(|| {
-                t.dot_q4_0_q8_0(
-                    core::hint::black_box(&x40[..]),
-                    core::hint::black_box(&y0[..]),
-                )
-            }),
-            time(|| {
-                r::dot_q4_0_q8_0_vec(
-                    core::hint::black_box(&x40[..]),
-                    core::hint::black_box(&y0[..]),
-                )
-            }),
-        );
-        report(
-            "q4_1",
-            time(|| {
-                t.dot_q4_1_q8_1(
-                    core::hint::black_box(&x41[..]),
-                    core::hint::black_box(&y1[..]),
-                )
-            }),
-            time(|| {
-                r::dot_q4_1_q8_1_vec(
-                    core::hint::black_box(&x41[..]),
-                    core::hint::black_box(&y1[..]),
-                )
-            }),
-        );
-        report(
-            "q5_0",
-            time(|| {
-                t.dot_q5_0_q8_0(
-                    core::hint::black_box(&x50[..]),
-                    core::hint::black_box(&y0[..]),
-                )
-            }),
-            time(|| {
-                r::dot_q5_0_q8_0_vec(
-                    core::hint::black_box(&x50[..]),
-                    core::hint::black_box(&y0[..]),
-                )
-            }),
-        );
-        report(
-            "q5_1",
-            time(|| {
-                t.dot_q5_1_q8_1(
-                    core::hint::black_box(&x51[..]),
-                    core::hint::black_box(&y1[..]),
-                )
-            }),
-            time(|| {
-                r::dot_q5_1_q8_1_vec(
-                    core::hint::black_box(&x51[..]),
-                    core::hint::black_box(&y1[..]),
-                )
-            }),
-        );
-        report(
-            "q8_0",
-            time(|| {
-                t.dot_q8_0_q8_0(
-                    core::hint::black_box(&x80[..]),
-                    core::hint::black_box(&y0[..]),
-                )
-            }),
-            time(|| {
-                r::dot_q8_0_q8_0_vec(
-                    core::hint::black_box(&x80[..]),
-                    core::hint::black_box(&y0[..]),
-                )
-            }),
-        );
     }
 }
