@@ -122,8 +122,17 @@ pub fn matmul(
     let x = &x[..w.cols * n_tokens];
     let out = &mut out[..w.rows * n_tokens];
 
-    // Quantize the activations, one task per token.
-    {
+    // Quantize the activations: inline for a token or two (not worth a round of tasks), else
+    // one task per token.
+    if n_tokens <= 2 {
+        for t in 0..n_tokens {
+            quantize_activation(
+                w.ty,
+                &x[t * w.cols..(t + 1) * w.cols],
+                &mut act[t * act_row..(t + 1) * act_row],
+            );
+        }
+    } else {
         let shared = SharedMut::new(act);
         par.run(n_tokens, &|t| {
             // SAFETY: task t writes only activation row t.
@@ -135,21 +144,99 @@ pub fn matmul(
 
     let path = Path::choose(w.ty, n_tokens, w.rows, w.cols);
     let n_tasks = task_count(par, w.rows, 16);
-    let per_task = w.rows.div_ceil(n_tasks);
+    let per_task = w.rows.div_ceil(n_tasks).next_multiple_of(TILE_ROWS);
+    let n_tasks = w.rows.div_ceil(per_task);
     let shared = SharedMut::new(out);
     par.run(n_tasks, &|task| {
         let r0 = task * per_task;
         let r1 = (r0 + per_task).min(w.rows);
-        for r in r0..r1 {
-            let wr = w.row(r);
-            for t in 0..n_tokens {
-                let a = &act[t * act_row..(t + 1) * act_row];
-                let v = dot(w.ty, path, wr, a);
-                // SAFETY: output (t, r) belongs to the task that owns row r.
-                unsafe { shared.chunk(t * w.rows + r, 1)[0] = v };
+        let mut r = r0;
+        while r < r1 {
+            let nr = (r1 - r).min(TILE_ROWS);
+            // A short last group repeats its last row; the copies' results are dropped.
+            let rows: [&[u8]; TILE_ROWS] = core::array::from_fn(|k| w.row(r + k.min(nr - 1)));
+            let mut t = 0;
+            while t < n_tokens {
+                let put = |k: usize, j: usize, v: f32| {
+                    if k < nr {
+                        // SAFETY: output (t + j, r + k) belongs to the task that owns row r + k.
+                        unsafe { shared.chunk((t + j) * w.rows + r + k, 1)[0] = v };
+                    }
+                };
+                let nt = tile(w.ty, path, &rows, act, act_row, t, n_tokens, &put);
+                t += nt;
             }
+            r += nr;
         }
     });
+}
+
+/// Rows per group of the matrix-product driver.
+const TILE_ROWS: usize = 4;
+/// Tokens per tile of the legacy-format kernels (more than one token).
+const TILE_TOKENS: usize = 3;
+
+/// Computes the products of `rows` with activation rows `t..` (as many as the kernel for this
+/// type takes at once, at most the `n_tokens - t` there are), handing each to `put(row, token
+/// offset, value)`; returns how many tokens it did.
+#[allow(clippy::too_many_arguments)]
+fn tile(
+    ty: GgmlType,
+    path: Path,
+    rows: &[&[u8]; TILE_ROWS],
+    act: &[u8],
+    act_row: usize,
+    t: usize,
+    n_tokens: usize,
+    put: &dyn Fn(usize, usize, f32),
+) -> usize {
+    let a = |j: usize| &act[j * act_row..(j + 1) * act_row];
+    #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+    if let Some(k) = x86::Avx2::new() {
+        if n_tokens - t >= 2 {
+            // Tokens beyond the last repeat it; their results are dropped.
+            let acts: [&[u8]; TILE_TOKENS] = core::array::from_fn(|j| a((t + j).min(n_tokens - 1)));
+            let v = match path {
+                Path::Tiled => k.kquant_tiled_tile(ty, *rows, acts),
+                _ => k.legacy_tile(ty, *rows, acts),
+            };
+            if let Some(v) = v {
+                let nt = (n_tokens - t).min(TILE_TOKENS);
+                for (i, vr) in v.iter().enumerate() {
+                    for (j, &x) in vr.iter().take(nt).enumerate() {
+                        put(i, j, x);
+                    }
+                }
+                return nt;
+            }
+        }
+        if path == Path::Tiled {
+            if let Some(v) = k.kquant_tiled_tile(ty, *rows, [a(t)]) {
+                for (i, vr) in v.iter().enumerate() {
+                    put(i, 0, vr[0]);
+                }
+                return 1;
+            }
+        }
+        if let Some(v) = k.legacy_tile(ty, *rows, [a(t)]) {
+            for (i, vr) in v.iter().enumerate() {
+                put(i, 0, vr[0]);
+            }
+            return 1;
+        }
+        if path == Path::VecDot {
+            if let Some(v) = k.kquant_vec_rows(ty, *rows, a(t)) {
+                for (i, &x) in v.iter().enumerate() {
+                    put(i, 0, x);
+                }
+                return 1;
+            }
+        }
+    }
+    for (i, wr) in rows.iter().enumerate() {
+        put(i, 0, dot(ty, path, wr, a(t)));
+    }
+    1
 }
 
 /// Views 4-aligned bytes as f32 (scratch regions the context laid out aligned).
@@ -268,6 +355,10 @@ fn dot_avx2(t: x86::Avx2, ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> Optio
         (Q5_0, _) => blocks!(dot_q5_0_q8_0),
         (Q5_1, _) => blocks!(dot_q5_1_q8_1),
         (Q8_0, _) => blocks!(dot_q8_0_q8_0),
+        (Q2_K, Path::Tiled) => blocks!(dot_q2_k_q8_k_tiled),
+        (Q2_K, _) => blocks!(dot_q2_k_q8_k_vec),
+        (Q3_K, Path::Tiled) => blocks!(dot_q3_k_q8_k_tiled),
+        (Q3_K, _) => blocks!(dot_q3_k_q8_k_vec),
         (Q4_K, Path::Tiled) => blocks!(dot_q4_k_q8_k_tiled),
         (Q4_K, _) => blocks!(dot_q4_k_q8_k_vec),
         (Q5_K, Path::Tiled) => blocks!(dot_q5_k_q8_k_tiled),

@@ -10,7 +10,7 @@ use core::arch::x86_64::*;
 
 use super::Avx2;
 use crate::quant::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
-use crate::quant::{f16_le, QK_K};
+use crate::quant::{as_blocks, f16_le, GgmlType, QK_K};
 
 /// The eight 6-bit scales and eight 6-bit minimums of a Q4_K/Q5_K block, as bytes.
 #[inline(always)]
@@ -204,56 +204,260 @@ fn q6k_scales16(x: &BlockQ6K) -> __m256i {
     _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(x.scales.as_ptr().cast()) })
 }
 
+/// Checks that every weight row has as many blocks as the activation row.
+#[inline(always)]
+fn check_rows<X, const R: usize>(x: &[&[X]; R], y: &[BlockQ8K]) {
+    for xr in x {
+        assert_eq!(
+            xr.len(),
+            y.len(),
+            "weight and activation rows must have the same number of blocks"
+        );
+    }
+}
+
+/// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`] for `R` rows at once (each row's
+/// operations exactly as for one row; the activation's block sums are shared).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_vec_rows<const R: usize>(x: [&[BlockQ4K]; R], y: &[BlockQ8K]) -> [f32; R] {
+    check_rows(&x, y);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut acc_m = [_mm_setzero_ps(); R];
+    for (i, yb) in y.iter().enumerate() {
+        let yd = f32::from_le_bytes(yb.d);
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let d = yd * f16_le(xb.d);
+            let dmin = -yd * f16_le(xb.dmin);
+            let (sc, mn) = q4k_scales_mins(&xb.scales);
+            let prod = q4k_min_prod(&mn, yb);
+            acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m[r]);
+            let sumi = q4k_sumi(xb, &sc, yb);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[r]);
+        }
+    }
+    core::array::from_fn(|r| {
+        let m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));
+        let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        hsum_float_8(acc[r]) + _mm_cvtss_f32(m)
+    })
+}
+
 /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`].
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4k_vec(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut acc_m = _mm_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
+    // SAFETY: same target features.
+    unsafe { q4k_vec_rows([x], y)[0] }
+}
+
+/// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_vec`] for `R` rows at once.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_vec_rows<const R: usize>(x: [&[BlockQ5K]; R], y: &[BlockQ8K]) -> [f32; R] {
+    check_rows(&x, y);
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut summs = [0f32; R];
+    for (i, yb) in y.iter().enumerate() {
         let yd = f32::from_le_bytes(yb.d);
-        let d = yd * f16_le(xb.d);
-        let dmin = -yd * f16_le(xb.dmin);
-        let (sc, mn) = q4k_scales_mins(&xb.scales);
-        let prod = q4k_min_prod(&mn, yb);
-        acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m);
-        let sumi = q4k_sumi(xb, &sc, yb);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let d = yd * f16_le(xb.d);
+            let dmin = -yd * f16_le(xb.dmin);
+            let (sc, mn) = q4k_scales_mins(&xb.scales);
+            let sum = hsum_i32_4(q4k_min_prod(&mn, yb));
+            summs[r] = fma_ss(dmin, sum as f32, summs[r]);
+            let sumi = q5k_sumi(xb, &sc, yb);
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[r]);
+        }
     }
-    let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-    let m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    hsum_float_8(acc) + _mm_cvtss_f32(m)
+    core::array::from_fn(|r| hsum_float_8(acc[r]) + summs[r])
 }
 
 /// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_vec`].
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5k_vec(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = 0f32;
-    for (xb, yb) in x.iter().zip(y) {
+    // SAFETY: same target features.
+    unsafe { q5k_vec_rows([x], y)[0] }
+}
+
+/// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_vec`] for `R` rows at once.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_vec_rows<const R: usize>(x: [&[BlockQ6K]; R], y: &[BlockQ8K]) -> [f32; R] {
+    check_rows(&x, y);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for (i, yb) in y.iter().enumerate() {
         let yd = f32::from_le_bytes(yb.d);
-        let d = yd * f16_le(xb.d);
-        let dmin = -yd * f16_le(xb.dmin);
-        let (sc, mn) = q4k_scales_mins(&xb.scales);
-        let sum = hsum_i32_4(q4k_min_prod(&mn, yb));
-        summs = fma_ss(dmin, sum as f32, summs);
-        let sumi = q5k_sumi(xb, &sc, yb);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        let bsums = load_bsums(yb);
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let d = yd * f16_le(xb.d);
+            let lanes = q6k_lanes::<false>(xb, yb);
+            let corr = _mm256_madd_epi16(bsums, q6k_scales16(xb));
+            let sumi = _mm256_sub_epi32(lanes, _mm256_slli_epi32::<5>(corr));
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[r]);
+        }
     }
-    hsum_float_8(acc) + summs
+    acc.map(|a| hsum_float_8(a))
 }
 
 /// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_vec`].
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6k_vec(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
-        let d = f32::from_le_bytes(yb.d) * f16_le(xb.d);
-        let lanes = q6k_lanes::<false>(xb, yb);
-        let corr = _mm256_madd_epi16(load_bsums(yb), q6k_scales16(xb));
-        let sumi = _mm256_sub_epi32(lanes, _mm256_slli_epi32::<5>(corr));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    // SAFETY: same target features.
+    unsafe { q6k_vec_rows([x], y)[0] }
+}
+
+/// The vec_dot-order K-quant kernels for `R` rows (Q4_K, Q5_K, Q6_K).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_rows<const R: usize>(ty: GgmlType, w: [&[u8]; R], a: &[u8]) -> Option<[f32; R]> {
+    // SAFETY (every call below): same target features.
+    Some(match ty {
+        GgmlType::Q4_K => unsafe { q4k_vec_rows(rows_as(w)?, as_blocks(a)?) },
+        GgmlType::Q5_K => unsafe { q5k_vec_rows(rows_as(w)?, as_blocks(a)?) },
+        GgmlType::Q6_K => unsafe { q6k_vec_rows(rows_as(w)?, as_blocks(a)?) },
+        _ => return None,
+    })
+}
+
+/// The tiled-path K-quant kernels for `R` rows against `T` activation rows: `out[r][t]` bit for
+/// bit the pair's `dot_*_q8_k_tiled`. Only the integer totals `s1` and `s2` of a block enter
+/// the float chain, so they are computed once per pair from weights unpacked once per row.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_tiled_tile<const R: usize, const T: usize>(
+    x: [&[BlockQ4K]; R],
+    y: [&[BlockQ8K]; T],
+) -> [[f32; T]; R] {
+    for yt in &y {
+        check_rows(&x, yt);
     }
-    hsum_float_8(acc)
+    let m4 = _mm256_set1_epi8(0xf);
+    let mut acc = [[0f32; T]; R];
+    for i in 0..y[0].len() {
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let (sc, mn) = q4k_scales_mins(&xb.scales);
+            let q: [__m256i; 8] = core::array::from_fn(|k| {
+                let q4 = load32(arr32(&xb.qs[32 * (k / 2)..]));
+                if k % 2 == 0 {
+                    _mm256_and_si256(q4, m4)
+                } else {
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4)
+                }
+            });
+            let (d0, dmin0) = (f16_le(xb.d), f16_le(xb.dmin));
+            for t in 0..T {
+                let yb = &y[t][i];
+                let mut sumi = _mm256_setzero_si256();
+                for (k, &qk) in q.iter().enumerate() {
+                    let p = _mm256_maddubs_epi16(qk, load_q8(yb, 32 * k));
+                    let p = _mm256_madd_epi16(_mm256_set1_epi16(i16::from(sc[k])), p);
+                    sumi = _mm256_add_epi32(sumi, p);
+                }
+                let s1 = hsum_i32_8(sumi);
+                let s2 = hsum_i32_4(q4k_min_prod(&mn, yb));
+                acc[r][t] = tiled_step(
+                    acc[r][t],
+                    d0,
+                    s1,
+                    Some((dmin0, s2)),
+                    f32::from_le_bytes(yb.d),
+                );
+            }
+        }
+    }
+    acc
+}
+
+/// As [`q4k_tiled_tile`] for Q5_K.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_tiled_tile<const R: usize, const T: usize>(
+    x: [&[BlockQ5K]; R],
+    y: [&[BlockQ8K]; T],
+) -> [[f32; T]; R] {
+    for yt in &y {
+        check_rows(&x, yt);
+    }
+    let mut acc = [[0f32; T]; R];
+    for i in 0..y[0].len() {
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let (sc, mn) = q4k_scales_mins(&xb.scales);
+            let (d0, dmin0) = (f16_le(xb.d), f16_le(xb.dmin));
+            for t in 0..T {
+                let yb = &y[t][i];
+                let s1 = hsum_i32_8(q5k_sumi(xb, &sc, yb));
+                let s2 = hsum_i32_4(q4k_min_prod(&mn, yb));
+                acc[r][t] = tiled_step(
+                    acc[r][t],
+                    d0,
+                    s1,
+                    Some((dmin0, s2)),
+                    f32::from_le_bytes(yb.d),
+                );
+            }
+        }
+    }
+    acc
+}
+
+/// As [`q4k_tiled_tile`] for Q6_K.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_tiled_tile<const R: usize, const T: usize>(
+    x: [&[BlockQ6K]; R],
+    y: [&[BlockQ8K]; T],
+) -> [[f32; T]; R] {
+    for yt in &y {
+        check_rows(&x, yt);
+    }
+    let mut acc = [[0f32; T]; R];
+    for i in 0..y[0].len() {
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let d0 = f16_le(xb.d);
+            for t in 0..T {
+                let yb = &y[t][i];
+                let s1 = hsum_i32_8(q6k_lanes::<true>(xb, yb));
+                acc[r][t] = tiled_step(acc[r][t], d0, s1, None, f32::from_le_bytes(yb.d));
+            }
+        }
+    }
+    acc
+}
+
+/// The tiled-path K-quant kernels (Q4_K, Q5_K, Q6_K) for `R` rows and `T` activations.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tiled_tile<const R: usize, const T: usize>(
+    ty: GgmlType,
+    w: [&[u8]; R],
+    a: [&[u8]; T],
+) -> Option<[[f32; T]; R]> {
+    // SAFETY (every call below): same target features.
+    Some(match ty {
+        GgmlType::Q4_K => unsafe { q4k_tiled_tile(rows_as(w)?, rows_as(a)?) },
+        GgmlType::Q5_K => unsafe { q5k_tiled_tile(rows_as(w)?, rows_as(a)?) },
+        GgmlType::Q6_K => unsafe { q6k_tiled_tile(rows_as(w)?, rows_as(a)?) },
+        _ => return None,
+    })
+}
+
+/// Blocks of every row, or `None` when a row is not a whole number of blocks.
+fn rows_as<const N: usize, B: crate::quant::Block>(rows: [&[u8]; N]) -> Option<[&[B]; N]> {
+    let v: [Option<&[B]>; N] = rows.map(as_blocks);
+    if v.iter().any(Option::is_none) {
+        return None;
+    }
+    Some(v.map(|b| b.unwrap_or_default()))
 }
 
 /// `res = d0 * s1; res = fmaf(-dmin0, s2, res); fmaf(res, d1, acc)` (see the reference).
@@ -309,6 +513,38 @@ unsafe fn q6k_tiled(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
 }
 
 impl Avx2 {
+    /// `R` rows of Q4_K, Q5_K or Q6_K weights (row bytes) against one Q8_K activation row, each
+    /// bit for bit the row's `dot_*_q8_k_vec`. `None` for other types or rows that are not
+    /// whole blocks.
+    ///
+    /// Panics if the rows differ in length.
+    pub fn kquant_vec_rows<const R: usize>(
+        self,
+        ty: GgmlType,
+        w: [&[u8]; R],
+        a: &[u8],
+    ) -> Option<[f32; R]> {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernels read only
+        // through the slices they are given.
+        unsafe { vec_rows(ty, w, a) }
+    }
+
+    /// `R` rows of Q4_K, Q5_K or Q6_K weights (row bytes) against `T` Q8_K activation rows,
+    /// `out[r][t]` bit for bit the pair's `dot_*_q8_k_tiled`. `None` for other types or rows
+    /// that are not whole blocks.
+    ///
+    /// Panics if the rows differ in length.
+    pub fn kquant_tiled_tile<const R: usize, const T: usize>(
+        self,
+        ty: GgmlType,
+        w: [&[u8]; R],
+        a: [&[u8]; T],
+    ) -> Option<[[f32; T]; R]> {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernels read only
+        // through the slices they are given.
+        unsafe { tiled_tile(ty, w, a) }
+    }
+
     /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`], with AVX2.
     pub fn dot_q4_k_q8_k_vec(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
         // SAFETY: the token proves AVX2, FMA and F16C are available; the kernel reads only

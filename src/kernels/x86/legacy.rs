@@ -9,7 +9,9 @@
 use core::arch::x86_64::*;
 
 use super::Avx2;
-use crate::quant::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};
+use crate::quant::{
+    as_blocks, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, GgmlType,
+};
 
 /// One f16 (little-endian bytes) converted with F16C (exact).
 #[inline]
@@ -75,72 +77,122 @@ unsafe fn mul_sum_us8(ax: __m256i, sy: __m256i) -> __m256 {
     _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
 }
 
-/// `mul_sum_i8_pairs_float`: `sign(x, x)`, `sign(y, x)`, then [`mul_sum_us8`].
+/// `R` weight rows against `T` Q8_0 activation rows: `out[r][t]` is bit for bit the single
+/// `vec_dot` of row `r` and activation `t` (one 8-lane FMA accumulator per pair, blocks in
+/// order, `hsum_float_8` at the end). Several pairs at once share each unpacked weight block and
+/// each activation block and overlap their latencies.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
+unsafe fn signed_tile<const R: usize, const T: usize, X>(
+    x: [&[X]; R],
+    y: [&[BlockQ8_0]; T],
+    unpack: impl Fn(&X) -> ([u8; 2], __m256i),
+) -> [[f32; T]; R] {
+    let nb = y[0].len();
+    for xr in x {
+        assert_eq!(
+            xr.len(),
+            nb,
+            "weight and activation rows must have the same number of blocks"
+        );
+    }
+    for yt in y {
+        assert_eq!(
+            yt.len(),
+            nb,
+            "weight and activation rows must have the same number of blocks"
+        );
+    }
+    let mut acc = [[_mm256_setzero_ps(); T]; R];
+    for i in 0..nb {
+        // SAFETY (all blocks below): this function's target features are the helpers' ones.
+        let dy: [f32; T] = core::array::from_fn(|t| unsafe { f16_to_f32(y[t][i].d) });
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let (xd, qx) = unpack(&x[r][i]);
+            let dx = unsafe { f16_to_f32(xd) };
+            let ax = _mm256_sign_epi8(qx, qx);
+            for t in 0..T {
+                let qy = unsafe { load32(&y[t][i].qs) };
+                let q = unsafe { mul_sum_us8(ax, _mm256_sign_epi8(qy, qx)) };
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[t]), q, acc[r][t]);
+            }
+        }
+    }
     // SAFETY: this function's target features are the helper's ones.
-    unsafe { mul_sum_us8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)) }
+    acc.map(|a| a.map(|v| unsafe { hsum_float_8(v) }))
 }
 
+/// As [`signed_tile`] for the Q8_1 partners (Q4_1, Q5_1): unsigned quants, plus the
+/// `summs = fmaf(m, s, summs)` chain per pair, added after the horizontal sum.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unsigned_tile<const R: usize, const T: usize, X>(
+    x: [&[X]; R],
+    y: [&[BlockQ8_1]; T],
+    unpack: impl Fn(&X) -> ([u8; 2], [u8; 2], __m256i),
+) -> [[f32; T]; R] {
+    let nb = y[0].len();
+    for xr in x {
+        assert_eq!(
+            xr.len(),
+            nb,
+            "weight and activation rows must have the same number of blocks"
+        );
+    }
+    for yt in y {
+        assert_eq!(
+            yt.len(),
+            nb,
+            "weight and activation rows must have the same number of blocks"
+        );
+    }
+    let mut acc = [[_mm256_setzero_ps(); T]; R];
+    let mut summs = [[_mm_setzero_ps(); T]; R];
+    for i in 0..nb {
+        // SAFETY (all blocks below): this function's target features are the helpers' ones.
+        let dy: [f32; T] = core::array::from_fn(|t| unsafe { f16_to_f32(y[t][i].d) });
+        let sy: [__m128; T] =
+            core::array::from_fn(|t| unsafe { _mm_set_ss(f16_to_f32(y[t][i].s)) });
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let (xd, xm, qx) = unpack(&x[r][i]);
+            let (dx, m) = unsafe { (f16_to_f32(xd), _mm_set_ss(f16_to_f32(xm))) };
+            for t in 0..T {
+                let q = unsafe { mul_sum_us8(qx, load32(&y[t][i].qs)) };
+                summs[r][t] = _mm_fmadd_ss(m, sy[t], summs[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[t]), q, acc[r][t]);
+            }
+        }
+    }
+    core::array::from_fn(|r| {
+        // SAFETY: this function's target features are the helper's ones.
+        core::array::from_fn(|t| unsafe { hsum_float_8(acc[r][t]) + _mm_cvtss_f32(summs[r][t]) })
+    })
+}
+
+/// One pair through the tile kernel.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn signed_q8_0<X>(
     x: &[X],
     y: &[BlockQ8_0],
     unpack: impl Fn(&X) -> ([u8; 2], __m256i),
 ) -> f32 {
-    assert_eq!(
-        x.len(),
-        y.len(),
-        "weight and activation rows must have the same number of blocks"
-    );
-    let mut acc = _mm256_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
-        let (xd, qx) = unpack(xb);
-        // SAFETY: this function's target features are the helpers' ones.
-        let (d, q) = unsafe {
-            (
-                f16_to_f32(xd) * f16_to_f32(yb.d),
-                mul_sum_i8(qx, load32(&yb.qs)),
-            )
-        };
-        let d = _mm256_set1_ps(d);
-        acc = _mm256_fmadd_ps(d, q, acc);
-    }
-    // SAFETY: this function's target features are the helper's ones.
-    unsafe { hsum_float_8(acc) }
+    // SAFETY: same target features.
+    unsafe { signed_tile::<1, 1, X>([x], [y], unpack)[0][0] }
 }
 
+/// One pair through the tile kernel.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn unsigned_q8_1<X>(
     x: &[X],
     y: &[BlockQ8_1],
     unpack: impl Fn(&X) -> ([u8; 2], [u8; 2], __m256i),
 ) -> f32 {
-    assert_eq!(
-        x.len(),
-        y.len(),
-        "weight and activation rows must have the same number of blocks"
-    );
-    let mut acc = _mm256_setzero_ps();
-    let mut summs = _mm_setzero_ps();
-    for (xb, yb) in x.iter().zip(y) {
-        let (xd, xm, qx) = unpack(xb);
-        // SAFETY: this function's target features are the helpers' ones.
-        let (m, s, d, q) = unsafe {
-            (
-                f16_to_f32(xm),
-                f16_to_f32(yb.s),
-                f16_to_f32(xd) * f16_to_f32(yb.d),
-                mul_sum_us8(qx, load32(&yb.qs)),
-            )
-        };
-        summs = _mm_fmadd_ss(_mm_set_ss(m), _mm_set_ss(s), summs);
-        let d = _mm256_set1_ps(d);
-        acc = _mm256_fmadd_ps(d, q, acc);
-    }
-    // SAFETY: this function's target features are the helper's ones.
-    unsafe { hsum_float_8(acc) + _mm_cvtss_f32(summs) }
+    // SAFETY: same target features.
+    unsafe { unsigned_tile::<1, 1, X>([x], [y], unpack)[0][0] }
 }
 
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -222,7 +274,69 @@ unsafe fn q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     unsafe { signed_q8_0(x, y, unpack) }
 }
 
+/// Blocks of every row, or `None` when a row is not a whole number of blocks.
+fn rows_as<const N: usize, B: crate::quant::Block>(rows: [&[u8]; N]) -> Option<[&[B]; N]> {
+    let v: [Option<&[B]>; N] = rows.map(as_blocks);
+    if v.iter().any(Option::is_none) {
+        return None;
+    }
+    Some(v.map(|b| b.unwrap_or_default()))
+}
+
+/// The legacy-format tile for a type, with its unpacking.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn legacy_tile<const R: usize, const T: usize>(
+    ty: GgmlType,
+    w: [&[u8]; R],
+    a: [&[u8]; T],
+) -> Option<[[f32; T]; R]> {
+    // SAFETY (every closure and call below): AVX2, FMA and F16C are enabled here.
+    Some(match ty {
+        GgmlType::Q4_0 => unsafe {
+            signed_tile(rows_as::<R, BlockQ4_0>(w)?, rows_as(a)?, |b| {
+                (b.d, sub8(nibbles(&b.qs)))
+            })
+        },
+        GgmlType::Q5_0 => unsafe {
+            signed_tile(rows_as::<R, BlockQ5_0>(w)?, rows_as(a)?, |b| {
+                (b.d, q5_0_values(b))
+            })
+        },
+        GgmlType::Q8_0 => unsafe {
+            signed_tile(rows_as::<R, BlockQ8_0>(w)?, rows_as(a)?, |b| {
+                (b.d, load32(&b.qs))
+            })
+        },
+        GgmlType::Q4_1 => unsafe {
+            unsigned_tile(rows_as::<R, BlockQ4_1>(w)?, rows_as(a)?, |b| {
+                (b.d, b.m, nibbles(&b.qs))
+            })
+        },
+        GgmlType::Q5_1 => unsafe {
+            unsigned_tile(rows_as::<R, BlockQ5_1>(w)?, rows_as(a)?, |b| {
+                (b.d, b.m, q5_1_values(b))
+            })
+        },
+        _ => return None,
+    })
+}
+
 impl Avx2 {
+    /// `R` weight rows (`ty` one of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, as row bytes) against `T`
+    /// activation rows in the partner format: `out[r][t]` equals the single dot product of the
+    /// pair bit for bit. `None` for other types or rows that are not whole blocks.
+    ///
+    /// Panics if the rows differ in length.
+    pub fn legacy_tile<const R: usize, const T: usize>(
+        self,
+        ty: GgmlType,
+        w: [&[u8]; R],
+        a: [&[u8]; T],
+    ) -> Option<[[f32; T]; R]> {
+        // SAFETY: the token proves AVX2, FMA and F16C.
+        unsafe { legacy_tile(ty, w, a) }
+    }
+
     /// [`crate::kernels::reference::legacy::dot_q4_0_q8_0_vec`] (and `_tiny`), bit for bit.
     ///
     /// Panics if `x` and `y` differ in length.
