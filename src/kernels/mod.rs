@@ -100,7 +100,8 @@ pub fn activation_bytes(ty: GgmlType, cols: usize, n_tokens: usize) -> usize {
 
 /// `out[t * w.rows + r] = w.row(r) · x[t * w.cols ..][..w.cols]` for every token `t`, as ggml's
 /// `mul_mat` computes it: each activation row is first quantized to the weight type's partner
-/// format (into `act`), then every output is one `vec_dot`.
+/// format (into `act`), then every output is one `vec_dot` (or the same bits from a kernel that
+/// computes several at once).
 ///
 /// Tasks take contiguous ranges of weight rows and do every token for each row, so a weight
 /// row is read from memory once per call.
@@ -112,61 +113,89 @@ pub fn matmul(
     out: &mut [f32],
     par: &dyn Parallel,
 ) {
-    let act_ty =
-        w.ty.vec_dot_type()
-            .expect("weight types are checked at load");
+    matmuls([w], x, n_tokens, act, [out], par);
+}
+
+/// [`matmul`] of the same activations with several matrices at once (the query, key and value
+/// projections; the gate and up projections): one round of tasks for all of them. Matrices whose
+/// types take different activation formats are done one after the other.
+pub fn matmuls<const N: usize>(
+    ws: [Matrix; N],
+    x: &[f32],
+    n_tokens: usize,
+    act: &mut [u8],
+    outs: [&mut [f32]; N],
+    par: &dyn Parallel,
+) {
+    let act_ty = ws[0]
+        .ty
+        .vec_dot_type()
+        .expect("weight types are checked at load");
+    if ws
+        .iter()
+        .any(|w| w.ty.vec_dot_type() != Some(act_ty) || w.cols != ws[0].cols)
+    {
+        for (w, out) in ws.into_iter().zip(outs) {
+            matmuls([w], x, n_tokens, act, [out], par);
+        }
+        return;
+    }
+    let cols = ws[0].cols;
     let act_row = act_ty
-        .row_size(w.cols)
+        .row_size(cols)
         .expect("row lengths are checked at load");
     let act = &mut act[..act_row * n_tokens];
-    let x = &x[..w.cols * n_tokens];
-    let out = &mut out[..w.rows * n_tokens];
+    let x = &x[..cols * n_tokens];
 
     // Quantize the activations: inline for a token or two (not worth a round of tasks), else
     // one task per token.
     if n_tokens <= 2 {
-        for t in 0..n_tokens {
-            quantize_activation(
-                w.ty,
-                &x[t * w.cols..(t + 1) * w.cols],
-                &mut act[t * act_row..(t + 1) * act_row],
-            );
+        for (t, dst) in act.chunks_exact_mut(act_row).enumerate() {
+            quantize_activation(ws[0].ty, &x[t * cols..(t + 1) * cols], dst);
         }
     } else {
         let shared = SharedMut::new(act);
         par.run(n_tokens, &|t| {
             // SAFETY: task t writes only activation row t.
             let dst = unsafe { shared.chunk(t * act_row, act_row) };
-            quantize_activation(w.ty, &x[t * w.cols..(t + 1) * w.cols], dst);
+            quantize_activation(ws[0].ty, &x[t * cols..(t + 1) * cols], dst);
         });
     }
     let act = &*act;
 
-    let path = Path::choose(w.ty, n_tokens, w.rows, w.cols);
-    let n_tasks = task_count(par, w.rows, 16);
-    let per_task = w.rows.div_ceil(n_tasks).next_multiple_of(TILE_ROWS);
-    let n_tasks = w.rows.div_ceil(per_task);
-    let shared = SharedMut::new(out);
+    // Row groups of all matrices, numbered one after the other; tasks take contiguous ranges.
+    let groups: [usize; N] = core::array::from_fn(|m| ws[m].rows.div_ceil(TILE_ROWS));
+    let total: usize = groups.iter().sum();
+    let n_tasks = task_count(par, total, 16 / TILE_ROWS);
+    let per_task = total.div_ceil(n_tasks);
+    let n_tasks = total.div_ceil(per_task);
+    let shared = outs.map(|o| SharedMut::new(o));
     par.run(n_tasks, &|task| {
-        let r0 = task * per_task;
-        let r1 = (r0 + per_task).min(w.rows);
-        let mut r = r0;
-        while r < r1 {
-            let nr = (r1 - r).min(TILE_ROWS);
+        let (mut g, g1) = (task * per_task, ((task + 1) * per_task).min(total));
+        let (mut m, mut first) = (0, 0);
+        while g < g1 {
+            while g >= first + groups[m] {
+                first += groups[m];
+                m += 1;
+            }
+            let (w, out) = (&ws[m], &shared[m]);
+            let r = (g - first) * TILE_ROWS;
+            let nr = (w.rows - r).min(TILE_ROWS);
             // A short last group repeats its last row; the copies' results are dropped.
             let rows: [&[u8]; TILE_ROWS] = core::array::from_fn(|k| w.row(r + k.min(nr - 1)));
+            let path = Path::choose(w.ty, n_tokens, w.rows, w.cols);
             let mut t = 0;
             while t < n_tokens {
                 let put = |k: usize, j: usize, v: f32| {
                     if k < nr {
-                        // SAFETY: output (t + j, r + k) belongs to the task that owns row r + k.
-                        unsafe { shared.chunk((t + j) * w.rows + r + k, 1)[0] = v };
+                        // SAFETY: output (t + j, r + k) belongs to the task that owns the row
+                        // group of row r + k.
+                        unsafe { out.chunk((t + j) * w.rows + r + k, 1)[0] = v };
                     }
                 };
-                let nt = tile(w.ty, path, &rows, act, act_row, t, n_tokens, &put);
-                t += nt;
+                t += tile(w.ty, path, &rows, act, act_row, t, n_tokens, &put);
             }
-            r += nr;
+            g += 1;
         }
     });
 }

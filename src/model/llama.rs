@@ -10,8 +10,8 @@
 use super::context::{ContextParams, Layout, V_PAD};
 use super::Model;
 use crate::kernels::{
-    add_assign, as_f32_mut, dot, matmul, rms_norm, rope_apply, rope_cache, softmax_scaled, swiglu,
-    Path, SharedMut,
+    add_assign, as_f32_mut, dot, matmul, matmuls, rms_norm, rope_apply, rope_cache, softmax_scaled,
+    swiglu, Path, SharedMut,
 };
 use crate::parallel::Parallel;
 use crate::quant::{self, GgmlType};
@@ -142,9 +142,9 @@ pub(crate) fn forward(
             );
         }
         tr("attn_norm", l, &s.xb[..n * d]);
-        matmul(model.matrix(&layer.wq), s.xb, n, s.act, s.q, par); //         (n, n_head * hd)
-        matmul(model.matrix(&layer.wk), s.xb, n, s.act, s.k, par); //         (n, n_head_kv * hd)
-        matmul(model.matrix(&layer.wv), s.xb, n, s.act, s.v, par); //         (n, n_head_kv * hd)
+        // q: (n, n_head * hd), k and v: (n, n_head_kv * hd)
+        let qkv = [&layer.wq, &layer.wk, &layer.wv].map(|t| model.matrix(t));
+        matmuls(qkv, s.xb, n, s.act, [&mut *s.q, &mut *s.k, &mut *s.v], par);
         for t in 0..n {
             let table = &s.rope[t * n_rot..(t + 1) * n_rot];
             for h in s.q[t * c.n_head * hd..(t + 1) * c.n_head * hd].chunks_exact_mut(hd) {
@@ -215,8 +215,8 @@ pub(crate) fn forward(
             );
         }
         tr("ffn_norm", l, &s.xb[..m * d]);
-        matmul(model.matrix(&layer.w_gate), s.xb, m, s.act, s.gate, par); //  (m, n_ff)
-        matmul(model.matrix(&layer.w_up), s.xb, m, s.act, s.up, par); //      (m, n_ff)
+        let gate_up = [&layer.w_gate, &layer.w_up].map(|t| model.matrix(t)); // (m, n_ff) each
+        matmuls(gate_up, s.xb, m, s.act, [&mut *s.gate, &mut *s.up], par);
         tr("ffn_gate", l, &s.gate[..m * c.n_ff]);
         tr("ffn_up", l, &s.up[..m * c.n_ff]);
         swiglu(&mut s.gate[..m * c.n_ff], &s.up[..m * c.n_ff]);

@@ -14,10 +14,11 @@ pub mod quantize;
 
 /// Prefetches, for block `i` of the weight row `x`, the same place `R` rows further on: kernels
 /// that read `R` consecutive rows at once fetch the next group of rows while they compute
-/// (matrix rows are contiguous). Issues one prefetch per 64 bytes of the stream.
+/// (matrix rows are contiguous). Into L2 (`T1`: measured a little faster than `T0` here, while
+/// `NTA` or no prefetch at all lose a third of the generation speed).
 #[inline(always)]
 pub(crate) fn prefetch_next_rows<const R: usize, X>(x: &[X], i: usize) {
-    use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
     let size = core::mem::size_of::<X>();
     let base = x
         .as_ptr()
@@ -26,11 +27,11 @@ pub(crate) fn prefetch_next_rows<const R: usize, X>(x: &[X], i: usize) {
     if size >= 64 {
         for line in (0..size).step_by(64) {
             // SAFETY: a prefetch is a hint: it never faults, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(line)) };
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(base.wrapping_add(line)) };
         }
     } else if i.is_multiple_of(64 / size) {
         // SAFETY: as above.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(base) };
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(base) };
     }
 }
 
