@@ -222,6 +222,19 @@ fn tile(
     let a = |j: usize| &act[j * act_row..(j + 1) * act_row];
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(k) = x86::Avx2::new() {
+        if path == Path::Tiled {
+            // Tokens beyond the last repeat it; their results are dropped.
+            let acts: [&[u8]; 8] = core::array::from_fn(|j| a((t + j).min(n_tokens - 1)));
+            if let Some(v) = k.kquant_tiled_x8(ty, *rows, acts) {
+                let nt = (n_tokens - t).min(8);
+                for (i, vr) in v.iter().enumerate() {
+                    for (j, &x) in vr.iter().take(nt).enumerate() {
+                        put(i, j, x);
+                    }
+                }
+                return nt;
+            }
+        }
         if n_tokens - t >= 2 {
             // Tokens beyond the last repeat it; their results are dropped.
             let acts: [&[u8]; TILE_TOKENS] = core::array::from_fn(|j| a((t + j).min(n_tokens - 1)));
@@ -478,17 +491,29 @@ pub fn rope_cache(pos: usize, n_rot: usize, freq_base: f32, freq_scale: f32, cac
 /// Rotates adjacent pairs of one head's first `2 * (cache.len() / 2)` values (ggml's "normal"
 /// rope mode), in llama.cpp's x86 float order ([`reference::math::rope_row_norm`]).
 pub fn rope_apply(x: &mut [f32], cache: &[f32]) {
+    #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+    if let Some(t) = x86::Avx2::new() {
+        return t.rope_row_norm(x, cache);
+    }
     reference::math::rope_row_norm(x, cache);
 }
 
 /// Softmax of `x * scale` in place, as llama.cpp's `soft_max` computes one attention row
 /// ([`reference::math::softmax_row`]).
 pub fn softmax_scaled(x: &mut [f32], scale: f32) {
+    #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+    if let Some(t) = x86::Avx2::new() {
+        return t.softmax_row(x, scale);
+    }
     reference::math::softmax_row(x, scale);
 }
 
 /// `gate = silu(gate) * up`, as llama.cpp's `swiglu` ([`reference::math::swiglu_row`]).
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+    if let Some(t) = x86::Avx2::new() {
+        return t.swiglu_row(gate, up);
+    }
     reference::math::swiglu_row(gate, up);
 }
 

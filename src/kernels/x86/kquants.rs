@@ -435,6 +435,185 @@ unsafe fn q6k_tiled_tile<const R: usize, const T: usize>(
     acc
 }
 
+/// Lane `t` of the result is the sum of the eight lanes of `v[t]` (integer, exact).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum_i32_8x8(v: &[__m256i; 8]) -> __m256i {
+    let a0 = _mm256_hadd_epi32(v[0], v[1]);
+    let a1 = _mm256_hadd_epi32(v[2], v[3]);
+    let a2 = _mm256_hadd_epi32(v[4], v[5]);
+    let a3 = _mm256_hadd_epi32(v[6], v[7]);
+    let b0 = _mm256_hadd_epi32(a0, a1);
+    let b1 = _mm256_hadd_epi32(a2, a3);
+    _mm256_add_epi32(
+        _mm256_permute2x128_si256::<0x20>(b0, b1),
+        _mm256_permute2x128_si256::<0x31>(b0, b1),
+    )
+}
+
+/// The tiled-path chain of [`tiled_step`] for eight pairs at once (one weight row, eight
+/// activation rows in the lanes): the same three roundings per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn tiled_step8(
+    acc: __m256,
+    d0: f32,
+    s1: __m256i,
+    min: Option<(f32, __m256i)>,
+    d1: __m256,
+) -> __m256 {
+    let mut res = _mm256_mul_ps(_mm256_set1_ps(d0), _mm256_cvtepi32_ps(s1));
+    if let Some((dmin0, s2)) = min {
+        res = _mm256_fnmadd_ps(_mm256_set1_ps(dmin0), _mm256_cvtepi32_ps(s2), res);
+    }
+    _mm256_fmadd_ps(res, d1, acc)
+}
+
+/// The activation scales `y[t][i].d` of eight activation rows.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn act_scales8(y: &[&[BlockQ8K]; 8], i: usize) -> __m256 {
+    let d = |t: usize| f32::from_le_bytes(y[t][i].d);
+    _mm256_setr_ps(d(0), d(1), d(2), d(3), d(4), d(5), d(6), d(7))
+}
+
+/// Q4_K tiled path, `R` rows x 8 activation rows: the nibbles and scales of a weight block are
+/// unpacked once for the eight activations, the eight `s1` / `s2` totals reduced together and
+/// the float chain run in eight lanes (each lane the reference's scalar operations).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_tiled_x8<const R: usize>(x: [&[BlockQ4K]; R], y: [&[BlockQ8K]; 8]) -> [[f32; 8]; R] {
+    for yt in &y {
+        check_rows(&x, yt);
+    }
+    let m4 = _mm256_set1_epi8(0xf);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for i in 0..y[0].len() {
+        let d1 = act_scales8(&y, i);
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let (sc, mn) = q4k_scales_mins(&xb.scales);
+            let q: [__m256i; 8] = core::array::from_fn(|k| {
+                let q4 = load32(arr32(&xb.qs[32 * (k / 2)..]));
+                if k % 2 == 0 {
+                    _mm256_and_si256(q4, m4)
+                } else {
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4)
+                }
+            });
+            let scales: [__m256i; 8] =
+                core::array::from_fn(|k| _mm256_set1_epi16(i16::from(sc[k])));
+            // Each minimum twice, as i16, against the sixteen block sums.
+            let mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(
+                _mm_set_epi64x(0, i64::from_le_bytes(mn)),
+                _mm_set_epi64x(0, i64::from_le_bytes(mn)),
+            ));
+            let mut s1 = [_mm256_setzero_si256(); 8];
+            let mut s2 = [_mm256_setzero_si256(); 8];
+            for t in 0..8 {
+                let yb = &y[t][i];
+                let mut sumi = _mm256_setzero_si256();
+                for k in 0..8 {
+                    let p = _mm256_maddubs_epi16(q[k], load_q8(yb, 32 * k));
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales[k], p));
+                }
+                s1[t] = sumi;
+                s2[t] = _mm256_madd_epi16(load_bsums(yb), mins16);
+            }
+            let (d0, dmin0) = (f16_le(xb.d), f16_le(xb.dmin));
+            let min = Some((dmin0, hsum_i32_8x8(&s2)));
+            acc[r] = tiled_step8(acc[r], d0, hsum_i32_8x8(&s1), min, d1);
+        }
+    }
+    acc.map(|a| {
+        let mut out = [0f32; 8];
+        // SAFETY: 8 writable floats; unaligned store.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), a) };
+        out
+    })
+}
+
+/// Q6_K tiled path, `R` rows x 8 activation rows (see [`q4k_tiled_x8`]). `s1` is formed as
+/// `sum(scale * q * q8) - 32 * sum(scale * bsum)`, the same integer as the reference's
+/// `sum(scale * (q - 32) * q8)` (the activations' block sums are exact sums of their quants).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_tiled_x8<const R: usize>(x: [&[BlockQ6K]; R], y: [&[BlockQ8K]; 8]) -> [[f32; 8]; R] {
+    for yt in &y {
+        check_rows(&x, yt);
+    }
+    let m4 = _mm256_set1_epi8(0xf);
+    let m2 = _mm256_set1_epi8(0x30);
+    let mut acc = [_mm256_setzero_ps(); R];
+    for i in 0..y[0].len() {
+        let d1 = act_scales8(&y, i);
+        for r in 0..R {
+            super::prefetch_next_rows::<R, _>(x[r], i);
+            let xb = &x[r][i];
+            let mut q = [_mm256_setzero_si256(); 8];
+            for h in 0..2 {
+                let ql0 = load32(arr32(&xb.ql[64 * h..]));
+                let ql1 = load32(arr32(&xb.ql[64 * h + 32..]));
+                let qh = load32(arr32(&xb.qh[32 * h..]));
+                q[4 * h] = _mm256_or_si256(
+                    _mm256_and_si256(ql0, m4),
+                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m2),
+                );
+                q[4 * h + 1] = _mm256_or_si256(
+                    _mm256_and_si256(ql1, m4),
+                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m2),
+                );
+                q[4 * h + 2] = _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                    _mm256_and_si256(qh, m2),
+                );
+                q[4 * h + 3] = _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2),
+                );
+            }
+            let sc = &xb.scales;
+            let scales: [__m256i; 8] =
+                core::array::from_fn(|c| scale2(i16::from(sc[2 * c]), i16::from(sc[2 * c + 1])));
+            let scales16 = q6k_scales16(xb);
+            let mut s1 = [_mm256_setzero_si256(); 8];
+            for t in 0..8 {
+                let yb = &y[t][i];
+                let mut sumi = _mm256_setzero_si256();
+                for c in 0..8 {
+                    let p = _mm256_maddubs_epi16(q[c], load_q8(yb, 32 * c));
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales[c], p));
+                }
+                let corr = _mm256_madd_epi16(load_bsums(yb), scales16);
+                s1[t] = _mm256_sub_epi32(sumi, _mm256_slli_epi32::<5>(corr));
+            }
+            acc[r] = tiled_step8(acc[r], f16_le(xb.d), hsum_i32_8x8(&s1), None, d1);
+        }
+    }
+    acc.map(|a| {
+        let mut out = [0f32; 8];
+        // SAFETY: 8 writable floats; unaligned store.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), a) };
+        out
+    })
+}
+
+/// The tiled-path kernels for `R` rows x 8 activations (Q4_K, Q6_K).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tiled_x8<const R: usize>(
+    ty: GgmlType,
+    w: [&[u8]; R],
+    a: [&[u8]; 8],
+) -> Option<[[f32; 8]; R]> {
+    // SAFETY (every call below): same target features.
+    Some(match ty {
+        GgmlType::Q4_K => unsafe { q4k_tiled_x8(rows_as(w)?, rows_as(a)?) },
+        GgmlType::Q6_K => unsafe { q6k_tiled_x8(rows_as(w)?, rows_as(a)?) },
+        _ => return None,
+    })
+}
+
 /// The tiled-path K-quant kernels (Q4_K, Q5_K, Q6_K) for `R` rows and `T` activations.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn tiled_tile<const R: usize, const T: usize>(
@@ -543,6 +722,22 @@ impl Avx2 {
         // SAFETY: the token proves AVX2, FMA and F16C are available; the kernels read only
         // through the slices they are given.
         unsafe { tiled_tile(ty, w, a) }
+    }
+
+    /// `R` rows of Q4_K or Q6_K weights against eight Q8_K activation rows, `out[r][t]` bit for
+    /// bit the pair's `dot_*_q8_k_tiled`, with the eight chains in the lanes of one vector.
+    /// `None` for other types or rows that are not whole blocks.
+    ///
+    /// Panics if the rows differ in length.
+    pub fn kquant_tiled_x8<const R: usize>(
+        self,
+        ty: GgmlType,
+        w: [&[u8]; R],
+        a: [&[u8]; 8],
+    ) -> Option<[[f32; 8]; R]> {
+        // SAFETY: the token proves AVX2, FMA and F16C are available; the kernels read only
+        // through the slices they are given.
+        unsafe { tiled_x8(ty, w, a) }
     }
 
     /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`], with AVX2.
