@@ -579,6 +579,89 @@ mod tests {
         assert_eq!(out, reference);
     }
 
+    /// `rows` random weight rows of `ty`: random quant bytes with every f16 scale field set to a
+    /// sane 0.01..0.1, or random values for the float types.
+    fn random_weights(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        rng: &mut quant::test_rng::Rng,
+    ) -> Vec<u8> {
+        use GgmlType::*;
+        let n = rows * ty.row_size(cols).unwrap();
+        let mut w = vec![0u8; n];
+        match ty {
+            F32 => (0..rows * cols).for_each(|i| {
+                w[4 * i..4 * i + 4].copy_from_slice(&rng.range(-1.0, 1.0).to_le_bytes())
+            }),
+            F16 => (0..rows * cols).for_each(|i| {
+                w[2 * i..2 * i + 2].copy_from_slice(&quant::to_f16_le(rng.range(-1.0, 1.0)))
+            }),
+            BF16 => (0..rows * cols).for_each(|i| {
+                let b = (rng.range(-1.0, 1.0).to_bits() >> 16) as u16;
+                w[2 * i..2 * i + 2].copy_from_slice(&b.to_le_bytes())
+            }),
+            _ => {
+                rng.fill(&mut w);
+                let fields: &[usize] = match ty {
+                    Q3_K => &[108],
+                    Q6_K => &[208],
+                    Q4_0 | Q5_0 | Q8_0 => &[0],
+                    Q4_1 | Q5_1 | Q4_K | Q5_K => &[0, 2],
+                    Q2_K => &[80, 82],
+                    _ => unreachable!("no weights of {ty:?}"),
+                };
+                for b in w.chunks_exact_mut(ty.type_size()) {
+                    for &f in fields {
+                        b[f..f + 2].copy_from_slice(&rng.f16_scale());
+                    }
+                }
+            }
+        }
+        w
+    }
+
+    #[test]
+    fn every_product_equals_the_reference_dot_for_any_shape() {
+        use GgmlType::*;
+        let mut rng = quant::test_rng::Rng(42);
+        let types = [
+            F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+        ];
+        let (rows, cols) = (13, 512);
+        for ty in types {
+            let wq = random_weights(ty, rows, cols, &mut rng);
+            let m = Matrix {
+                ty,
+                rows,
+                cols,
+                data: &wq,
+            };
+            for n_tokens in [1, 2, 3, 4, 7, 8, 9, 17] {
+                let x: Vec<f32> = (0..cols * n_tokens).map(|_| rng.range(-2.0, 2.0)).collect();
+                let path = Path::choose(ty, n_tokens, rows, cols);
+                let act_ty = ty.vec_dot_type().unwrap();
+                let mut expect = vec![0f32; rows * n_tokens];
+                for t in 0..n_tokens {
+                    let mut a = vec![0u8; act_ty.row_size(cols).unwrap()];
+                    quant::quantize_row_for_matmul(ty, &x[t * cols..(t + 1) * cols], &mut a)
+                        .unwrap();
+                    for r in 0..rows {
+                        expect[t * rows + r] = dot_reference(ty, path, m.row(r), &a);
+                    }
+                }
+                let expect: Vec<u32> = expect.iter().map(|v| v.to_bits()).collect();
+                let mut act = vec![0u8; activation_bytes(ty, cols, n_tokens)];
+                for width in [1, 3] {
+                    let mut out = vec![0f32; rows * n_tokens];
+                    matmul(m, &x, n_tokens, &mut act, &mut out, &Reversed(width));
+                    let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got, expect, "{ty:?} x {n_tokens} tokens, width {width}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn products_take_the_kernel_llama_cpp_takes() {
         use GgmlType::*;

@@ -20,7 +20,7 @@ pub mod float;
 pub mod k_quants;
 pub mod legacy;
 #[cfg(test)]
-mod test_rng;
+pub(crate) mod test_rng;
 
 pub use k_quants::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 pub use legacy::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1};

@@ -14,7 +14,7 @@ use crate::quant::{as_blocks, f16_le, GgmlType, QK_K};
 
 /// The eight 6-bit scales and eight 6-bit minimums of a Q4_K/Q5_K block, as bytes.
 #[inline(always)]
-fn q4k_scales_mins(s: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+pub(super) fn q4k_scales_mins(s: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     const KMASK1: u32 = 0x3f3f_3f3f;
     const KMASK2: u32 = 0x0f0f_0f0f;
     const KMASK3: u32 = 0x0303_0303;
@@ -66,14 +66,14 @@ fn fma_ss(a: f32, b: f32, c: f32) -> f32 {
 }
 
 #[inline(always)]
-fn arr32<T>(s: &[T]) -> &[T; 32] {
+pub(super) fn arr32<T>(s: &[T]) -> &[T; 32] {
     s[..32].try_into().unwrap()
 }
 
 /// Loads 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load32(p: &[u8; 32]) -> __m256i {
+pub(super) fn load32(p: &[u8; 32]) -> __m256i {
     // SAFETY: `p` is 32 readable bytes; `loadu` has no alignment requirement.
     unsafe { _mm256_loadu_si256(p.as_ptr().cast()) }
 }
@@ -81,7 +81,7 @@ fn load32(p: &[u8; 32]) -> __m256i {
 /// The 32 activations of `y` from `off`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load_q8(y: &BlockQ8K, off: usize) -> __m256i {
+pub(super) fn load_q8(y: &BlockQ8K, off: usize) -> __m256i {
     let s: &[i8; 32] = arr32(&y.qs[off..]);
     // SAFETY: `s` is 32 readable bytes; unaligned load.
     unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
@@ -90,7 +90,7 @@ fn load_q8(y: &BlockQ8K, off: usize) -> __m256i {
 /// `bsums` of a Q8_K block as 16 i16 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn load_bsums(y: &BlockQ8K) -> __m256i {
+pub(super) fn load_bsums(y: &BlockQ8K) -> __m256i {
     // SAFETY: `bsums` is 16 * 2 = 32 readable bytes; unaligned load.
     unsafe { _mm256_loadu_si256(y.bsums.as_ptr().cast()) }
 }
@@ -98,7 +98,7 @@ fn load_bsums(y: &BlockQ8K) -> __m256i {
 /// A 16-bit scale broadcast: `lo` in the low 128 bits, `hi` in the high.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn scale2(lo: i16, hi: i16) -> __m256i {
+pub(super) fn scale2(lo: i16, hi: i16) -> __m256i {
     _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
 }
 
@@ -199,14 +199,14 @@ fn q6k_lanes<const SIGNED: bool>(x: &BlockQ6K, y: &BlockQ8K) -> __m256i {
 /// The sixteen Q6_K scales as i16 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q6k_scales16(x: &BlockQ6K) -> __m256i {
+pub(super) fn q6k_scales16(x: &BlockQ6K) -> __m256i {
     // SAFETY: `scales` is 16 readable bytes; unaligned load.
     _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(x.scales.as_ptr().cast()) })
 }
 
 /// Checks that every weight row has as many blocks as the activation row.
 #[inline(always)]
-fn check_rows<X, const R: usize>(x: &[&[X]; R], y: &[BlockQ8K]) {
+pub(super) fn check_rows<X, const R: usize>(x: &[&[X]; R], y: &[BlockQ8K]) {
     for xr in x {
         assert_eq!(
             xr.len(),
@@ -438,7 +438,7 @@ unsafe fn q6k_tiled_tile<const R: usize, const T: usize>(
 /// Lane `t` of the result is the sum of the eight lanes of `v[t]` (integer, exact).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn hsum_i32_8x8(v: &[__m256i; 8]) -> __m256i {
+pub(super) fn hsum_i32_8x8(v: &[__m256i; 8]) -> __m256i {
     let a0 = _mm256_hadd_epi32(v[0], v[1]);
     let a1 = _mm256_hadd_epi32(v[2], v[3]);
     let a2 = _mm256_hadd_epi32(v[4], v[5]);
@@ -455,7 +455,7 @@ fn hsum_i32_8x8(v: &[__m256i; 8]) -> __m256i {
 /// activation rows in the lanes): the same three roundings per lane.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn tiled_step8(
+pub(super) fn tiled_step8(
     acc: __m256,
     d0: f32,
     s1: __m256i,
@@ -472,7 +472,7 @@ fn tiled_step8(
 /// The activation scales `y[t][i].d` of eight activation rows.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn act_scales8(y: &[&[BlockQ8K]; 8], i: usize) -> __m256 {
+pub(super) fn act_scales8(y: &[&[BlockQ8K]; 8], i: usize) -> __m256 {
     let d = |t: usize| f32::from_le_bytes(y[t][i].d);
     _mm256_setr_ps(d(0), d(1), d(2), d(3), d(4), d(5), d(6), d(7))
 }
@@ -631,7 +631,9 @@ unsafe fn tiled_tile<const R: usize, const T: usize>(
 }
 
 /// Blocks of every row, or `None` when a row is not a whole number of blocks.
-fn rows_as<const N: usize, B: crate::quant::Block>(rows: [&[u8]; N]) -> Option<[&[B]; N]> {
+pub(super) fn rows_as<const N: usize, B: crate::quant::Block>(
+    rows: [&[u8]; N],
+) -> Option<[&[B]; N]> {
     let v: [Option<&[B]>; N] = rows.map(as_blocks);
     if v.iter().any(Option::is_none) {
         return None;
