@@ -317,6 +317,11 @@ fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) {
                     return t.quantize_row_q8_1(x, b);
                 }
             }
+            Some(GgmlType::Q8_K) => {
+                if let Some(b) = quant::as_blocks_mut(dst) {
+                    return t.quantize_row_q8_k(x, b);
+                }
+            }
             _ => {}
         }
     }
