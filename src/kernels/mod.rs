@@ -169,7 +169,7 @@ pub fn matmuls<const N: usize>(
     let n_tasks = task_count(par, total, 16 / TILE_ROWS);
     let per_task = total.div_ceil(n_tasks);
     let n_tasks = total.div_ceil(per_task);
-    let shared = outs.map(|o| SharedMut::new(o));
+    let shared = outs.map(SharedMut::new);
     par.run(n_tasks, &|task| {
         let (mut g, g1) = (task * per_task, ((task + 1) * per_task).min(total));
         let (mut m, mut first) = (0, 0);
@@ -222,56 +222,65 @@ fn tile(
     let a = |j: usize| &act[j * act_row..(j + 1) * act_row];
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(k) = x86::Avx2::new() {
-        if path == Path::Tiled {
-            // Tokens beyond the last repeat it; their results are dropped.
-            let acts: [&[u8]; 8] = core::array::from_fn(|j| a((t + j).min(n_tokens - 1)));
-            if let Some(v) = k.kquant_tiled_x8(ty, *rows, acts) {
-                let nt = (n_tokens - t).min(8);
-                for (i, vr) in v.iter().enumerate() {
-                    for (j, &x) in vr.iter().take(nt).enumerate() {
-                        put(i, j, x);
-                    }
+        let rem = n_tokens - t;
+        // Activation rows t.. for a kernel taking `T`; those beyond the last repeat it (their
+        // results are dropped by `emit`).
+        fn acts<'a, const T: usize>(
+            a: &dyn Fn(usize) -> &'a [u8],
+            t: usize,
+            n: usize,
+        ) -> [&'a [u8]; T] {
+            core::array::from_fn(|j| a((t + j).min(n - 1)))
+        }
+        fn emit<const T: usize>(
+            v: [[f32; T]; TILE_ROWS],
+            nt: usize,
+            put: &dyn Fn(usize, usize, f32),
+        ) -> usize {
+            for (i, vr) in v.iter().enumerate() {
+                for (j, &x) in vr.iter().take(nt).enumerate() {
+                    put(i, j, x);
                 }
-                return nt;
+            }
+            nt
+        }
+        if let Some(k5) = x86::Avx512::new() {
+            let v8 = || acts::<8>(&a, t, n_tokens);
+            if path == Path::Tiled {
+                if let Some(v) = k5.kquant_tiled_x8(ty, *rows, v8()) {
+                    return emit(v, rem.min(8), put);
+                }
+            } else if rem >= 5 {
+                // The activations are this crate's quantizer's: no -128 quant, as
+                // `legacy_tile_vnni` requires.
+                if let Some(v) = k5.legacy_tile_vnni(ty, *rows, v8()) {
+                    return emit(v, rem.min(8), put);
+                }
+            } else if rem >= 2 {
+                if let Some(v) = k5.legacy_tile_vnni(ty, *rows, acts::<4>(&a, t, n_tokens)) {
+                    return emit(v, rem.min(4), put);
+                }
             }
         }
-        if n_tokens - t >= 2 {
-            // Tokens beyond the last repeat it; their results are dropped.
-            let acts: [&[u8]; TILE_TOKENS] = core::array::from_fn(|j| a((t + j).min(n_tokens - 1)));
-            let v = match path {
-                Path::Tiled => k.kquant_tiled_tile(ty, *rows, acts),
-                _ => k.legacy_tile(ty, *rows, acts),
-            };
+        if path == Path::Tiled {
+            if let Some(v) = k.kquant_tiled_x8(ty, *rows, acts::<8>(&a, t, n_tokens)) {
+                return emit(v, rem.min(8), put);
+            }
+            let v = k.kquant_tiled_tile(ty, *rows, acts::<TILE_TOKENS>(&a, t, n_tokens));
             if let Some(v) = v {
-                let nt = (n_tokens - t).min(TILE_TOKENS);
-                for (i, vr) in v.iter().enumerate() {
-                    for (j, &x) in vr.iter().take(nt).enumerate() {
-                        put(i, j, x);
-                    }
-                }
-                return nt;
+                return emit(v, rem.min(TILE_TOKENS), put);
             }
-        }
-        if path == Path::Tiled {
-            if let Some(v) = k.kquant_tiled_tile(ty, *rows, [a(t)]) {
-                for (i, vr) in v.iter().enumerate() {
-                    put(i, 0, vr[0]);
-                }
-                return 1;
+        } else if rem >= 2 {
+            if let Some(v) = k.legacy_tile(ty, *rows, acts::<TILE_TOKENS>(&a, t, n_tokens)) {
+                return emit(v, rem.min(TILE_TOKENS), put);
             }
         }
         if let Some(v) = k.legacy_tile(ty, *rows, [a(t)]) {
-            for (i, vr) in v.iter().enumerate() {
-                put(i, 0, vr[0]);
-            }
-            return 1;
+            return emit(v, 1, put);
         }
         if path == Path::VecDot {
             if let Some(v) = k.kquant_vec_rows(ty, *rows, a(t)) {
-                for (i, &x) in v.iter().enumerate() {
-                    put(i, 0, x);
-                }
-                return 1;
+                return emit(v.map(|x| [x]), 1, put);
             }
         }
     }

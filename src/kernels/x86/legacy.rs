@@ -16,7 +16,7 @@ use crate::quant::{
 /// One f16 (little-endian bytes) converted with F16C (exact).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn f16_to_f32(b: [u8; 2]) -> f32 {
+pub(super) unsafe fn f16_to_f32(b: [u8; 2]) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
         u16::from_le_bytes(b),
     ))))
@@ -25,7 +25,7 @@ unsafe fn f16_to_f32(b: [u8; 2]) -> f32 {
 /// `hsum_float_8`: `((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn hsum_float_8(x: __m256) -> f32 {
+pub(super) unsafe fn hsum_float_8(x: __m256) -> f32 {
     let mut res = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
     res = _mm_add_ps(res, _mm_movehl_ps(res, res));
     res = _mm_add_ss(res, _mm_movehdup_ps(res));
@@ -35,7 +35,7 @@ unsafe fn hsum_float_8(x: __m256) -> f32 {
 /// Loads 32 bytes from a 32-byte array (unaligned).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn load32<T>(a: &[T; 32]) -> __m256i {
+pub(super) unsafe fn load32<T>(a: &[T; 32]) -> __m256i {
     debug_assert!(core::mem::size_of::<T>() == 1);
     // SAFETY: `a` is 32 readable bytes (T is u8 or i8 at every call site); unaligned load.
     unsafe { _mm256_loadu_si256(a.as_ptr().cast()) }
@@ -44,7 +44,7 @@ unsafe fn load32<T>(a: &[T; 32]) -> __m256i {
 /// `bytes_from_nibbles_32`: low nibbles of `qs[0..16]`, then the high nibbles.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
+pub(super) unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
     // SAFETY: `qs` is 16 readable bytes; unaligned load.
     let lo = unsafe { _mm_loadu_si128(qs.as_ptr().cast()) };
     let hi = _mm_srli_epi16::<4>(lo);
@@ -55,7 +55,7 @@ unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
 /// `bytes_from_bits_32`: byte `j` is 0xFF where bit `j` of the little-endian `qh` is set.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn bytes_from_bits(qh: [u8; 4]) -> __m256i {
+pub(super) unsafe fn bytes_from_bits(qh: [u8; 4]) -> __m256i {
     let v = _mm256_set1_epi32(i32::from_le_bytes(qh));
     let shuf = _mm256_setr_epi64x(
         0,
@@ -275,7 +275,9 @@ unsafe fn q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
 }
 
 /// Blocks of every row, or `None` when a row is not a whole number of blocks.
-fn rows_as<const N: usize, B: crate::quant::Block>(rows: [&[u8]; N]) -> Option<[&[B]; N]> {
+pub(super) fn rows_as<const N: usize, B: crate::quant::Block>(
+    rows: [&[u8]; N],
+) -> Option<[&[B]; N]> {
     let v: [Option<&[B]>; N] = rows.map(as_blocks);
     if v.iter().any(Option::is_none) {
         return None;

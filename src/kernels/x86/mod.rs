@@ -6,11 +6,16 @@
 //! once at run time under `std`; without `std`, only when the build targets those features).
 //! Its methods are the safe entry points to the `#[target_feature]` code.
 
+pub mod avx512;
+pub use avx512::Avx512;
 pub mod float;
 pub mod kquants;
+pub mod kquants512;
 pub mod kquants_low;
 pub mod legacy;
+pub mod math;
 pub mod quantize;
+pub mod vnni;
 
 /// Prefetches, for block `i` of the weight row `x`, the same place `R` rows further on: kernels
 /// that read `R` consecutive rows at once fetch the next group of rows while they compute
