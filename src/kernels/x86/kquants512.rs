@@ -12,8 +12,8 @@
 use core::arch::x86_64::*;
 
 use super::kquants::{
-    act_scales8, arr32, check_rows, hsum_i32_8x8, load32, load_bsums, load_q8, q4k_scales_mins,
-    q6k_scales16, rows_as, scale2, tiled_step8,
+    act_scales8, arr32, check_rows, load32, load_bsums, load_q8, q4k_scales_mins, q6k_scales16,
+    rows_as, scale2, tiled_step8,
 };
 use super::Avx512;
 use crate::quant::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K};
@@ -26,19 +26,73 @@ fn pair(lo: __m256i, hi: __m256i) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-/// The low and high 256-bit halves.
+/// Row totals of eight registers that hold two rows' lanes (row a in the low half, row b in
+/// the high half): lane `t` of the first result is the sum of the low eight lanes of `v[t]`,
+/// of the second the sum of its high eight lanes (integer, exact; a transposing reduction).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
-fn halves(v: __m512i) -> (__m256i, __m256i) {
-    (_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64::<1>(v))
+fn reduce_2x8(v: &[__m512i; 8]) -> (__m256i, __m256i) {
+    let l1 = |a: __m512i, b: __m512i| {
+        _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b))
+    };
+    let l2 = |a: __m512i, b: __m512i| {
+        _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b))
+    };
+    // Per 128-bit lane k: [t0, t1, t2, t3] sums of that lane's four elements.
+    let b0 = l2(l1(v[0], v[1]), l1(v[2], v[3]));
+    let b1 = l2(l1(v[4], v[5]), l1(v[6], v[7]));
+    // Lanes 0+1 are row a, lanes 2+3 row b.
+    let x = _mm512_shuffle_i64x2::<0b10_00_10_00>(b0, b1); // b0.l0, b0.l2, b1.l0, b1.l2
+    let y = _mm512_shuffle_i64x2::<0b11_01_11_01>(b0, b1); // b0.l1, b0.l3, b1.l1, b1.l3
+    let z = _mm512_add_epi32(x, y); // a t0-3, b t0-3, a t4-7, b t4-7
+    let z = _mm512_shuffle_i64x2::<0b11_01_10_00>(z, z); // a t0-3, a t4-7, b t0-3, b t4-7
+    (_mm512_castsi512_si256(z), _mm512_extracti64x4_epi64::<1>(z))
 }
 
-/// Each of the eight minimums twice, as sixteen i16 lanes (against the sixteen block sums).
+/// For eight activation blocks: register `jj` holds, in lane `t` (as two i16), the sums
+/// `q8s[2jj]` and `q8s[2jj + 1]` of activation `t`, where `q8s[j] = bsums[2j] + bsums[2j + 1]`
+/// (at most 4064 in magnitude), broadcast to both halves: `madd` with a row's minimums gives
+/// the eight `s2 = sum(min[j] * q8s[j])` of that row at once.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
-fn mins16(mn: [u8; 8]) -> __m256i {
-    let m = _mm_set_epi64x(0, i64::from_le_bytes(mn));
-    _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m))
+fn q8s_by_token(y: &[&[BlockQ8K]; 8], i: usize) -> [__m512i; 4] {
+    let ones = _mm256_set1_epi16(1);
+    let r: [__m256i; 8] = core::array::from_fn(|t| _mm256_madd_epi16(load_bsums(&y[t][i]), ones));
+    // Transpose the 8 x 8 i32 matrix (row t = token, lane j).
+    let a: [__m256i; 8] = core::array::from_fn(|k| {
+        let (p, q) = (r[2 * (k / 2)], r[2 * (k / 2) + 1]);
+        if k % 2 == 0 {
+            _mm256_unpacklo_epi32(p, q)
+        } else {
+            _mm256_unpackhi_epi32(p, q)
+        }
+    });
+    // a[0] = [r0.0 r1.0 r0.1 r1.1 | r0.4 r1.4 r0.5 r1.5], a[1] = [r0.2 r1.2 r0.3 r1.3 | ...]
+    let c0 = _mm256_unpacklo_epi64(a[0], a[2]); // t0..t3 of j0 | j4
+    let c1 = _mm256_unpackhi_epi64(a[0], a[2]); // j1 | j5
+    let c2 = _mm256_unpacklo_epi64(a[1], a[3]); // j2 | j6
+    let c3 = _mm256_unpackhi_epi64(a[1], a[3]); // j3 | j7
+    let c4 = _mm256_unpacklo_epi64(a[4], a[6]); // t4..t7 of j0 | j4
+    let c5 = _mm256_unpackhi_epi64(a[4], a[6]);
+    let c6 = _mm256_unpacklo_epi64(a[5], a[7]);
+    let c7 = _mm256_unpackhi_epi64(a[5], a[7]);
+    let lo = |p: __m256i, q: __m256i| _mm256_permute2x128_si256::<0x20>(p, q);
+    let hi = |p: __m256i, q: __m256i| _mm256_permute2x128_si256::<0x31>(p, q);
+    let qt = [
+        lo(c0, c4),
+        lo(c1, c5),
+        lo(c2, c6),
+        lo(c3, c7),
+        hi(c0, c4),
+        hi(c1, c5),
+        hi(c2, c6),
+        hi(c3, c7),
+    ];
+    core::array::from_fn(|jj| {
+        let v =
+            _mm256_blend_epi16::<0b1010_1010>(qt[2 * jj], _mm256_slli_epi32::<16>(qt[2 * jj + 1]));
+        _mm512_broadcast_i64x4(v)
+    })
 }
 
 /// The eight results of each row from its accumulator.
@@ -65,6 +119,7 @@ fn q4k_tiled_x8<const R: usize>(x: [&[BlockQ4K]; R], y: [&[BlockQ8K]; 8]) -> [[f
     let mut acc = [_mm256_setzero_ps(); R];
     for i in 0..y[0].len() {
         let d1 = act_scales8(&y, i);
+        let q8s = q8s_by_token(&y, i);
         for rp in 0..R / 2 {
             let (ra, rb) = (2 * rp, 2 * rp + 1);
             super::prefetch_next_rows::<R, _>(x[ra], i);
@@ -85,10 +140,18 @@ fn q4k_tiled_x8<const R: usize>(x: [&[BlockQ4K]; R], y: [&[BlockQ8K]; 8]) -> [[f
                 let lo = _mm512_set1_epi16(i16::from(sca[k]));
                 _mm512_mask_set1_epi16(lo, 0xffff_0000, i16::from(scb[k]))
             });
-            let mins = pair(mins16(mna), mins16(mnb));
-            let (mut s1a, mut s1b) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
-            let (mut s2a, mut s2b) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
-            for t in 0..8 {
+            // Row a's minimums in the low half, row b's in the high half, as i16 pairs.
+            let mins: [__m512i; 4] = core::array::from_fn(|jj| {
+                let m = |mn: &[u8; 8]| i32::from(mn[2 * jj]) | (i32::from(mn[2 * jj + 1]) << 16);
+                let lo = _mm512_set1_epi32(m(&mna));
+                _mm512_mask_set1_epi32(lo, 0xff00, m(&mnb))
+            });
+            let mut s2 = _mm512_setzero_si512();
+            for jj in 0..4 {
+                s2 = _mm512_add_epi32(s2, _mm512_madd_epi16(q8s[jj], mins[jj]));
+            }
+            let mut s1 = [_mm512_setzero_si512(); 8];
+            for (t, s1t) in s1.iter_mut().enumerate() {
                 let yb = &y[t][i];
                 let mut sumi = _mm512_setzero_si512();
                 for k in 0..8 {
@@ -96,16 +159,17 @@ fn q4k_tiled_x8<const R: usize>(x: [&[BlockQ4K]; R], y: [&[BlockQ8K]; 8]) -> [[f
                     let p = _mm512_maddubs_epi16(q[k], yk);
                     sumi = _mm512_dpwssd_epi32(sumi, scales[k], p);
                 }
-                (s1a[t], s1b[t]) = halves(sumi);
-                let s2 = _mm512_madd_epi16(_mm512_broadcast_i64x4(load_bsums(yb)), mins);
-                (s2a[t], s2b[t]) = halves(s2);
+                *s1t = sumi;
             }
+            let (s1a, s1b) = reduce_2x8(&s1);
+            let (s2a, s2b) = (
+                _mm512_castsi512_si256(s2),
+                _mm512_extracti64x4_epi64::<1>(s2),
+            );
             let (da, dmina) = (f16_le(xa.d), f16_le(xa.dmin));
             let (db, dminb) = (f16_le(xb.d), f16_le(xb.dmin));
-            let min_a = Some((dmina, hsum_i32_8x8(&s2a)));
-            let min_b = Some((dminb, hsum_i32_8x8(&s2b)));
-            acc[ra] = tiled_step8(acc[ra], da, hsum_i32_8x8(&s1a), min_a, d1);
-            acc[rb] = tiled_step8(acc[rb], db, hsum_i32_8x8(&s1b), min_b, d1);
+            acc[ra] = tiled_step8(acc[ra], da, s1a, Some((dmina, s2a)), d1);
+            acc[rb] = tiled_step8(acc[rb], db, s1b, Some((dminb, s2b)), d1);
         }
     }
     store_rows(acc)
@@ -165,8 +229,8 @@ fn q6k_tiled_x8<const R: usize>(x: [&[BlockQ6K]; R], y: [&[BlockQ8K]; 8]) -> [[f
                 )
             });
             let scales16 = pair(q6k_scales16(xa), q6k_scales16(xb));
-            let (mut s1a, mut s1b) = ([_mm256_setzero_si256(); 8], [_mm256_setzero_si256(); 8]);
-            for t in 0..8 {
+            let mut s1 = [_mm512_setzero_si512(); 8];
+            for (t, s1t) in s1.iter_mut().enumerate() {
                 let yb = &y[t][i];
                 let mut sumi = _mm512_setzero_si512();
                 for (c, &qc) in q.iter().enumerate() {
@@ -175,11 +239,11 @@ fn q6k_tiled_x8<const R: usize>(x: [&[BlockQ6K]; R], y: [&[BlockQ8K]; 8]) -> [[f
                     sumi = _mm512_dpwssd_epi32(sumi, scales[c], p);
                 }
                 let corr = _mm512_madd_epi16(_mm512_broadcast_i64x4(load_bsums(yb)), scales16);
-                let s1 = _mm512_sub_epi32(sumi, _mm512_slli_epi32::<5>(corr));
-                (s1a[t], s1b[t]) = halves(s1);
+                *s1t = _mm512_sub_epi32(sumi, _mm512_slli_epi32::<5>(corr));
             }
-            acc[ra] = tiled_step8(acc[ra], f16_le(xa.d), hsum_i32_8x8(&s1a), None, d1);
-            acc[rb] = tiled_step8(acc[rb], f16_le(xb.d), hsum_i32_8x8(&s1b), None, d1);
+            let (s1a, s1b) = reduce_2x8(&s1);
+            acc[ra] = tiled_step8(acc[ra], f16_le(xa.d), s1a, None, d1);
+            acc[rb] = tiled_step8(acc[rb], f16_le(xb.d), s1b, None, d1);
         }
     }
     store_rows(acc)
