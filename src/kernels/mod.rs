@@ -202,7 +202,8 @@ pub fn matmuls<const N: usize>(
 
 /// Rows per group of the matrix-product driver.
 const TILE_ROWS: usize = 4;
-/// Tokens per tile of the legacy-format kernels (more than one token).
+/// Tokens per tile of the AVX2 legacy-format kernels (more than one token).
+#[cfg(all(feature = "avx2", target_arch = "x86_64"))]
 const TILE_TOKENS: usize = 3;
 
 /// Computes the products of `rows` with activation rows `t..` (as many as the kernel for this
@@ -284,6 +285,7 @@ fn tile(
             }
         }
     }
+    let _ = n_tokens; // only the SIMD kernels take several tokens at once
     for (i, wr) in rows.iter().enumerate() {
         put(i, 0, dot(ty, path, wr, a(t)));
     }
