@@ -2,8 +2,11 @@
 //! `peer_bench.py` for llama.cpp, so the two can be compared in the same run:
 //!
 //! ```text
-//! cargo run --release --example bench -- MODEL.gguf [-t THREADS] [-p 128] [-n 64] [--reps 3]
+//! cargo run --release --example bench -- MODEL.gguf [-t THREADS] [-p 128] [-n 64] [--reps 3] [--resident]
 //! ```
+//!
+//! `--resident` loads with [`Model::load_resident`] (the file copied into memory backed by
+//! transparent huge pages) instead of mapping it ([`Model::load`]).
 //!
 //! pp: one batch of P prompt tokens; tg: N tokens evaluated one at a time after it, each
 //! followed by an argmax over the logits. After one warm-up run, the medians over `--reps` runs
@@ -20,16 +23,18 @@ struct Args {
     p: usize,
     n: usize,
     reps: usize,
+    resident: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let usage = "usage: bench MODEL.gguf [-t THREADS] [-p 128] [-n 64] [--reps 3]";
+    let usage = "usage: bench MODEL.gguf [-t THREADS] [-p 128] [-n 64] [--reps 3] [--resident]";
     let mut a = Args {
         model: String::new(),
         threads: 2,
         p: 128,
         n: 64,
         reps: 3,
+        resident: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -43,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
             "-p" => a.p = num("-p")?.max(1),
             "-n" => a.n = num("-n")?,
             "--reps" => a.reps = num("--reps")?.max(1),
+            "--resident" => a.resident = true,
             "-h" | "--help" => return Err(usage.into()),
             s if s.starts_with('-') => return Err(format!("unknown flag {s}\n{usage}")),
             s => a.model = s.to_string(),
@@ -71,7 +77,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn run() -> Result<(), String> {
     let a = parse_args()?;
-    let model = Model::load(&a.model).map_err(|e| format!("{}: {e}", a.model))?;
+    let model = if a.resident {
+        Model::load_resident(&a.model)
+    } else {
+        Model::load(&a.model)
+    }
+    .map_err(|e| format!("{}: {e}", a.model))?;
     let n_vocab = model.config().n_vocab;
     // A fixed pseudo-random prompt of ordinary tokens (ids 100.. like peer_bench.py).
     let hi = n_vocab.clamp(101, 30000) as u64;

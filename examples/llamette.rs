@@ -25,7 +25,7 @@ use llamette::{Context, ContextParams, Model, ThreadPool};
 const USAGE: &str =
     "usage: llamette [-m MODEL] [-p PROMPT | -f FILE] [-n N] [-c N] [-t N] [--temp T] \
 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N] [--seed S] \
-[--system TEXT] [-cnv|--chat] [--verbose-prompt] [--tokenize]";
+[--system TEXT] [-cnv|--chat] [--verbose-prompt] [--tokenize] [--no-mmap]";
 
 /// The default model, relative to the repository.
 const DEFAULT_MODEL: &str = "models/smollm2-135m-instruct.q4_1.gguf";
@@ -42,6 +42,7 @@ struct Args {
     chat: bool,
     verbose_prompt: bool,
     tokenize: bool,
+    no_mmap: bool,
 }
 
 enum Failure {
@@ -71,6 +72,7 @@ fn parse_args() -> Result<Args, Failure> {
         system: None,
         chat: false,
         verbose_prompt: false,
+        no_mmap: false,
         tokenize: false,
     };
     let mut it = std::env::args().skip(1);
@@ -115,6 +117,7 @@ fn parse_args() -> Result<Args, Failure> {
             "-cnv" | "--chat" | "--conversation" => a.chat = true,
             "--verbose-prompt" => a.verbose_prompt = true,
             "--tokenize" => a.tokenize = true,
+            "--no-mmap" => a.no_mmap = true,
             "-h" | "--help" => return Err(Failure::Usage(USAGE.to_string())),
             other => return Err(usage(format!("unknown argument: {other}"))),
         }
@@ -170,7 +173,12 @@ fn run() -> Result<(), Failure> {
     }
 
     let t_load = Instant::now();
-    let model = Model::load(&path).map_err(|e| Failure::Run(format!("{}: {e}", path.display())))?;
+    let model = if a.no_mmap {
+        Model::load_resident(&path)
+    } else {
+        Model::load(&path)
+    };
+    let model = model.map_err(|e| Failure::Run(format!("{}: {e}", path.display())))?;
     let vocab = Vocab::from_gguf(model.header())?;
     let n_ctx = if a.ctx_size == 0 {
         model.config().n_ctx_train

@@ -16,7 +16,11 @@
 # Respects CARGO_TARGET_DIR (default ./target).
 #
 # Usage: scripts/bench-vs-llama.sh [-t THREADS] [-p 128] [-n 64] [--rounds 3] [--features avx2]
-#                                  MODEL.gguf [MODEL2.gguf ...]
+#                                  [--resident] MODEL.gguf [MODEL2.gguf ...]
+#
+# --resident: llamette loads the model with Model::load_resident (copied into memory backed by
+# transparent huge pages) instead of mapping the file; llama.cpp maps it either way (its
+# default, as peer_bench.py runs it). The table's model column then ends in "(resident)".
 #
 # Time: after the build, each round runs each engine twice (warm-up + timed) over P + N tokens,
 # plus model loading; for a ~100M-parameter model at the defaults that is some seconds per
@@ -29,6 +33,7 @@ usage() {
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 threads=2 p=128 n=64 rounds=3 features=avx2
+resident=()
 models=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -37,6 +42,7 @@ while [ $# -gt 0 ]; do
         -n) n=${2:?-n needs a number}; shift 2 ;;
         --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
         --features) features=${2:?--features needs a list}; shift 2 ;;
+        --resident) resident=(--resident); shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "bench-vs-llama: unknown flag $1" >&2; usage >&2; exit 1 ;;
         *) models+=("$1"); shift ;;
@@ -78,7 +84,7 @@ rows=()
 for m in "${models[@]}"; do
     results=$(mktemp)
     for ((r = 1; r <= rounds; r++)); do
-        a=$(last_json "$ours" "$m" -t "$threads" -p "$p" -n "$n" --reps 1)
+        a=$(last_json "$ours" "$m" -t "$threads" -p "$p" -n "$n" --reps 1 "${resident[@]}")
         b=$(last_json peer_run "$m" -t "$threads" -p "$p" -n "$n" --reps 1)
         printf '%s\n%s\n' "$a" "$b" >>"$results"
         python3 - "$r" "$a" "$b" <<'EOF'
@@ -90,7 +96,7 @@ print(f"round {r} {a['model']} t={a['threads']}: pp {a['pp']:.2f} vs {b['pp']:.2
       f"({ratio(a['tg'], b['tg']):.3f}x) tok/s llamette vs llama.cpp")
 EOF
     done
-    rows+=("$(python3 - "$results" <<'EOF'
+    rows+=("$(python3 - "$results" "${#resident[@]}" <<'EOF'
 import json, statistics, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 ours = [l for l in lines if l['engine'] == 'llamette']
@@ -101,7 +107,8 @@ def col(k):
     return (med(o[k] for o in ours), med(p[k] for p in peer),
             med(ratio(o[k], p[k]) for o, p in zip(ours, peer)))
 pp, tg = col('pp'), col('tg')
-print(f"| {ours[0]['model']} | {ours[0]['threads']} | {pp[0]:.2f} | {pp[1]:.2f} | {pp[2]:.3f} "
+name = ours[0]['model'] + (' (resident)' if sys.argv[2] != '0' else '')
+print(f"| {name} | {ours[0]['threads']} | {pp[0]:.2f} | {pp[1]:.2f} | {pp[2]:.3f} "
       f"| {tg[0]:.2f} | {tg[1]:.2f} | {tg[2]:.3f} |")
 EOF
 )")

@@ -157,3 +157,28 @@ fn load_finds_every_part_from_the_first() {
     assert!(e.to_string().contains("m-00003-of-00003.gguf"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn load_resident_equals_load_for_files_and_parts() {
+    let bytes = fixture("models/tiny-codellama.q4_k_m.gguf");
+    let want = logits(&Model::from_bytes(&bytes).unwrap());
+    let dir = std::env::temp_dir().join(format!("llamette-resident-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m.gguf"), &bytes).unwrap();
+    let model = Model::load_resident(dir.join("m.gguf")).unwrap();
+    assert_eq!(model.layout(), Layout::Single);
+    assert_eq!(model.copied_bytes(), 0);
+    assert_eq!(logits(&model), want);
+    let cut = bytes.len() / 3 + 5;
+    std::fs::write(dir.join("m.gguf-split-a"), &bytes[..cut]).unwrap();
+    std::fs::write(dir.join("m.gguf-split-b"), &bytes[cut..]).unwrap();
+    let model = Model::load_resident(dir.join("m.gguf-split-a")).unwrap();
+    assert_eq!(model.layout(), Layout::ByteSplit);
+    assert_eq!(logits(&model), want);
+    // Errors name the file; an empty file is an error, not a crash.
+    let e = Model::load_resident(dir.join("missing.gguf")).unwrap_err();
+    assert!(e.to_string().contains("missing.gguf"), "{e}");
+    std::fs::write(dir.join("empty.gguf"), b"").unwrap();
+    assert!(Model::load_resident(dir.join("empty.gguf")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

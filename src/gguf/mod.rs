@@ -504,6 +504,9 @@ pub(crate) enum Storage<'a> {
     Owned(Vec<u8>),
     #[cfg(feature = "mmap")]
     Mapped(memmap2::Mmap),
+    /// A file's bytes copied into anonymous memory ([`read_file_resident`]).
+    #[cfg(feature = "mmap")]
+    Resident(memmap2::MmapMut),
 }
 
 impl Storage<'_> {
@@ -513,6 +516,8 @@ impl Storage<'_> {
             Storage::Owned(v) => v,
             #[cfg(feature = "mmap")]
             Storage::Mapped(m) => m,
+            #[cfg(feature = "mmap")]
+            Storage::Resident(m) => m,
         }
     }
 }
@@ -1132,6 +1137,39 @@ pub(crate) fn map_file(path: &std::path::Path) -> Result<memmap2::Mmap> {
     // documented contract of every function that maps a model (model files are read-only in
     // practice).
     unsafe { memmap2::Mmap::map(&file) }.map_err(io)
+}
+
+/// Reads the file at `path` into fresh anonymous memory that the OS is asked to back with
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)` on Linux; elsewhere, or when refused, plain
+/// pages). Streaming weights from it needs far fewer TLB entries than from a file mapping of
+/// 4 KiB pages.
+#[cfg(feature = "mmap")]
+pub(crate) fn read_file_resident(path: &std::path::Path) -> Result<Storage<'static>> {
+    use std::io::Read;
+    let io = |e: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = usize::try_from(file.metadata().map_err(io)?.len()).map_err(|_| Error::Io {
+        path: path.display().to_string(),
+        message: "file larger than the address space".into(),
+    })?;
+    if len == 0 {
+        // Nothing to copy (and no empty anonymous mapping): the empty file's own mapping.
+        return map_file(path).map(Storage::Mapped);
+    }
+    let mut mem = memmap2::MmapOptions::new()
+        .len(len)
+        .map_anon()
+        .map_err(io)?;
+    #[cfg(target_os = "linux")]
+    {
+        // Advice only: without transparent huge pages the memory works the same, slower.
+        let _ = mem.advise(memmap2::Advice::HugePage);
+    }
+    file.read_exact(&mut mem).map_err(io)?;
+    Ok(Storage::Resident(mem))
 }
 
 fn missing(key: &str) -> Error {
