@@ -11,7 +11,7 @@ pub struct Avx512(());
 
 impl Avx512 {
     /// The token, if [`Avx2::new`] gives one and the CPU has AVX-512F, AVX-512BW and AVX-512 VNNI (checked once
-    /// at run time under `std`; without `std`, only when the build targets those features).
+    /// at run time: `is_x86_feature_detected!` under `std`, `cpuid`/`xgetbv` without it).
     /// Under `std`, `LLAMETTE_NO_AVX512=1` in the environment withholds it, forcing the AVX2 path.
     pub fn new() -> Option<Avx512> {
         static DETECTED: spin::Once<bool> = spin::Once::new();
@@ -33,10 +33,5 @@ fn detect() -> bool {
 
 #[cfg(not(feature = "std"))]
 fn detect() -> bool {
-    Avx2::new().is_some()
-        && cfg!(all(
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vnni"
-        ))
+    Avx2::new().is_some() && super::cpu::features().avx512
 }

@@ -25,15 +25,42 @@ fn pair(lo: __m256i, hi: __m256i) -> __m512i {
     _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }
 
-/// `a` broadcast to the low half, `b` to the high half.
+/// One f16 (little-endian bytes) broadcast to all sixteen lanes, converted exactly.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
-fn pair_ps(a: f32, b: f32) -> __m512 {
-    let lo = _mm512_castps_pd(_mm512_set1_ps(a));
-    _mm512_castpd_ps(_mm512_insertf64x4::<1>(
-        lo,
-        _mm256_castps_pd(_mm256_set1_ps(b)),
-    ))
+fn bcast_f16(a: [u8; 2]) -> __m512 {
+    _mm512_cvtph_ps(_mm256_set1_epi16(i16::from_le_bytes(a)))
+}
+
+/// Two f16 converted exactly: `a` in the low eight lanes, `b` in the high eight.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
+fn pair_f16(a: [u8; 2], b: [u8; 2]) -> __m512 {
+    let h = _mm256_set_m128i(
+        _mm_set1_epi16(i16::from_le_bytes(b)),
+        _mm_set1_epi16(i16::from_le_bytes(a)),
+    );
+    _mm512_cvtph_ps(h)
+}
+
+/// The 32 nibbles of a 4-bit block in the AVX2 order (low nibbles of `qs`, then high), in both
+/// halves: the 16 bytes in all four 128-bit lanes, lanes 1 and 3 shifted by 4.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
+fn nibbles2(qs: &[u8; 16]) -> __m512i {
+    // SAFETY: 16 readable bytes; unaligned load.
+    let v = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(qs.as_ptr().cast()) });
+    let shift = _mm512_setr_epi64(
+        0,
+        0,
+        0x0004_0004_0004_0004,
+        0x0004_0004_0004_0004,
+        0,
+        0,
+        0x0004_0004_0004_0004,
+        0x0004_0004_0004_0004,
+    );
+    _mm512_and_si512(_mm512_srlv_epi16(v, shift), _mm512_set1_epi8(0xf))
 }
 
 /// The two per-half horizontal sums, each in `hsum_float_8`'s order.
@@ -74,7 +101,7 @@ fn offset_tile<const R: usize, const T: usize, X>(
     x: [&[X]; R],
     y: [&[BlockQ8_0]; T],
     offset: u8,
-    unpack: impl Fn(&X) -> ([u8; 2], __m256i),
+    unpack: impl Fn(&X) -> ([u8; 2], __m512i),
 ) -> [[f32; T]; R] {
     const { assert!(T.is_multiple_of(2) && T > 0) };
     let nb = check(&x, &y);
@@ -90,16 +117,14 @@ fn offset_tile<const R: usize, const T: usize, X>(
             // SAFETY (this block): the target features include the helpers'.
             unsafe {
                 y2[p] = pair(load32(&ya.qs), load32(&yb.qs));
-                dy2[p] = pair_ps(f16_to_f32(ya.d), f16_to_f32(yb.d));
             }
+            dy2[p] = pair_f16(ya.d, yb.d);
             n2[p] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, y2[p]));
         }
         for r in 0..R {
             super::prefetch_next_rows::<R, _>(x[r], i);
-            let (xd, u) = unpack(&x[r][i]);
-            let u2 = _mm512_broadcast_i64x4(u);
-            // SAFETY: the target features include the helper's.
-            let dx = _mm512_set1_ps(unsafe { f16_to_f32(xd) });
+            let (xd, u2) = unpack(&x[r][i]);
+            let dx = bcast_f16(xd);
             for p in 0..T / 2 {
                 let s = _mm512_dpbusd_epi32(n2[p], u2, y2[p]);
                 let d = _mm512_mul_ps(dx, dy2[p]);
@@ -123,7 +148,7 @@ fn offset_tile<const R: usize, const T: usize, X>(
 fn unsigned_tile<const R: usize, const T: usize, X>(
     x: [&[X]; R],
     y: [&[BlockQ8_1]; T],
-    unpack: impl Fn(&X) -> ([u8; 2], [u8; 2], __m256i),
+    unpack: impl Fn(&X) -> ([u8; 2], [u8; 2], __m512i),
 ) -> [[f32; T]; R] {
     const { assert!(T.is_multiple_of(2) && T > 0 && T <= 8) };
     let nb = check(&x, &y);
@@ -139,7 +164,7 @@ fn unsigned_tile<const R: usize, const T: usize, X>(
             // SAFETY (this block): the target features include the helpers'.
             unsafe {
                 y2[p] = pair(load32(&ya.qs), load32(&yb.qs));
-                dy2[p] = pair_ps(f16_to_f32(ya.d), f16_to_f32(yb.d));
+                dy2[p] = pair_f16(ya.d, yb.d);
                 s[2 * p] = f16_to_f32(ya.s);
                 s[2 * p + 1] = f16_to_f32(yb.s);
             }
@@ -148,12 +173,11 @@ fn unsigned_tile<const R: usize, const T: usize, X>(
         let s = unsafe { _mm256_loadu_ps(s.as_ptr()) };
         for r in 0..R {
             super::prefetch_next_rows::<R, _>(x[r], i);
-            let (xd, xm, u) = unpack(&x[r][i]);
-            let u2 = _mm512_broadcast_i64x4(u);
+            let (xd, xm, u2) = unpack(&x[r][i]);
             // SAFETY: the target features include the helper's.
-            let (dx, m) = unsafe { (f16_to_f32(xd), f16_to_f32(xm)) };
+            let m = unsafe { f16_to_f32(xm) };
             summs[r] = _mm256_fmadd_ps(_mm256_set1_ps(m), s, summs[r]);
-            let dx = _mm512_set1_ps(dx);
+            let dx = bcast_f16(xd);
             for p in 0..T / 2 {
                 let q = _mm512_dpbusd_epi32(zero, u2, y2[p]);
                 let d = _mm512_mul_ps(dx, dy2[p]);
@@ -193,20 +217,20 @@ fn tile<const R: usize, const T: usize>(
     // SAFETY (the closures): the target features include the helpers'.
     Some(match ty {
         GgmlType::Q4_0 => offset_tile(rows_as::<R, BlockQ4_0>(w)?, rows_as(a)?, 8, |b| {
-            (b.d, unsafe { nibbles(&b.qs) })
+            (b.d, nibbles2(&b.qs))
         }),
         GgmlType::Q5_0 => offset_tile(rows_as::<R, BlockQ5_0>(w)?, rows_as(a)?, 16, |b| {
-            (b.d, five_bits(&b.qs, b.qh))
+            (b.d, _mm512_broadcast_i64x4(five_bits(&b.qs, b.qh)))
         }),
         GgmlType::Q8_0 => offset_tile(rows_as::<R, BlockQ8_0>(w)?, rows_as(a)?, 128, |b| {
-            let q = unsafe { load32(&b.qs) };
-            (b.d, _mm256_xor_si256(q, _mm256_set1_epi8(-128)))
+            let q = _mm512_broadcast_i64x4(unsafe { load32(&b.qs) });
+            (b.d, _mm512_xor_si512(q, _mm512_set1_epi8(-128)))
         }),
         GgmlType::Q4_1 => unsigned_tile(rows_as::<R, BlockQ4_1>(w)?, rows_as(a)?, |b| {
-            (b.d, b.m, unsafe { nibbles(&b.qs) })
+            (b.d, b.m, nibbles2(&b.qs))
         }),
         GgmlType::Q5_1 => unsigned_tile(rows_as::<R, BlockQ5_1>(w)?, rows_as(a)?, |b| {
-            (b.d, b.m, five_bits(&b.qs, b.qh))
+            (b.d, b.m, _mm512_broadcast_i64x4(five_bits(&b.qs, b.qh)))
         }),
         _ => return None,
     })
