@@ -186,14 +186,16 @@ pub fn matmuls<const N: usize>(
             let path = Path::choose(w.ty, n_tokens, w.rows, w.cols);
             let mut t = 0;
             while t < n_tokens {
-                let put = |k: usize, j: usize, v: f32| {
-                    if k < nr {
-                        // SAFETY: output (t + j, r + k) belongs to the task that owns the row
-                        // group of row r + k.
-                        unsafe { out.chunk((t + j) * w.rows + r + k, 1)[0] = v };
+                let (nt, v) = tile(w.ty, path, &rows, act, act_row, t, n_tokens);
+                for j in 0..nt {
+                    // SAFETY: outputs (t + j, r..r + nr) belong to the task that owns this row
+                    // group.
+                    let dst = unsafe { out.chunk((t + j) * w.rows + r, nr) };
+                    for (k, o) in dst.iter_mut().enumerate() {
+                        *o = v[k][j];
                     }
-                };
-                t += tile(w.ty, path, &rows, act, act_row, t, n_tokens, &put);
+                }
+                t += nt;
             }
             g += 1;
         }
@@ -206,10 +208,15 @@ const TILE_ROWS: usize = 4;
 #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
 const TILE_TOKENS: usize = 3;
 
+/// Most tokens one kernel call takes.
+const MAX_TILE_TOKENS: usize = 8;
+
+/// One tile's results: `v[row][token offset]` for the first `nt` token offsets.
+type TileOut = (usize, [[f32; MAX_TILE_TOKENS]; TILE_ROWS]);
+
 /// Computes the products of `rows` with activation rows `t..` (as many as the kernel for this
-/// type takes at once, at most the `n_tokens - t` there are), handing each to `put(row, token
-/// offset, value)`; returns how many tokens it did.
-#[allow(clippy::too_many_arguments)]
+/// type takes at once, at most the `n_tokens - t` there are): how many tokens it did, and the
+/// values by row and token offset.
 fn tile(
     ty: GgmlType,
     path: Path,
@@ -218,8 +225,7 @@ fn tile(
     act_row: usize,
     t: usize,
     n_tokens: usize,
-    put: &dyn Fn(usize, usize, f32),
-) -> usize {
+) -> TileOut {
     let a = |j: usize| &act[j * act_row..(j + 1) * act_row];
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(k) = x86::Avx2::new() {
@@ -233,63 +239,59 @@ fn tile(
         ) -> [&'a [u8]; T] {
             core::array::from_fn(|j| a((t + j).min(n - 1)))
         }
-        fn emit<const T: usize>(
-            v: [[f32; T]; TILE_ROWS],
-            nt: usize,
-            put: &dyn Fn(usize, usize, f32),
-        ) -> usize {
-            for (i, vr) in v.iter().enumerate() {
-                for (j, &x) in vr.iter().take(nt).enumerate() {
-                    put(i, j, x);
-                }
+        fn emit<const T: usize>(v: [[f32; T]; TILE_ROWS], nt: usize) -> TileOut {
+            let mut out = [[0f32; MAX_TILE_TOKENS]; TILE_ROWS];
+            for (o, vr) in out.iter_mut().zip(&v) {
+                o[..nt].copy_from_slice(&vr[..nt]);
             }
-            nt
+            (nt, out)
         }
         if let Some(k5) = x86::Avx512::new() {
             let v8 = || acts::<8>(&a, t, n_tokens);
             if path == Path::Tiled {
                 if let Some(v) = k5.kquant_tiled_x8(ty, *rows, v8()) {
-                    return emit(v, rem.min(8), put);
+                    return emit(v, rem.min(8));
                 }
             } else if rem >= 5 {
                 // The activations are this crate's quantizer's: no -128 quant, as
                 // `legacy_tile_vnni` requires.
                 if let Some(v) = k5.legacy_tile_vnni(ty, *rows, v8()) {
-                    return emit(v, rem.min(8), put);
+                    return emit(v, rem.min(8));
                 }
             } else if rem >= 2 {
                 if let Some(v) = k5.legacy_tile_vnni(ty, *rows, acts::<4>(&a, t, n_tokens)) {
-                    return emit(v, rem.min(4), put);
+                    return emit(v, rem.min(4));
                 }
             }
         }
         if path == Path::Tiled {
             if let Some(v) = k.kquant_tiled_x8(ty, *rows, acts::<8>(&a, t, n_tokens)) {
-                return emit(v, rem.min(8), put);
+                return emit(v, rem.min(8));
             }
             let v = k.kquant_tiled_tile(ty, *rows, acts::<TILE_TOKENS>(&a, t, n_tokens));
             if let Some(v) = v {
-                return emit(v, rem.min(TILE_TOKENS), put);
+                return emit(v, rem.min(TILE_TOKENS));
             }
         } else if rem >= 2 {
             if let Some(v) = k.legacy_tile(ty, *rows, acts::<TILE_TOKENS>(&a, t, n_tokens)) {
-                return emit(v, rem.min(TILE_TOKENS), put);
+                return emit(v, rem.min(TILE_TOKENS));
             }
         }
         if let Some(v) = k.legacy_tile(ty, *rows, [a(t)]) {
-            return emit(v, 1, put);
+            return emit(v, 1);
         }
         if path == Path::VecDot {
             if let Some(v) = k.kquant_vec_rows(ty, *rows, a(t)) {
-                return emit(v.map(|x| [x]), 1, put);
+                return emit(v.map(|x| [x]), 1);
             }
         }
     }
     let _ = n_tokens; // only the SIMD kernels take several tokens at once
-    for (i, wr) in rows.iter().enumerate() {
-        put(i, 0, dot(ty, path, wr, a(t)));
+    let mut out = [[0f32; MAX_TILE_TOKENS]; TILE_ROWS];
+    for (o, wr) in out.iter_mut().zip(rows) {
+        o[0] = dot(ty, path, wr, a(t));
     }
-    1
+    (1, out)
 }
 
 /// Views 4-aligned bytes as f32 (scratch regions the context laid out aligned).
