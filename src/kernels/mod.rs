@@ -191,8 +191,8 @@ pub fn matmuls<const N: usize>(
                     // SAFETY: outputs (t + j, r..r + nr) belong to the task that owns this row
                     // group.
                     let dst = unsafe { out.chunk((t + j) * w.rows + r, nr) };
-                    for (k, o) in dst.iter_mut().enumerate() {
-                        *o = v[k][j];
+                    for (o, vr) in dst.iter_mut().zip(&v) {
+                        *o = vr[j];
                     }
                 }
                 t += nt;
