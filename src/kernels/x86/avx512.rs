@@ -2,6 +2,8 @@
 //! two products in one 512-bit register, each half computing exactly what the AVX2 kernel
 //! computes for one pair, so results stay bit-identical to the AVX2 path and the reference.
 
+use core::arch::x86_64::*;
+
 use super::Avx2;
 
 /// Proof that AVX-512F, AVX-512BW and AVX-512 VNNI are available, as well as everything [`Avx2`] proves
@@ -34,4 +36,11 @@ fn detect() -> bool {
 #[cfg(not(feature = "std"))]
 fn detect() -> bool {
     Avx2::new().is_some() && super::cpu::features().avx512
+}
+
+/// Two 256-bit values as the halves of one 512-bit value.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
+pub(super) fn pair(lo: __m256i, hi: __m256i) -> __m512i {
+    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
 }

@@ -8,7 +8,7 @@
 
 use core::arch::x86_64::*;
 
-use super::Avx2;
+use super::{rows_as, Avx2};
 use crate::quant::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::quant::{as_blocks, f16_le, GgmlType, QK_K};
 
@@ -333,58 +333,10 @@ unsafe fn vec_rows<const R: usize>(ty: GgmlType, w: [&[u8]; R], a: &[u8]) -> Opt
     })
 }
 
-/// The tiled-path K-quant kernels for `R` rows against `T` activation rows: `out[r][t]` bit for
-/// bit the pair's `dot_*_q8_k_tiled`. Only the integer totals `s1` and `s2` of a block enter
-/// the float chain, so they are computed once per pair from weights unpacked once per row.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4k_tiled_tile<const R: usize, const T: usize>(
-    x: [&[BlockQ4K]; R],
-    y: [&[BlockQ8K]; T],
-) -> [[f32; T]; R] {
-    for yt in &y {
-        check_rows(&x, yt);
-    }
-    let m4 = _mm256_set1_epi8(0xf);
-    let mut acc = [[0f32; T]; R];
-    for i in 0..y[0].len() {
-        for r in 0..R {
-            super::prefetch_next_rows::<R, _>(x[r], i);
-            let xb = &x[r][i];
-            let (sc, mn) = q4k_scales_mins(&xb.scales);
-            let q: [__m256i; 8] = core::array::from_fn(|k| {
-                let q4 = load32(arr32(&xb.qs[32 * (k / 2)..]));
-                if k % 2 == 0 {
-                    _mm256_and_si256(q4, m4)
-                } else {
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4)
-                }
-            });
-            let (d0, dmin0) = (f16_le(xb.d), f16_le(xb.dmin));
-            for t in 0..T {
-                let yb = &y[t][i];
-                let mut sumi = _mm256_setzero_si256();
-                for (k, &qk) in q.iter().enumerate() {
-                    let p = _mm256_maddubs_epi16(qk, load_q8(yb, 32 * k));
-                    let p = _mm256_madd_epi16(_mm256_set1_epi16(i16::from(sc[k])), p);
-                    sumi = _mm256_add_epi32(sumi, p);
-                }
-                let s1 = hsum_i32_8(sumi);
-                let s2 = hsum_i32_4(q4k_min_prod(&mn, yb));
-                acc[r][t] = tiled_step(
-                    acc[r][t],
-                    d0,
-                    s1,
-                    Some((dmin0, s2)),
-                    f32::from_le_bytes(yb.d),
-                );
-            }
-        }
-    }
-    acc
-}
-
-/// As [`q4k_tiled_tile`] for Q5_K.
+/// The tiled-path Q5_K kernel for `R` rows against `T` activation rows: `out[r][t]` bit for
+/// bit the pair's `dot_q5_k_q8_k_tiled`. Only the integer totals `s1` and `s2` of a block enter
+/// the float chain; the scales are unpacked once per row. (Q4_K and Q6_K have the faster
+/// eight-activation kernels below.)
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q5k_tiled_tile<const R: usize, const T: usize>(
@@ -412,32 +364,6 @@ unsafe fn q5k_tiled_tile<const R: usize, const T: usize>(
                     Some((dmin0, s2)),
                     f32::from_le_bytes(yb.d),
                 );
-            }
-        }
-    }
-    acc
-}
-
-/// As [`q4k_tiled_tile`] for Q6_K.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q6k_tiled_tile<const R: usize, const T: usize>(
-    x: [&[BlockQ6K]; R],
-    y: [&[BlockQ8K]; T],
-) -> [[f32; T]; R] {
-    for yt in &y {
-        check_rows(&x, yt);
-    }
-    let mut acc = [[0f32; T]; R];
-    for i in 0..y[0].len() {
-        for r in 0..R {
-            super::prefetch_next_rows::<R, _>(x[r], i);
-            let xb = &x[r][i];
-            let d0 = f16_le(xb.d);
-            for t in 0..T {
-                let yb = &y[t][i];
-                let s1 = hsum_i32_8(q6k_lanes::<true>(xb, yb));
-                acc[r][t] = tiled_step(acc[r][t], d0, s1, None, f32::from_le_bytes(yb.d));
             }
         }
     }
@@ -623,7 +549,8 @@ unsafe fn tiled_x8<const R: usize>(
     })
 }
 
-/// The tiled-path K-quant kernels (Q4_K, Q5_K, Q6_K) for `R` rows and `T` activations.
+/// The tiled-path kernel for `R` rows and `T` activations of the K-quants without an
+/// eight-activation kernel (Q5_K).
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn tiled_tile<const R: usize, const T: usize>(
     ty: GgmlType,
@@ -632,22 +559,9 @@ unsafe fn tiled_tile<const R: usize, const T: usize>(
 ) -> Option<[[f32; T]; R]> {
     // SAFETY (every call below): same target features.
     Some(match ty {
-        GgmlType::Q4_K => unsafe { q4k_tiled_tile(rows_as(w)?, rows_as(a)?) },
         GgmlType::Q5_K => unsafe { q5k_tiled_tile(rows_as(w)?, rows_as(a)?) },
-        GgmlType::Q6_K => unsafe { q6k_tiled_tile(rows_as(w)?, rows_as(a)?) },
         _ => return None,
     })
-}
-
-/// Blocks of every row, or `None` when a row is not a whole number of blocks.
-pub(super) fn rows_as<const N: usize, B: crate::quant::Block>(
-    rows: [&[u8]; N],
-) -> Option<[&[B]; N]> {
-    let v: [Option<&[B]>; N] = rows.map(as_blocks);
-    if v.iter().any(Option::is_none) {
-        return None;
-    }
-    Some(v.map(|b| b.unwrap_or_default()))
 }
 
 /// `res = d0 * s1; res = fmaf(-dmin0, s2, res); fmaf(res, d1, acc)` (see the reference).
@@ -719,9 +633,9 @@ impl Avx2 {
         unsafe { vec_rows(ty, w, a) }
     }
 
-    /// `R` rows of Q4_K, Q5_K or Q6_K weights (row bytes) against `T` Q8_K activation rows,
-    /// `out[r][t]` bit for bit the pair's `dot_*_q8_k_tiled`. `None` for other types or rows
-    /// that are not whole blocks.
+    /// `R` rows of Q5_K weights (row bytes) against `T` Q8_K activation rows, `out[r][t]` bit
+    /// for bit the pair's `dot_q5_k_q8_k_tiled` (Q4_K and Q6_K: [`Avx2::kquant_tiled_x8`]).
+    /// `None` for other types or rows that are not whole blocks.
     ///
     /// Panics if the rows differ in length.
     pub fn kquant_tiled_tile<const R: usize, const T: usize>(
@@ -790,29 +704,30 @@ impl Avx2 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::kernels::reference::kquants as r;
     use crate::quant::{as_blocks, quantize_row, Block, GgmlType};
     use alloc::vec;
     use alloc::vec::Vec;
 
-    struct Rng(u64);
+    /// splitmix64 (shared with the other x86 kernels' tests).
+    pub(crate) struct Rng(pub u64);
     impl Rng {
-        fn next(&mut self) -> u64 {
+        pub(crate) fn next(&mut self) -> u64 {
             self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
             let mut z = self.0;
             z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             z ^ (z >> 31)
         }
-        fn bytes(&mut self, out: &mut [u8]) {
+        pub(crate) fn bytes(&mut self, out: &mut [u8]) {
             for b in out {
                 *b = self.next() as u8;
             }
         }
         /// A random finite f16 of mixed magnitude (any sign, any exponent but 31).
-        fn f16(&mut self) -> [u8; 2] {
+        pub(crate) fn f16(&mut self) -> [u8; 2] {
             loop {
                 let v = self.next() as u16;
                 if (v >> 10) & 0x1f != 0x1f {
@@ -820,13 +735,14 @@ mod tests {
                 }
             }
         }
-        fn f32(&mut self) -> f32 {
+        /// Uniform in [-1, 1).
+        pub(crate) fn f32(&mut self) -> f32 {
             ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         }
     }
 
     /// `n` random weight blocks of type `B`, with random finite f16 scales at `f16_at`.
-    fn weights<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize]) -> Vec<B> {
+    pub(crate) fn weights<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize]) -> Vec<B> {
         let size = core::mem::size_of::<B>();
         let mut bytes = vec![0u8; n * size];
         rng.bytes(&mut bytes);
@@ -840,7 +756,7 @@ mod tests {
 
     /// `n` Q8_K blocks: quantized random floats (`raw == false`), or random quant bytes with a
     /// random finite f32 `d` of mixed magnitude and `bsums` consistent with the quants.
-    fn acts(rng: &mut Rng, n: usize, raw: bool) -> Vec<BlockQ8K> {
+    pub(crate) fn acts(rng: &mut Rng, n: usize, raw: bool) -> Vec<BlockQ8K> {
         let size = core::mem::size_of::<BlockQ8K>();
         let mut bytes = vec![0u8; n * size];
         if raw {
@@ -864,7 +780,7 @@ mod tests {
     }
 
     /// The AVX2 token; these tests fail (never skip) without it.
-    fn token() -> Avx2 {
+    pub(crate) fn token() -> Avx2 {
         Avx2::new().expect("these tests need AVX2/FMA/F16C (and LLAMETTE_SCALAR unset)")
     }
 

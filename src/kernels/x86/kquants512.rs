@@ -11,20 +11,14 @@
 
 use core::arch::x86_64::*;
 
+use super::avx512::pair;
 use super::kquants::{
     act_scales8, arr32, check_rows, load32, load_bsums, load_q8, q4k_scales_mins, q6k_scales16,
-    rows_as, scale2, tiled_step8,
+    scale2, tiled_step8,
 };
-use super::Avx512;
+use super::{rows_as, Avx512};
 use crate::quant::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K};
 use crate::quant::{f16_le, GgmlType};
-
-/// Two 256-bit values as the halves of one 512-bit value.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
-fn pair(lo: __m256i, hi: __m256i) -> __m512i {
-    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
-}
 
 /// Row totals of eight registers that hold two rows' lanes (row a in the low half, row b in
 /// the high half): lane `t` of the first result is the sum of the low eight lanes of `v[t]`,

@@ -8,10 +8,8 @@
 
 use core::arch::x86_64::*;
 
-use super::Avx2;
-use crate::quant::{
-    as_blocks, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, GgmlType,
-};
+use super::{rows_as, Avx2};
+use crate::quant::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, GgmlType};
 
 /// One f16 (little-endian bytes) converted with F16C (exact).
 #[inline]
@@ -272,17 +270,6 @@ unsafe fn q8_0_q8_0(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     };
     // SAFETY: same target features as this function.
     unsafe { signed_q8_0(x, y, unpack) }
-}
-
-/// Blocks of every row, or `None` when a row is not a whole number of blocks.
-pub(super) fn rows_as<const N: usize, B: crate::quant::Block>(
-    rows: [&[u8]; N],
-) -> Option<[&[B]; N]> {
-    let v: [Option<&[B]>; N] = rows.map(as_blocks);
-    if v.iter().any(Option::is_none) {
-        return None;
-    }
-    Some(v.map(|b| b.unwrap_or_default()))
 }
 
 /// The legacy-format tile for a type, with its unpacking.

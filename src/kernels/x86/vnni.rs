@@ -14,16 +14,11 @@
 
 use core::arch::x86_64::*;
 
+use super::avx512::pair;
 use super::avx512::Avx512;
-use super::legacy::{bytes_from_bits, f16_to_f32, hsum_float_8, load32, nibbles, rows_as};
+use super::legacy::{bytes_from_bits, f16_to_f32, hsum_float_8, load32, nibbles};
+use super::rows_as;
 use crate::quant::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, GgmlType};
-
-/// Two 256-bit values as the halves of one 512-bit value.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
-fn pair(lo: __m256i, hi: __m256i) -> __m512i {
-    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
-}
 
 /// One f16 (little-endian bytes) broadcast to all sixteen lanes, converted exactly.
 #[inline]
