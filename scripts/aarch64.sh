@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# aarch64.sh: build the crate for aarch64 on this x86-64 machine and run its aarch64 test suite
+# under qemu-user, so the portable core (and, later, the NEON kernels) runs on an ARM CPU model.
+#
+# Why not ../shared/tools/aarch64.sh: that script uses Debian's Rust (1.85), older than this
+# crate's minimum (1.89). This one uses the machine's rustup toolchain with rustup's aarch64
+# standard library (`rustup target add`), Debian's aarch64 GNU linker and qemu-user-static.
+# As there: a program that starts a second thread hangs under qemu-user in this sandbox, so the
+# suite is `tests/aarch64.rs`, a `harness = false` target that runs on the main thread and
+# prints `N passed, M failed`.
+#
+# Needs: rustup (network to fetch the aarch64 std once), apt (installs gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross and qemu-user-static when missing), the SmolLM2 model
+# (scripts/fetch-smollm2.sh). Time: a minute or two to build, then the suite under emulation.
+# Usage, from anywhere:  scripts/aarch64.sh [extra cargo test arguments, e.g. --features neon]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+have() { dpkg -s "$1" >/dev/null 2>&1; }
+if ! { have gcc-aarch64-linux-gnu && have libc6-dev-arm64-cross && have qemu-user-static; }; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-aarch64-linux-gnu \
+        libc6-dev-arm64-cross qemu-user-static >/dev/null
+fi
+rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+    || rustup target add aarch64-unknown-linux-gnu
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/aarch64}"
+cd "$ROOT"
+exec cargo test --release --target aarch64-unknown-linux-gnu --test aarch64 "$@"
