@@ -12,7 +12,9 @@
 # Needs: rustup (network to fetch the aarch64 std once), apt (installs gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross and qemu-user-static when missing), the SmolLM2 model
 # (scripts/fetch-smollm2.sh). Time: a minute or two to build, then the suite under emulation.
-# Usage, from anywhere:  scripts/aarch64.sh [extra cargo test arguments, e.g. --features neon]
+# Runs: the kernel unit tests (libtest with --test-threads=1, which stays on the main thread),
+# then the model suite twice, with the NEON kernels and with LLAMETTE_SCALAR=1 (the reference).
+# Usage, from anywhere:  scripts/aarch64.sh [extra cargo test arguments]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 have() { dpkg -s "$1" >/dev/null 2>&1; }
@@ -27,4 +29,7 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/aarch64}"
 cd "$ROOT"
-exec cargo test --release --target aarch64-unknown-linux-gnu --test aarch64 "$@"
+T=aarch64-unknown-linux-gnu
+cargo test --release --target "$T" --lib "$@" -- --test-threads=1 kernels
+cargo test --release --target "$T" --test aarch64 "$@"
+LLAMETTE_SCALAR=1 cargo test --release --target "$T" --test aarch64 "$@"

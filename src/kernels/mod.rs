@@ -6,6 +6,8 @@
 //! [`Parallel`]; each output element is computed by exactly one task in a fixed order, so
 //! results do not depend on how many tasks there are or which thread runs them.
 
+#[cfg(all(feature = "neon", target_arch = "aarch64"))]
+pub mod arm;
 pub mod mathf;
 pub mod reference;
 #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
@@ -387,7 +389,35 @@ pub(crate) fn dot(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
             return v;
         }
     }
+    #[cfg(all(feature = "neon", target_arch = "aarch64"))]
+    if let Some(t) = arm::Neon::new() {
+        if let Some(v) = dot_neon(t, ty, w, a) {
+            return v;
+        }
+    }
     dot_reference(ty, path, w, a)
+}
+
+/// [`dot`] on the NEON kernels, for the types they cover (`None` otherwise). The legacy formats
+/// give the same bits on the vec_dot and tinyBLAS paths.
+#[cfg(all(feature = "neon", target_arch = "aarch64"))]
+fn dot_neon(t: arm::Neon, ty: GgmlType, w: &[u8], a: &[u8]) -> Option<f32> {
+    use quant::as_blocks;
+    use GgmlType::*;
+    macro_rules! blocks {
+        ($m:ident) => {
+            match (as_blocks(w), as_blocks(a)) {
+                (Some(w), Some(a)) => Some(t.$m(w, a)),
+                _ => None,
+            }
+        };
+    }
+    match ty {
+        Q4_0 => blocks!(dot_q4_0_q8_0),
+        Q4_1 => blocks!(dot_q4_1_q8_1),
+        Q8_0 => blocks!(dot_q8_0_q8_0),
+        _ => None,
+    }
 }
 
 /// [`dot`] on the AVX2 kernels, for the types and paths they cover (`None` otherwise).
