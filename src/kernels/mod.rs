@@ -172,6 +172,7 @@ pub fn matmuls<const N: usize>(
     let per_task = total.div_ceil(n_tasks);
     let n_tasks = total.div_ceil(per_task);
     let shared = outs.map(SharedMut::new);
+    let paths = ws.map(|w| Path::choose(w.ty, n_tokens, w.rows, w.cols));
     par.run(n_tasks, &|task| {
         let (mut g, g1) = (task * per_task, ((task + 1) * per_task).min(total));
         let (mut m, mut first) = (0, 0);
@@ -185,7 +186,7 @@ pub fn matmuls<const N: usize>(
             let nr = (w.rows - r).min(TILE_ROWS);
             // A short last group repeats its last row; the copies' results are dropped.
             let rows: [&[u8]; TILE_ROWS] = core::array::from_fn(|k| w.row(r + k.min(nr - 1)));
-            let path = Path::choose(w.ty, n_tokens, w.rows, w.cols);
+            let path = paths[m];
             let mut t = 0;
             while t < n_tokens {
                 let (nt, v) = tile(w.ty, path, &rows, act, act_row, t, n_tokens);

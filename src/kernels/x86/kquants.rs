@@ -29,19 +29,10 @@ pub(super) fn q4k_scales_mins(s: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     (sc, mn)
 }
 
-/// One f16 (little-endian bytes) to f32 with F16C (exact, as `f16_le`).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn f16c(b: [u8; 2]) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(
-        u16::from_le_bytes(b),
-    ))))
-}
-
 /// `hsum_float_8`: `((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-fn hsum_float_8(x: __m256) -> f32 {
+pub(super) fn hsum_float_8(x: __m256) -> f32 {
     let r = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
     let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     let r = _mm_add_ss(r, _mm_movehdup_ps(r));
@@ -238,8 +229,10 @@ unsafe fn q4k_vec_rows<const R: usize>(x: [&[BlockQ4K]; R], y: &[BlockQ8K]) -> [
         for r in 0..R {
             super::prefetch_next_rows::<R, _>(x[r], i);
             let xb = &x[r][i];
-            let d = yd * f16c(xb.d);
-            let dmin = -yd * f16c(xb.dmin);
+            // SAFETY: this function's target features include the helper's.
+            let d = yd * unsafe { super::legacy::f16_to_f32(xb.d) };
+            // SAFETY: as above.
+            let dmin = -yd * unsafe { super::legacy::f16_to_f32(xb.dmin) };
             let (sc, mn) = q4k_scales_mins(&xb.scales);
             let prod = q4k_min_prod(&mn, yb);
             acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), acc_m[r]);

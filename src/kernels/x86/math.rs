@@ -5,6 +5,7 @@
 
 use core::arch::x86_64::*;
 
+use super::kquants::hsum_float_8;
 use super::Avx2;
 use crate::kernels::reference::math as r;
 
@@ -54,16 +55,6 @@ fn expf8(x: __m256) -> __m256 {
             ),
         ),
     )
-}
-
-/// `hsum_float_8`: `((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn hsum8(x: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_extractf128_ps::<1>(x), _mm256_castps256_ps128(x));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    _mm_cvtss_f32(s)
 }
 
 #[inline]
@@ -125,7 +116,7 @@ fn softmax_row(x: &mut [f32], scale: f32) {
         let e = expf8(_mm256_sub_ps(load8(&lanes), m));
         store8(&mut lanes, e);
         c.copy_from_slice(&lanes[..c.len()]);
-        sum += hsum8(e) as f64;
+        sum += hsum_float_8(e) as f64;
     }
     let inv = _mm256_set1_ps((1.0 / sum) as f32);
     let mut chunks = x.chunks_exact_mut(8);
