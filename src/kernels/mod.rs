@@ -10,6 +10,8 @@
 pub mod arm;
 pub mod mathf;
 pub mod reference;
+#[cfg(test)]
+pub(crate) mod testgen;
 #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
 pub mod x86;
 

@@ -10,7 +10,7 @@
 
 use core::arch::aarch64::*;
 
-use super::Neon;
+use super::{fma_lanes, hsum8 as hsum, zero8, Neon};
 use crate::quant::{f16_le, BlockQ4_0, BlockQ4_1, BlockQ8_0, BlockQ8_1};
 
 /// Sixteen bytes as a vector.
@@ -64,28 +64,6 @@ fn signed_lanes(x: [int8x16_t; 2], y: [int8x16_t; 2]) -> [int32x4_t; 2] {
     }
 }
 
-/// `acc = fma(d, lanes, acc)` on both halves.
-#[inline(always)]
-fn fma_lanes(acc: &mut [float32x4_t; 2], d: f32, l: [int32x4_t; 2]) {
-    // SAFETY: NEON is part of every aarch64 target.
-    unsafe {
-        let d = vdupq_n_f32(d);
-        acc[0] = vfmaq_f32(acc[0], vcvtq_f32_s32(l[0]), d);
-        acc[1] = vfmaq_f32(acc[1], vcvtq_f32_s32(l[1]), d);
-    }
-}
-
-/// `hsum_float_8`: `((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7))`.
-#[inline(always)]
-fn hsum(acc: [float32x4_t; 2]) -> f32 {
-    // SAFETY: NEON is part of every aarch64 target.
-    unsafe {
-        let s = vaddq_f32(acc[1], acc[0]);
-        let t = vadd_f32(vget_low_f32(s), vget_high_f32(s));
-        vget_lane_f32::<0>(t) + vget_lane_f32::<1>(t)
-    }
-}
-
 /// The 32 quants of a 4-bit block as the AVX2 order has them: low nibbles of `qs`, then high.
 #[inline(always)]
 fn nibbles(qs: &[u8; 16]) -> [uint8x16_t; 2] {
@@ -114,8 +92,7 @@ impl Neon {
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q4_0_q8_0(self, x: &[BlockQ4_0], y: &[BlockQ8_0]) -> f32 {
         check(x.len(), y.len());
-        // SAFETY: NEON is part of every aarch64 target.
-        let mut acc = unsafe { [vdupq_n_f32(0.0); 2] };
+        let mut acc = zero8();
         for (xb, yb) in x.iter().zip(y) {
             let [lo, hi] = nibbles(&xb.qs);
             // SAFETY: NEON is part of every aarch64 target.
@@ -137,8 +114,7 @@ impl Neon {
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q8_0_q8_0(self, x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
         check(x.len(), y.len());
-        // SAFETY: NEON is part of every aarch64 target.
-        let mut acc = unsafe { [vdupq_n_f32(0.0); 2] };
+        let mut acc = zero8();
         for (xb, yb) in x.iter().zip(y) {
             let d = f16_le(xb.d) * f16_le(yb.d);
             fma_lanes(&mut acc, d, signed_lanes(act(&xb.qs), act(&yb.qs)));
@@ -151,8 +127,7 @@ impl Neon {
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q4_1_q8_1(self, x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
         check(x.len(), y.len());
-        // SAFETY: NEON is part of every aarch64 target.
-        let mut acc = unsafe { [vdupq_n_f32(0.0); 2] };
+        let mut acc = zero8();
         let mut summs = 0f32;
         for (xb, yb) in x.iter().zip(y) {
             let [lo, hi] = nibbles(&xb.qs);
