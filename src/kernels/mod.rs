@@ -207,6 +207,17 @@ pub fn matmuls<const N: usize>(
     });
 }
 
+/// The blocks of every row, or `None` when a row is not a whole number of blocks.
+pub(crate) fn rows_as<const N: usize, B: crate::quant::Block>(
+    rows: [&[u8]; N],
+) -> Option<[&[B]; N]> {
+    let v: [Option<&[B]>; N] = rows.map(crate::quant::as_blocks);
+    if v.iter().any(Option::is_none) {
+        return None;
+    }
+    Some(v.map(|b| b.unwrap_or_default()))
+}
+
 /// Rows per group of the matrix-product driver.
 const TILE_ROWS: usize = 4;
 /// Tokens per tile of the AVX2 legacy-format kernels (more than one token).
@@ -235,22 +246,6 @@ fn tile(
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(k) = x86::Avx2::new() {
         let rem = n_tokens - t;
-        // Activation rows t.. for a kernel taking `T`; those beyond the last repeat it (their
-        // results are dropped by `emit`).
-        fn acts<'a, const T: usize>(
-            a: &dyn Fn(usize) -> &'a [u8],
-            t: usize,
-            n: usize,
-        ) -> [&'a [u8]; T] {
-            core::array::from_fn(|j| a((t + j).min(n - 1)))
-        }
-        fn emit<const T: usize>(v: [[f32; T]; TILE_ROWS], nt: usize) -> TileOut {
-            let mut out = [[0f32; MAX_TILE_TOKENS]; TILE_ROWS];
-            for (o, vr) in out.iter_mut().zip(&v) {
-                o[..nt].copy_from_slice(&vr[..nt]);
-            }
-            (nt, out)
-        }
         if let Some(k5) = x86::Avx512::new() {
             let v8 = || acts::<8>(&a, t, n_tokens);
             if path == Path::Tiled {
@@ -291,12 +286,47 @@ fn tile(
             }
         }
     }
+    #[cfg(all(feature = "neon", target_arch = "aarch64"))]
+    if let Some(k) = arm::Neon::new() {
+        // Legacy formats: four rows by two tokens (a weight block unpacked once for both), or
+        // by one. Other types: one dot product per row (below).
+        if n_tokens - t >= 2 {
+            if let Some(v) = k.legacy_tile(ty, *rows, acts::<2>(&a, t, n_tokens)) {
+                return emit(v, 2);
+            }
+        } else if let Some(v) = k.legacy_tile(ty, *rows, [a(t)]) {
+            return emit(v, 1);
+        }
+    }
     let _ = n_tokens; // only the SIMD kernels take several tokens at once
     let mut out = [[0f32; MAX_TILE_TOKENS]; TILE_ROWS];
     for (o, wr) in out.iter_mut().zip(rows) {
         o[0] = dot(ty, path, wr, a(t));
     }
     (1, out)
+}
+
+/// Activation rows `t..` for a kernel taking `T` (from `a(j)`, row `j`); those beyond the last
+/// (`n - 1`) repeat it, and their results are dropped by [`emit`].
+#[cfg(any(
+    all(feature = "avx2", target_arch = "x86_64"),
+    all(feature = "neon", target_arch = "aarch64")
+))]
+fn acts<'a, const T: usize>(a: &dyn Fn(usize) -> &'a [u8], t: usize, n: usize) -> [&'a [u8]; T] {
+    core::array::from_fn(|j| a((t + j).min(n - 1)))
+}
+
+/// A kernel's `rows x T` results as a [`TileOut`] of `nt` tokens.
+#[cfg(any(
+    all(feature = "avx2", target_arch = "x86_64"),
+    all(feature = "neon", target_arch = "aarch64")
+))]
+fn emit<const T: usize>(v: [[f32; T]; TILE_ROWS], nt: usize) -> TileOut {
+    let mut out = [[0f32; MAX_TILE_TOKENS]; TILE_ROWS];
+    for (o, vr) in out.iter_mut().zip(&v) {
+        o[..nt].copy_from_slice(&vr[..nt]);
+    }
+    (nt, out)
 }
 
 /// Views 4-aligned bytes as f32 (scratch regions the context laid out aligned).
@@ -418,6 +448,8 @@ fn dot_neon(t: arm::Neon, ty: GgmlType, w: &[u8], a: &[u8]) -> Option<f32> {
     match ty {
         Q4_0 => blocks!(dot_q4_0_q8_0),
         Q4_1 => blocks!(dot_q4_1_q8_1),
+        Q5_0 => blocks!(dot_q5_0_q8_0),
+        Q5_1 => blocks!(dot_q5_1_q8_1),
         Q8_0 => blocks!(dot_q8_0_q8_0),
         _ => None,
     }

@@ -178,6 +178,26 @@ pub(crate) fn fma_lanes(acc: &mut [float32x4_t; 2], d: f32, lanes: [int32x4_t; 2
     }
 }
 
+/// An f16 (little-endian bytes) as f32: `FCVT` (base Armv8 floating point), exact like
+/// `half`'s conversion and F16C's `vcvtph2ps`, NaN payloads included.
+#[inline(always)]
+pub(crate) fn f16_to_f32(b: [u8; 2]) -> f32 {
+    let bits = u32::from(u16::from_le_bytes(b));
+    let out: f32;
+    // SAFETY: `FMOV` and `FCVT` are base Armv8 floating-point instructions; they only touch the
+    // named registers.
+    unsafe {
+        core::arch::asm!(
+            "fmov {v:s}, {w:w}",
+            "fcvt {v:s}, {v:h}",
+            w = in(reg) bits,
+            v = out(vreg) out,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    out
+}
+
 /// Eight zero f32 lanes.
 #[inline(always)]
 pub(crate) fn zero8() -> [float32x4_t; 2] {
@@ -222,6 +242,19 @@ pub(crate) mod tests {
                 vst1q_s32(out.as_mut_ptr(), v);
             }
             out
+        }
+    }
+
+    #[test]
+    fn f16_to_f32_equals_half_for_every_bit_pattern() {
+        for bits in 0..=u16::MAX {
+            let b = bits.to_le_bytes();
+            let want = crate::quant::f16_le(b);
+            assert_eq!(
+                f16_to_f32(b).to_bits(),
+                want.to_bits(),
+                "f16 bits {bits:#06x}"
+            );
         }
     }
 

@@ -40,16 +40,7 @@ pub(crate) fn prefetch_next_rows<const R: usize, X>(x: &[X], i: usize) {
     }
 }
 
-/// The blocks of every row, or `None` when a row is not a whole number of blocks.
-pub(crate) fn rows_as<const N: usize, B: crate::quant::Block>(
-    rows: [&[u8]; N],
-) -> Option<[&[B]; N]> {
-    let v: [Option<&[B]>; N] = rows.map(crate::quant::as_blocks);
-    if v.iter().any(Option::is_none) {
-        return None;
-    }
-    Some(v.map(|b| b.unwrap_or_default()))
-}
+pub(crate) use super::rows_as;
 
 /// Proof that AVX2, FMA and F16C are available.
 #[derive(Debug, Clone, Copy)]
