@@ -237,13 +237,15 @@ impl<X: Weight, const R: usize, const T: usize> Dot4Kernel for Tile<'_, X, R, T>
             self.x.iter().all(|x| x.len() == nb) && self.y.iter().all(|y| y.len() == nb),
             "weight and activation rows must have the same number of blocks"
         );
+        // Re-sliced to `nb` so the compiler drops the bounds checks below.
+        let (x, y) = (self.x.map(|x| &x[..nb]), self.y.map(|y| &y[..nb]));
         let mut acc = [[zero8(); T]; R];
         let mut summs = [[0f32; T]; R];
         for i in 0..nb {
-            let ya: [[int8x16_t; 2]; T] = core::array::from_fn(|t| act(self.y[t][i].qs()));
-            let yd: [f32; T] = core::array::from_fn(|t| f16_to_f32(self.y[t][i].d()));
+            let ya: [[int8x16_t; 2]; T] = core::array::from_fn(|t| act(y[t][i].qs()));
+            let yd: [f32; T] = core::array::from_fn(|t| f16_to_f32(y[t][i].d()));
             for r in 0..R {
-                let xb = &self.x[r][i];
+                let xb = &x[r][i];
                 let q = xb.quants();
                 let xd = f16_to_f32(xb.d());
                 for t in 0..T {
@@ -253,7 +255,7 @@ impl<X: Weight, const R: usize, const T: usize> Dot4Kernel for Tile<'_, X, R, T>
                         [d.dot4(z, q[0], ya[t][0]), d.dot4(z, q[1], ya[t][1])]
                     };
                     if X::MIN {
-                        let (m, s) = xb.min(&self.y[t][i]);
+                        let (m, s) = xb.min(&y[t][i]);
                         summs[r][t] = fmaf(f16_to_f32(m), f16_to_f32(s), summs[r][t]);
                     }
                     fma_lanes(&mut acc[r][t], xd * yd[t], lanes);
