@@ -13,7 +13,9 @@
 # libc6-dev-arm64-cross and qemu-user-static when missing), the SmolLM2 model
 # (scripts/fetch-smollm2.sh). Time: a minute or two to build, then the suite under emulation.
 # Runs: the kernel unit tests (libtest with --test-threads=1, which stays on the main thread),
-# then the model suite twice, with the NEON kernels and with LLAMETTE_SCALAR=1 (the reference).
+# then the model suite three times: on qemu's default CPU (which has dotprod: the SDOT kernels),
+# on a Cortex-A53 model (no dotprod: the plain NEON kernels, chosen by run-time detection) and
+# with LLAMETTE_SCALAR=1 (the reference); each run checks it got the kernels it meant to test.
 # Usage, from anywhere:  scripts/aarch64.sh [extra cargo test arguments]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,5 +33,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/aarch64}"
 cd "$ROOT"
 T=aarch64-unknown-linux-gnu
 cargo test --release --target "$T" --lib "$@" -- --test-threads=1 kernels
-cargo test --release --target "$T" --test aarch64 "$@"
-LLAMETTE_SCALAR=1 cargo test --release --target "$T" --test aarch64 "$@"
+LLAMETTE_EXPECT_KERNELS=sdot cargo test --release --target "$T" --test aarch64 "$@"
+QEMU_CPU=cortex-a53 LLAMETTE_EXPECT_KERNELS=neon \
+    cargo test --release --target "$T" --test aarch64 "$@"
+LLAMETTE_SCALAR=1 LLAMETTE_EXPECT_KERNELS=scalar \
+    cargo test --release --target "$T" --test aarch64 "$@"

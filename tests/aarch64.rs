@@ -33,8 +33,37 @@ fn smollm2() {
     check_model(&model, &golden, "smollm2-135m-instruct.q4_1", &Serial, 48);
 }
 
+/// Which kernels this run uses: `sdot` (NEON with the dotprod extension), `neon` (NEON
+/// without it), `avx2` / `avx512` on x86-64, or `scalar` (the reference).
+fn kernels() -> &'static str {
+    #[cfg(target_arch = "aarch64")]
+    if let Some(n) = llamette::kernels::arm::Neon::new() {
+        return if n.has_dotprod() { "sdot" } else { "neon" };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if llamette::kernels::x86::Avx2::new().is_some() {
+        return if llamette::kernels::x86::Avx512::new().is_some() {
+            "avx512"
+        } else {
+            "avx2"
+        };
+    }
+    "scalar"
+}
+
+/// `LLAMETTE_EXPECT_KERNELS`, when set, must name the kernels in use (scripts/aarch64.sh
+/// checks that qemu's CPU model and the environment select the path it means to test).
+fn expected_kernels() {
+    let got = kernels();
+    if let Ok(want) = std::env::var("LLAMETTE_EXPECT_KERNELS") {
+        assert_eq!(got, want, "LLAMETTE_EXPECT_KERNELS");
+    }
+}
+
 fn main() {
-    let checks: [(&str, fn()); 2] = [
+    println!("kernels: {}", kernels());
+    let checks: [(&str, fn()); 3] = [
+        ("the expected kernels are in use", expected_kernels),
         ("tiny fixture models match llama.cpp", tiny_models),
         ("SmolLM2-135M-Instruct matches llama.cpp", smollm2),
     ];

@@ -1,1 +1,773 @@
-//! (in progress: issue 8)
+//! NEON Q4_K / Q5_K / Q6_K · Q8_K dot products, bit-identical to
+//! [`crate::kernels::reference::kquants`]: `dot_q4_k_q8_k_vec`, `dot_q5_k_q8_k_vec`,
+//! `dot_q6_k_q8_k_vec` (llama.cpp's AVX2 `ggml_vec_dot_qN_K_q8_K`) and `dot_q4_k_q8_k_tiled`,
+//! `dot_q5_k_q8_k_tiled`, `dot_q6_k_q8_k_tiled` (its AVX2 tiled kernel, one output element).
+//!
+//! **Integers.** Every integer the reference forms is formed here exactly, by [`Dot4`] (`SDOT`,
+//! or widening multiplies without `dotprod`) and 32-bit multiply-adds. The K-quant weights are
+//! unsigned (Q4_K 0..=15, Q5_K 0..=31, Q6_K 0..=63) or made signed by subtracting an offset
+//! (Q6_K tiled: -32..=31), the Q8_K activations are any i8 (-128 included): every product of
+//! such bytes fits i16 and every four-product lane i32, so both [`Dot4`] variants give the exact
+//! lanes for every input, with no saturation anywhere (unlike `maddubs`, which never saturates
+//! for these ranges either). The scales then multiply 32-bit lanes (`MLA` by element), and the
+//! minimums' and Q6_K's correction terms use `bsums` widened to 32 bits before any sum, as the
+//! reference does (exact for any `bsums`, not only those consistent with the quants).
+//!
+//! **Lanes (vec_dot path).** The reference's lane `L` collects the elements `e` with
+//! `(e % 32) / 4 == L`: a 32-element chunk's first 16 quants meet their activations in one
+//! [`Dot4`] whose four lanes are lanes 0..4, the last 16 in one whose lanes are 4..8. Each
+//! per-chunk lane vector is multiplied by its sub-block scale into the block's `sumi` (two
+//! `int32x4_t`), then `acc = fma(d, sumi, acc)` per lane and `hsum_float_8` at the end, in the
+//! reference's order; Q4_K adds its 4-lane minimum accumulator, Q5_K its scalar `summs` chain,
+//! Q6_K starts `sumi` from `-32 * (bsums * scales)` in the reference's lane split.
+//!
+//! **Tiled path.** Only the block's integer totals `s1` (and `s2`) enter the float chain
+//! `res = f16(x.d) * s1; res = fma(-f16(x.dmin), s2, res); acc = fma(res, y.d, acc)`, so the
+//! integer lanes are summed in any (exact) order. Q6_K's tiled `s1` uses `q - 32` directly and
+//! does not read `bsums`, as the reference.
+
+use core::arch::aarch64::*;
+
+use super::{f16_to_f32, fma_lanes, hsum8, zero8, Dot4, Dot4Kernel, Neon};
+use crate::quant::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+
+/// `N` bytes of `s` from `off` as an array (offsets are constants after unrolling, so the
+/// bounds checks fold away).
+#[inline(always)]
+fn arr<T, const N: usize>(s: &[T], off: usize) -> &[T; N] {
+    s[off..off + N].try_into().unwrap()
+}
+
+/// 32 bytes as two vectors.
+#[inline(always)]
+fn load32(b: &[u8; 32]) -> [uint8x16_t; 2] {
+    // SAFETY: 32 readable bytes; NEON loads have no alignment requirement.
+    let v = unsafe { vld1q_u8_x2(b.as_ptr()) };
+    [v.0, v.1]
+}
+
+/// The 32 activations `y.qs[32 * c..32 * c + 32]` as two vectors.
+#[inline(always)]
+fn acts32(y: &BlockQ8K, c: usize) -> [int8x16_t; 2] {
+    let q: &[i8; 32] = arr(&y.qs, 32 * c);
+    // SAFETY: 32 readable bytes; NEON loads have no alignment requirement.
+    let v = unsafe { vld1q_s8_x2(q.as_ptr()) };
+    [v.0, v.1]
+}
+
+/// The sixteen `bsums` of `y` as i16 lanes: 0..8 and 8..16.
+#[inline(always)]
+fn bsums(y: &BlockQ8K) -> [int16x8_t; 2] {
+    // SAFETY: `bsums` is 16 * 2 = 32 contiguous readable bytes (arrays of u8 have no padding);
+    // NEON loads have no alignment requirement; aarch64 is little-endian, as the bytes are.
+    unsafe {
+        let v = vld1q_u8_x2(y.bsums.as_ptr().cast::<u8>());
+        [vreinterpretq_s16_u8(v.0), vreinterpretq_s16_u8(v.1)]
+    }
+}
+
+/// The f32 scale of a Q8_K block.
+#[inline(always)]
+fn q8k_d(y: &BlockQ8K) -> f32 {
+    f32::from_le_bytes(y.d)
+}
+
+/// `a * b + c` with one rounding (`FMADD`; the reference's `fmaf`).
+#[inline(always)]
+fn fma1(a: f32, b: f32, c: f32) -> f32 {
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe { vget_lane_f32::<0>(vfma_n_f32(vdup_n_f32(c), vdup_n_f32(a), b)) }
+}
+
+/// The tiled path's float step (reference `tiled_step`): `res = d0 * s1`, then with a minimum
+/// `res = fma(-dmin0, s2, res)`, then `fma(res, d1, acc)`.
+#[inline(always)]
+fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f32 {
+    let mut res = d0 * s1 as f32;
+    if let Some((dmin0, s2)) = min {
+        res = fma1(-dmin0, s2 as f32, res);
+    }
+    fma1(res, d1, acc)
+}
+
+/// The eight 6-bit scales and eight 6-bit minimums of a Q4_K/Q5_K block (the `utmp` /
+/// `kmask1..3` unpacking of `ggml_vec_dot_q4_K_q8_K`), each as two `int32x4_t` (0..4, 4..8).
+#[inline(always)]
+fn q4k_scales_mins(s: &[u8; 12]) -> ([int32x4_t; 2], [int32x4_t; 2]) {
+    const KMASK1: u32 = 0x3f3f_3f3f;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    const KMASK3: u32 = 0x0303_0303;
+    let u0 = u32::from_le_bytes(*arr(s, 0));
+    let u1 = u32::from_le_bytes(*arr(s, 4));
+    let u2 = u32::from_le_bytes(*arr(s, 8));
+    let u3 = ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4);
+    let uaux = u1 & KMASK1;
+    let u1 = (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4);
+    let sc = u64::from(u0 & KMASK1) | (u64::from(u1) << 32);
+    let mn = u64::from(uaux) | (u64::from(u3) << 32);
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe {
+        let v = vcombine_u8(vcreate_u8(sc), vcreate_u8(mn));
+        let s16 = vmovl_u8(vget_low_u8(v));
+        let m16 = vmovl_high_u8(v);
+        let w = |h: uint16x8_t| {
+            [
+                vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h))),
+                vreinterpretq_s32_u32(vmovl_high_u16(h)),
+            ]
+        };
+        (w(s16), w(m16))
+    }
+}
+
+/// Q4_K/Q5_K minimums: lane `k` = `min[2k] * q8s[2k] + min[2k+1] * q8s[2k+1]` with
+/// `q8s[j] = bsums[2j] + bsums[2j+1]` (the AVX2 kernels' `_mm_madd_epi16(mins, q8s)`), in i32.
+#[inline(always)]
+fn q4k_min_lanes(mins: [int32x4_t; 2], y: &BlockQ8K) -> int32x4_t {
+    let b = bsums(y);
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe {
+        let p0 = vmulq_s32(vpaddlq_s16(b[0]), mins[0]);
+        let p1 = vmulq_s32(vpaddlq_s16(b[1]), mins[1]);
+        vpaddq_s32(p0, p1)
+    }
+}
+
+/// 32 quants (element order) against their activations, added to the block's integer lanes:
+/// `acc[0] += sc[A] * dot4(q[0], y[0])`, `acc[1] += sc[B] * dot4(q[1], y[1])` (elements
+/// 0..16 of the chunk in lanes 0..4, 16..32 in lanes 4..8).
+///
+/// # Safety
+///
+/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+#[inline(always)]
+unsafe fn scaled32<D: Dot4, const A: i32, const B: i32>(
+    d: D,
+    acc: &mut [int32x4_t; 2],
+    q: [int8x16_t; 2],
+    y: [int8x16_t; 2],
+    sc: int32x4_t,
+) {
+    // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
+    unsafe {
+        let z = vdupq_n_s32(0);
+        acc[0] = vmlaq_laneq_s32::<A>(acc[0], d.dot4(z, q[0], y[0]), sc);
+        acc[1] = vmlaq_laneq_s32::<B>(acc[1], d.dot4(z, q[1], y[1]), sc);
+    }
+}
+
+/// 32 quants with one scale, summed: `*acc += sc[A] * (dot4(q[0], y[0]) + dot4(q[1], y[1]))`
+/// (the tiled path, where only the lanes' total matters).
+///
+/// # Safety
+///
+/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+#[inline(always)]
+unsafe fn scaled32_sum<D: Dot4, const A: i32>(
+    d: D,
+    acc: &mut int32x4_t,
+    q: [int8x16_t; 2],
+    y: [int8x16_t; 2],
+    sc: int32x4_t,
+) {
+    // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
+    unsafe {
+        let p = d.dot4(d.dot4(vdupq_n_s32(0), q[0], y[0]), q[1], y[1]);
+        *acc = vmlaq_laneq_s32::<A>(*acc, p, sc);
+    }
+}
+
+/// One 64-element group `j` of a Q4_K/Q5_K block: quants `q` = the 32 of sub-block `2j`
+/// (`q[0..2]`, scale lane `A`) and the 32 of sub-block `2j + 1` (`q[2..4]`, lane `B`) of `sc`,
+/// against `y.qs[64j..64j + 64]`. Vec path (`TILED == false`): the AVX2 lanes into `acc`;
+/// tiled: sums, sub-block `2j` into `acc[0]`, `2j + 1` into `acc[1]`.
+///
+/// # Safety
+///
+/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+#[inline(always)]
+unsafe fn q45_group<D: Dot4, const TILED: bool, const A: i32, const B: i32>(
+    d: D,
+    acc: &mut [int32x4_t; 2],
+    q: [uint8x16_t; 4],
+    y: &BlockQ8K,
+    j: usize,
+    sc: int32x4_t,
+) {
+    // SAFETY: NEON is part of every aarch64 target.
+    let q = q.map(|v| unsafe { vreinterpretq_s8_u8(v) });
+    let (ylo, yhi) = (acts32(y, 2 * j), acts32(y, 2 * j + 1));
+    // SAFETY: the caller guarantees `d`'s feature.
+    unsafe {
+        if TILED {
+            scaled32_sum::<D, A>(d, &mut acc[0], [q[0], q[1]], ylo, sc);
+            scaled32_sum::<D, B>(d, &mut acc[1], [q[2], q[3]], yhi, sc);
+        } else {
+            scaled32::<D, A, A>(d, acc, [q[0], q[1]], ylo, sc);
+            scaled32::<D, B, B>(d, acc, [q[2], q[3]], yhi, sc);
+        }
+    }
+}
+
+/// Which Q4_K/Q5_K block layout a kernel reads.
+trait Q45 {
+    /// `d`, `dmin` and the packed scales.
+    fn head(&self) -> ([u8; 2], [u8; 2], &[u8; 12]);
+    /// The four 64-element groups' quants (0..=15 or 0..=31), each as 4 vectors in element order.
+    fn quants(&self) -> [[uint8x16_t; 4]; 4];
+}
+
+impl Q45 for BlockQ4K {
+    #[inline(always)]
+    fn head(&self) -> ([u8; 2], [u8; 2], &[u8; 12]) {
+        (self.d, self.dmin, &self.scales)
+    }
+    /// Group `j`: low nibbles of `qs[32j..32j + 32]`, then the high nibbles.
+    #[inline(always)]
+    fn quants(&self) -> [[uint8x16_t; 4]; 4] {
+        core::array::from_fn(|j| {
+            let q = load32(arr(&self.qs, 32 * j));
+            // SAFETY: NEON is part of every aarch64 target.
+            unsafe {
+                let m4 = vdupq_n_u8(0x0f);
+                [
+                    vandq_u8(q[0], m4),
+                    vandq_u8(q[1], m4),
+                    vshrq_n_u8::<4>(q[0]),
+                    vshrq_n_u8::<4>(q[1]),
+                ]
+            }
+        })
+    }
+}
+
+impl Q45 for BlockQ5K {
+    #[inline(always)]
+    fn head(&self) -> ([u8; 2], [u8; 2], &[u8; 12]) {
+        (self.d, self.dmin, &self.scales)
+    }
+    /// Group `j`: Q4_K's nibbles plus 16 where bit `2j` (low nibbles) or `2j + 1` (high) of
+    /// `qh[l]` is set: the bit shifted to bit 4 and inserted with `BSL`.
+    #[inline(always)]
+    fn quants(&self) -> [[uint8x16_t; 4]; 4] {
+        let qh = load32(&self.qh);
+        // SAFETY: NEON is part of every aarch64 target.
+        unsafe {
+            // Bit 2j of qh at bit 4 (low nibbles), bit 2j + 1 at bit 4 (high nibbles).
+            let hbits: [[[uint8x16_t; 2]; 2]; 4] = [
+                [
+                    qh.map(|v| vshlq_n_u8::<4>(v)),
+                    qh.map(|v| vshlq_n_u8::<3>(v)),
+                ],
+                [
+                    qh.map(|v| vshlq_n_u8::<2>(v)),
+                    qh.map(|v| vshlq_n_u8::<1>(v)),
+                ],
+                [qh, qh.map(|v| vshrq_n_u8::<1>(v))],
+                [
+                    qh.map(|v| vshrq_n_u8::<2>(v)),
+                    qh.map(|v| vshrq_n_u8::<3>(v)),
+                ],
+            ];
+            let m4 = vdupq_n_u8(0x0f);
+            let m10 = vdupq_n_u8(0x10);
+            core::array::from_fn(|j| {
+                let q = load32(arr(&self.qs, 32 * j));
+                let [hl, hh] = hbits[j];
+                [
+                    vbslq_u8(m10, hl[0], vandq_u8(q[0], m4)),
+                    vbslq_u8(m10, hl[1], vandq_u8(q[1], m4)),
+                    vbslq_u8(m10, hh[0], vshrq_n_u8::<4>(q[0])),
+                    vbslq_u8(m10, hh[1], vshrq_n_u8::<4>(q[1])),
+                ]
+            })
+        }
+    }
+}
+
+/// The integer part of a Q4_K/Q5_K block against `y`: the vec path's 8 AVX2 lanes (`TILED ==
+/// false`) or 8 lanes whose total is the tiled `s1`.
+///
+/// # Safety
+///
+/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+#[inline(always)]
+unsafe fn q45_sumi<D: Dot4, X: Q45, const TILED: bool>(
+    d: D,
+    x: &X,
+    y: &BlockQ8K,
+    sc: [int32x4_t; 2],
+) -> [int32x4_t; 2] {
+    let q = x.quants();
+    // SAFETY: NEON is part of every aarch64 target; the caller guarantees `d`'s feature.
+    unsafe {
+        let mut acc = [vdupq_n_s32(0); 2];
+        q45_group::<D, TILED, 0, 1>(d, &mut acc, q[0], y, 0, sc[0]);
+        q45_group::<D, TILED, 2, 3>(d, &mut acc, q[1], y, 1, sc[0]);
+        q45_group::<D, TILED, 0, 1>(d, &mut acc, q[2], y, 2, sc[1]);
+        q45_group::<D, TILED, 2, 3>(d, &mut acc, q[3], y, 3, sc[1]);
+        acc
+    }
+}
+
+/// Panics unless the weight and activation rows have the same number of blocks.
+#[inline(always)]
+fn check(n: usize, m: usize) {
+    assert_eq!(
+        n, m,
+        "weight and activation rows must have the same number of blocks"
+    );
+}
+
+/// `dot_q4_k_q8_k_vec`: 4-lane minimum accumulator, 8-lane quant accumulator.
+struct Q4kVec<'a> {
+    x: &'a [BlockQ4K],
+    y: &'a [BlockQ8K],
+}
+
+impl Dot4Kernel for Q4kVec<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<D: Dot4>(self, d: D) -> f32 {
+        let mut acc = zero8();
+        // SAFETY: NEON is part of every aarch64 target.
+        let mut acc_m = unsafe { vdupq_n_f32(0.0) };
+        for (xb, yb) in self.x.iter().zip(self.y) {
+            let (xd, xdmin, packed) = xb.head();
+            let yd = q8k_d(yb);
+            let dd = yd * f16_to_f32(xd);
+            let dmin = -yd * f16_to_f32(xdmin);
+            let (sc, mn) = q4k_scales_mins(packed);
+            let prod = q4k_min_lanes(mn, yb);
+            // SAFETY: NEON is part of every aarch64 target.
+            acc_m = unsafe { vfmaq_f32(acc_m, vcvtq_f32_s32(prod), vdupq_n_f32(dmin)) };
+            // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
+            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, sc) };
+            fma_lanes(&mut acc, dd, sumi);
+        }
+        // SAFETY: NEON is part of every aarch64 target.
+        let m = unsafe {
+            let t = vadd_f32(vget_low_f32(acc_m), vget_high_f32(acc_m));
+            vget_lane_f32::<0>(t) + vget_lane_f32::<1>(t)
+        };
+        hsum8(acc) + m
+    }
+}
+
+/// `dot_q5_k_q8_k_vec`: scalar minimum chain, 8-lane quant accumulator.
+struct Q5kVec<'a> {
+    x: &'a [BlockQ5K],
+    y: &'a [BlockQ8K],
+}
+
+impl Dot4Kernel for Q5kVec<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<D: Dot4>(self, d: D) -> f32 {
+        let mut acc = zero8();
+        let mut summs = 0f32;
+        for (xb, yb) in self.x.iter().zip(self.y) {
+            let (xd, xdmin, packed) = xb.head();
+            let yd = q8k_d(yb);
+            let dd = yd * f16_to_f32(xd);
+            let dmin = -yd * f16_to_f32(xdmin);
+            let (sc, mn) = q4k_scales_mins(packed);
+            // SAFETY: NEON is part of every aarch64 target.
+            let sum = unsafe { vaddvq_s32(q4k_min_lanes(mn, yb)) };
+            summs = fma1(dmin, sum as f32, summs);
+            // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
+            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, sc) };
+            fma_lanes(&mut acc, dd, sumi);
+        }
+        hsum8(acc) + summs
+    }
+}
+
+/// `dot_q4_k_q8_k_tiled` / `dot_q5_k_q8_k_tiled`.
+struct Q45Tiled<'a, X: Q45> {
+    x: &'a [X],
+    y: &'a [BlockQ8K],
+}
+
+impl<X: Q45> Dot4Kernel for Q45Tiled<'_, X> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<D: Dot4>(self, d: D) -> f32 {
+        let mut acc = 0f32;
+        for (xb, yb) in self.x.iter().zip(self.y) {
+            let (xd, xdmin, packed) = xb.head();
+            let (sc, mn) = q4k_scales_mins(packed);
+            // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature; the rest is
+            // base NEON.
+            let (s1, s2) = unsafe {
+                let l = q45_sumi::<D, X, true>(d, xb, yb, sc);
+                (
+                    vaddvq_s32(vaddq_s32(l[0], l[1])),
+                    vaddvq_s32(q4k_min_lanes(mn, yb)),
+                )
+            };
+            let min = Some((f16_to_f32(xdmin), s2));
+            acc = tiled_step(acc, f16_to_f32(xd), s1, min, q8k_d(yb));
+        }
+        acc
+    }
+}
+
+/// The 256 Q6_K quants of `x` as 16 vectors, chunk `c` (elements `32c..32c + 32`) at
+/// `[2c], [2c + 1]`: unsigned (0..=63), or with `SIGNED` minus 32.
+///
+/// Per half `h` and 16-byte column: `ql0 = ql[64h..]`, `ql1 = ql[64h + 32..]`, `qh = qh[32h..]`;
+/// chunk `4h + k` has low bits from `ql0` (k = 0, 2: low / high nibble) or `ql1` (k = 1, 3) and
+/// high bits `2k..2k+2` of `qh`, joined with shift-and-insert (`SLI` / `SRI`).
+#[inline(always)]
+fn q6k_quants<const SIGNED: bool>(x: &BlockQ6K) -> [int8x16_t; 16] {
+    // SAFETY: NEON is part of every aarch64 target.
+    let mut out = [unsafe { vdupq_n_s8(0) }; 16];
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe {
+        let m3f = vdupq_n_u8(0x3f);
+        for h in 0..2 {
+            let ql0 = load32(arr(&x.ql, 64 * h));
+            let ql1 = load32(arr(&x.ql, 64 * h + 32));
+            let qh = load32(arr(&x.qh, 32 * h));
+            for i in 0..2 {
+                let qh2 = vshrq_n_u8::<2>(qh[i]);
+                let q = [
+                    // low nibble | qh bits 0,1 << 4
+                    vandq_u8(vsliq_n_u8::<4>(ql0[i], qh[i]), m3f),
+                    // low nibble | qh bits 2,3 << 4
+                    vandq_u8(vsliq_n_u8::<4>(ql1[i], qh2), m3f),
+                    // high nibble | qh bits 4,5
+                    vandq_u8(vsriq_n_u8::<4>(qh[i], ql0[i]), m3f),
+                    // high nibble | qh bits 6,7 (>> 2: nothing above)
+                    vsriq_n_u8::<4>(qh2, ql1[i]),
+                ];
+                for (k, v) in q.into_iter().enumerate() {
+                    let v = vreinterpretq_s8_u8(v);
+                    out[2 * (4 * h + k) + i] = if SIGNED {
+                        vsubq_s8(v, vdupq_n_s8(32))
+                    } else {
+                        v
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The integer lanes of a Q6_K block: per chunk `c`, elements 0..16 times `scale[2c]` into
+/// `acc[0]`, 16..32 times `scale[2c + 1]` into `acc[1]` (the AVX2 lanes), from `acc`.
+///
+/// # Safety
+///
+/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+#[inline(always)]
+unsafe fn q6k_lanes<D: Dot4>(
+    d: D,
+    mut acc: [int32x4_t; 2],
+    q: &[int8x16_t; 16],
+    y: &BlockQ8K,
+    sc: [int32x4_t; 4],
+) -> [int32x4_t; 2] {
+    // SAFETY: the caller guarantees `d`'s feature.
+    unsafe {
+        for h in 0..2 {
+            let c = 4 * h;
+            let (s0, s1) = (sc[2 * h], sc[2 * h + 1]);
+            scaled32::<D, 0, 1>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s0);
+            let c = c + 1;
+            scaled32::<D, 2, 3>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s0);
+            let c = c + 1;
+            scaled32::<D, 0, 1>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s1);
+            let c = c + 1;
+            scaled32::<D, 2, 3>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s1);
+        }
+    }
+    acc
+}
+
+/// The sixteen Q6_K scales as i16 (0..8, 8..16) and as i32 (four vectors of four).
+#[inline(always)]
+fn q6k_scales(x: &BlockQ6K) -> ([int16x8_t; 2], [int32x4_t; 4]) {
+    // SAFETY: `scales` is 16 readable bytes; NEON is part of every aarch64 target.
+    unsafe {
+        let s = vld1q_s8(x.scales.as_ptr());
+        let s16 = [vmovl_s8(vget_low_s8(s)), vmovl_high_s8(s)];
+        let s32 = [
+            vmovl_s16(vget_low_s16(s16[0])),
+            vmovl_high_s16(s16[0]),
+            vmovl_s16(vget_low_s16(s16[1])),
+            vmovl_high_s16(s16[1]),
+        ];
+        (s16, s32)
+    }
+}
+
+/// `dot_q6_k_q8_k_vec`: unsigned quants; `sumi` starts at the correction
+/// `-32 * (bsums[2L] * scale[2L] + bsums[2L+1] * scale[2L+1])` for lane `L`.
+struct Q6kVec<'a> {
+    x: &'a [BlockQ6K],
+    y: &'a [BlockQ8K],
+}
+
+impl Dot4Kernel for Q6kVec<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<D: Dot4>(self, d: D) -> f32 {
+        let mut acc = zero8();
+        for (xb, yb) in self.x.iter().zip(self.y) {
+            let dd = q8k_d(yb) * f16_to_f32(xb.d);
+            let (s16, s32) = q6k_scales(xb);
+            let b = bsums(yb);
+            let q = q6k_quants::<false>(xb);
+            // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
+            // which checked its CPU feature.
+            let sumi = unsafe {
+                // scale * -32 fits i16 (|scale| <= 128); the products and pair sums fit i32.
+                let n = [vmulq_n_s16(s16[0], -32), vmulq_n_s16(s16[1], -32)];
+                let corr = [
+                    vpaddq_s32(
+                        vmull_s16(vget_low_s16(b[0]), vget_low_s16(n[0])),
+                        vmull_high_s16(b[0], n[0]),
+                    ),
+                    vpaddq_s32(
+                        vmull_s16(vget_low_s16(b[1]), vget_low_s16(n[1])),
+                        vmull_high_s16(b[1], n[1]),
+                    ),
+                ];
+                q6k_lanes(d, corr, &q, yb, s32)
+            };
+            fma_lanes(&mut acc, dd, sumi);
+        }
+        hsum8(acc)
+    }
+}
+
+/// `dot_q6_k_q8_k_tiled`: signed quants (`q - 32`), no `bsums`.
+struct Q6kTiled<'a> {
+    x: &'a [BlockQ6K],
+    y: &'a [BlockQ8K],
+}
+
+impl Dot4Kernel for Q6kTiled<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run<D: Dot4>(self, d: D) -> f32 {
+        let mut acc = 0f32;
+        for (xb, yb) in self.x.iter().zip(self.y) {
+            let (_, s32) = q6k_scales(xb);
+            let q = q6k_quants::<true>(xb);
+            // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
+            // which checked its CPU feature.
+            let s1 = unsafe {
+                let l = q6k_lanes(d, [vdupq_n_s32(0); 2], &q, yb, s32);
+                vaddvq_s32(vaddq_s32(l[0], l[1]))
+            };
+            acc = tiled_step(acc, f16_to_f32(xb.d), s1, None, q8k_d(yb));
+        }
+        acc
+    }
+}
+
+impl Neon {
+    /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`], bit for bit.
+    ///
+    /// Panics if `x` and `y` differ in length.
+    pub fn dot_q4_k_q8_k_vec(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
+        check(x.len(), y.len());
+        self.dispatch(Q4kVec { x, y })
+    }
+
+    /// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_vec`], bit for bit.
+    ///
+    /// Panics if `x` and `y` differ in length.
+    pub fn dot_q5_k_q8_k_vec(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
+        check(x.len(), y.len());
+        self.dispatch(Q5kVec { x, y })
+    }
+
+    /// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_vec`], bit for bit.
+    ///
+    /// Panics if `x` and `y` differ in length.
+    pub fn dot_q6_k_q8_k_vec(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+        check(x.len(), y.len());
+        self.dispatch(Q6kVec { x, y })
+    }
+
+    /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_tiled`], bit for bit.
+    ///
+    /// Panics if `x` and `y` differ in length.
+    pub fn dot_q4_k_q8_k_tiled(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
+        check(x.len(), y.len());
+        self.dispatch(Q45Tiled { x, y })
+    }
+
+    /// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_tiled`], bit for bit.
+    ///
+    /// Panics if `x` and `y` differ in length.
+    pub fn dot_q5_k_q8_k_tiled(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
+        check(x.len(), y.len());
+        self.dispatch(Q45Tiled { x, y })
+    }
+
+    /// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_tiled`], bit for bit.
+    ///
+    /// Panics if `x` and `y` differ in length.
+    pub fn dot_q6_k_q8_k_tiled(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
+        check(x.len(), y.len());
+        self.dispatch(Q6kTiled { x, y })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::arm::tests::tokens;
+    use crate::kernels::reference::kquants as r;
+    use crate::kernels::testgen::{acts, weights, Rng};
+    use crate::quant::{as_blocks, Block};
+    use alloc::vec::Vec;
+
+    /// Weight blocks with every quant/scale byte `fill` (the extremes: all quants at their
+    /// maximum, scales at 63 / -1, or 0x80 bytes), random finite f16 scales at `f16_at`.
+    fn filled<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize], fill: u8) -> Vec<B> {
+        let size = core::mem::size_of::<B>();
+        let mut bytes = alloc::vec![fill; n * size];
+        for blk in bytes.chunks_exact_mut(size) {
+            for &o in f16_at {
+                blk[o..o + 2].copy_from_slice(&rng.f16());
+            }
+        }
+        as_blocks::<B>(&bytes).unwrap().to_vec()
+    }
+
+    /// Random weights with some bytes replaced by 0x80 / 0xff / 0x00 (not the f16 scales).
+    fn sprinkled<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize]) -> Vec<B> {
+        let mut x: Vec<B> = weights(rng, n, f16_at);
+        let size = core::mem::size_of::<B>();
+        // SAFETY: `B` is a `Block`: plain bytes, alignment 1, every bit pattern valid.
+        let bytes =
+            unsafe { core::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<u8>(), n * size) };
+        for (i, b) in bytes.iter_mut().enumerate() {
+            if f16_at.iter().any(|&o| (o..o + 2).contains(&(i % size))) {
+                continue;
+            }
+            match rng.next() % 16 {
+                0 => *b = 0x80,
+                1 => *b = 0xff,
+                2 => *b = 0x00,
+                _ => {}
+            }
+        }
+        x
+    }
+
+    /// Activations: quantized, raw, raw with many -128 quants, or all -128 / all 127 (with
+    /// `bsums` consistent with the quants).
+    fn activations(rng: &mut Rng, n: usize, kind: usize) -> Vec<BlockQ8K> {
+        let mut y = acts(rng, n, kind != 0);
+        if kind >= 2 {
+            for b in &mut y {
+                for q in b.qs.iter_mut() {
+                    *q = match kind {
+                        2 if rng.next() % 4 == 0 => -128,
+                        2 => *q,
+                        3 => -128,
+                        _ => 127,
+                    };
+                }
+                for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
+                    *s = q.iter().map(|&v| i16::from(v)).sum::<i16>().to_le_bytes();
+                }
+            }
+        }
+        y
+    }
+
+    type Pair<B> = (
+        fn(Neon, &[B], &[BlockQ8K]) -> f32,
+        fn(&[B], &[BlockQ8K]) -> f32,
+    );
+
+    /// Every token, block counts 0..=12, random / sprinkled / extreme weights against every kind
+    /// of activations: `to_bits()` equal to the reference.
+    fn check<B: Block + Clone>(name: &str, f16_at: &[usize], fills: &[u8], (neon, refr): Pair<B>) {
+        let mut rng = Rng(0x5eed ^ name.len() as u64);
+        for t in tokens() {
+            for round in 0..24 {
+                for n in 0..=12 {
+                    let x: Vec<B> = match round % 4 {
+                        0 | 1 => weights(&mut rng, n, f16_at),
+                        2 => sprinkled(&mut rng, n, f16_at),
+                        _ => filled(&mut rng, n, f16_at, fills[(round / 4) % fills.len()]),
+                    };
+                    let y = activations(&mut rng, n, (round + n) % 5);
+                    let got = neon(t, &x, &y);
+                    let want = refr(&x, &y);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{name} dotprod={} n={n} round={round}: {got:e} vs {want:e}",
+                        t.has_dotprod()
+                    );
+                }
+            }
+        }
+    }
+
+    const Q45_F16: [usize; 2] = [0, 2];
+    const Q6_F16: [usize; 1] = [208];
+    const FILLS: [u8; 4] = [0xff, 0x80, 0x00, 0x7f];
+
+    #[test]
+    fn q4k_vec_equals_the_reference() {
+        let f: Pair<BlockQ4K> = (Neon::dot_q4_k_q8_k_vec, r::dot_q4_k_q8_k_vec);
+        check("q4k_vec", &Q45_F16, &FILLS, f);
+    }
+
+    #[test]
+    fn q5k_vec_equals_the_reference() {
+        let f: Pair<BlockQ5K> = (Neon::dot_q5_k_q8_k_vec, r::dot_q5_k_q8_k_vec);
+        check("q5k_vec", &Q45_F16, &FILLS, f);
+    }
+
+    #[test]
+    fn q6k_vec_equals_the_reference() {
+        let f: Pair<BlockQ6K> = (Neon::dot_q6_k_q8_k_vec, r::dot_q6_k_q8_k_vec);
+        check("q6k_vec", &Q6_F16, &FILLS, f);
+    }
+
+    #[test]
+    fn q4k_tiled_equals_the_reference() {
+        let f: Pair<BlockQ4K> = (Neon::dot_q4_k_q8_k_tiled, r::dot_q4_k_q8_k_tiled);
+        check("q4k_tiled", &Q45_F16, &FILLS, f);
+    }
+
+    #[test]
+    fn q5k_tiled_equals_the_reference() {
+        let f: Pair<BlockQ5K> = (Neon::dot_q5_k_q8_k_tiled, r::dot_q5_k_q8_k_tiled);
+        check("q5k_tiled", &Q45_F16, &FILLS, f);
+    }
+
+    #[test]
+    fn q6k_tiled_equals_the_reference() {
+        let f: Pair<BlockQ6K> = (Neon::dot_q6_k_q8_k_tiled, r::dot_q6_k_q8_k_tiled);
+        check("q6k_tiled", &Q6_F16, &FILLS, f);
+    }
+
+    #[test]
+    #[should_panic(expected = "same number of blocks")]
+    fn mismatched_lengths_panic() {
+        let t = tokens()[0];
+        let mut rng = Rng(1);
+        let x: Vec<BlockQ4K> = weights(&mut rng, 2, &Q45_F16);
+        let y = acts(&mut rng, 3, true);
+        t.dot_q4_k_q8_k_vec(&x, &y);
+    }
+}

@@ -382,7 +382,7 @@ mod tests {
         rng.bytes(&mut bytes);
         for b in bytes.chunks_exact_mut(size) {
             for q in b.iter_mut() {
-                if rng.next() % 10 == 0 {
+                if rng.next().is_multiple_of(10) {
                     *q = 0x80;
                 }
                 if act && *q == 0x80 {
