@@ -373,6 +373,27 @@ fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) {
             _ => {}
         }
     }
+    #[cfg(all(feature = "neon", target_arch = "aarch64"))]
+    if let Some(t) = arm::Neon::new() {
+        match ty.vec_dot_type() {
+            Some(GgmlType::Q8_0) => {
+                if let Some(b) = quant::as_blocks_mut(dst) {
+                    return t.quantize_row_q8_0(x, b);
+                }
+            }
+            Some(GgmlType::Q8_1) => {
+                if let Some(b) = quant::as_blocks_mut(dst) {
+                    return t.quantize_row_q8_1(x, b);
+                }
+            }
+            Some(GgmlType::Q8_K) => {
+                if let Some(b) = quant::as_blocks_mut(dst) {
+                    return t.quantize_row_q8_k(x, b);
+                }
+            }
+            _ => {}
+        }
+    }
     // Lengths were checked when the model was built.
     let _ = quant::quantize_row_for_matmul(ty, x, dst);
 }
@@ -424,7 +445,7 @@ pub(crate) fn dot(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
     }
     #[cfg(all(feature = "neon", target_arch = "aarch64"))]
     if let Some(t) = arm::Neon::new() {
-        if let Some(v) = dot_neon(t, ty, w, a) {
+        if let Some(v) = dot_neon(t, ty, path, w, a) {
             return v;
         }
     }
@@ -434,7 +455,7 @@ pub(crate) fn dot(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
 /// [`dot`] on the NEON kernels, for the types they cover (`None` otherwise). The legacy formats
 /// give the same bits on the vec_dot and tinyBLAS paths.
 #[cfg(all(feature = "neon", target_arch = "aarch64"))]
-fn dot_neon(t: arm::Neon, ty: GgmlType, w: &[u8], a: &[u8]) -> Option<f32> {
+fn dot_neon(t: arm::Neon, ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> Option<f32> {
     use quant::as_blocks;
     use GgmlType::*;
     macro_rules! blocks {
@@ -445,12 +466,28 @@ fn dot_neon(t: arm::Neon, ty: GgmlType, w: &[u8], a: &[u8]) -> Option<f32> {
             }
         };
     }
-    match ty {
-        Q4_0 => blocks!(dot_q4_0_q8_0),
-        Q4_1 => blocks!(dot_q4_1_q8_1),
-        Q5_0 => blocks!(dot_q5_0_q8_0),
-        Q5_1 => blocks!(dot_q5_1_q8_1),
-        Q8_0 => blocks!(dot_q8_0_q8_0),
+    match (ty, path) {
+        (F32, Path::Tiny) => Some(t.dot_f32_tiny_le(w, a)),
+        (F32, _) => Some(t.dot_f32_vec_le(w, a)),
+        (F16, Path::Tiny) => Some(t.dot_f16_tiny(w, a)),
+        (F16, _) => Some(t.dot_f16_vec(w, a)),
+        (BF16, Path::Tiny) => Some(t.dot_bf16_tiny(w, a)),
+        (BF16, _) => Some(t.dot_bf16_vec(w, a)),
+        (Q4_0, _) => blocks!(dot_q4_0_q8_0),
+        (Q4_1, _) => blocks!(dot_q4_1_q8_1),
+        (Q5_0, _) => blocks!(dot_q5_0_q8_0),
+        (Q5_1, _) => blocks!(dot_q5_1_q8_1),
+        (Q8_0, _) => blocks!(dot_q8_0_q8_0),
+        (Q2_K, Path::Tiled) => blocks!(dot_q2_k_q8_k_tiled),
+        (Q2_K, _) => blocks!(dot_q2_k_q8_k_vec),
+        (Q3_K, Path::Tiled) => blocks!(dot_q3_k_q8_k_tiled),
+        (Q3_K, _) => blocks!(dot_q3_k_q8_k_vec),
+        (Q4_K, Path::Tiled) => blocks!(dot_q4_k_q8_k_tiled),
+        (Q4_K, _) => blocks!(dot_q4_k_q8_k_vec),
+        (Q5_K, Path::Tiled) => blocks!(dot_q5_k_q8_k_tiled),
+        (Q5_K, _) => blocks!(dot_q5_k_q8_k_vec),
+        (Q6_K, Path::Tiled) => blocks!(dot_q6_k_q8_k_tiled),
+        (Q6_K, _) => blocks!(dot_q6_k_q8_k_vec),
         _ => None,
     }
 }
@@ -578,6 +615,10 @@ pub fn rope_apply(x: &mut [f32], cache: &[f32]) {
     if let Some(t) = x86::Avx2::new() {
         return t.rope_row_norm(x, cache);
     }
+    #[cfg(all(feature = "neon", target_arch = "aarch64"))]
+    if let Some(t) = arm::Neon::new() {
+        return t.rope_row_norm(x, cache);
+    }
     reference::math::rope_row_norm(x, cache);
 }
 
@@ -588,6 +629,10 @@ pub fn softmax_scaled(x: &mut [f32], scale: f32) {
     if let Some(t) = x86::Avx2::new() {
         return t.softmax_row(x, scale);
     }
+    #[cfg(all(feature = "neon", target_arch = "aarch64"))]
+    if let Some(t) = arm::Neon::new() {
+        return t.softmax_row(x, scale);
+    }
     reference::math::softmax_row(x, scale);
 }
 
@@ -595,6 +640,10 @@ pub fn softmax_scaled(x: &mut [f32], scale: f32) {
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(t) = x86::Avx2::new() {
+        return t.swiglu_row(gate, up);
+    }
+    #[cfg(all(feature = "neon", target_arch = "aarch64"))]
+    if let Some(t) = arm::Neon::new() {
         return t.swiglu_row(gate, up);
     }
     reference::math::swiglu_row(gate, up);

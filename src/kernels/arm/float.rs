@@ -82,14 +82,17 @@ unsafe fn load8(kind: Kind, b: &[u8], i: usize) -> [float32x4_t; 2] {
     }
 }
 
-/// Element `i` of row `b` as f32 (scalar; exact conversions).
+/// Elements `from..to` of row `b` as f32 (scalar; exact conversions).
 #[inline(always)]
-fn elem(kind: Kind, b: &[u8], i: usize) -> f32 {
-    match kind {
-        Kind::F32 => f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]),
-        Kind::F16 => f16_to_f32([b[2 * i], b[2 * i + 1]]),
-        Kind::Bf16 => f32::from_bits(u32::from(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])) << 16),
-    }
+fn elems(kind: Kind, b: &[u8], from: usize, to: usize) -> impl Iterator<Item = f32> + '_ {
+    let s = kind.size();
+    b[from * s..to * s]
+        .chunks_exact(s)
+        .map(move |c| match kind {
+            Kind::F32 => f32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+            Kind::F16 => f16_to_f32([c[0], c[1]]),
+            Kind::Bf16 => f32::from_bits(u32::from(u16::from_le_bytes([c[0], c[1]])) << 16),
+        })
 }
 
 /// Number of elements both rows hold.
@@ -148,11 +151,12 @@ fn vec_f32(x: &[u8], y: &[u8]) -> f32 {
     let mut sumf = reduce_hadd(unsafe { main_loop32(Kind::F32, x, y, np) });
     let r = n - np;
     let unfused_end = np + (r - r % 4);
-    for i in np..unfused_end {
-        sumf += elem(Kind::F32, x, i) * elem(Kind::F32, y, i);
+    let pairs = |a, b| elems(Kind::F32, x, a, b).zip(elems(Kind::F32, y, a, b));
+    for (a, b) in pairs(np, unfused_end) {
+        sumf += a * b;
     }
-    for i in unfused_end..n {
-        sumf = fmaf(elem(Kind::F32, x, i), elem(Kind::F32, y, i), sumf);
+    for (a, b) in pairs(unfused_end, n) {
+        sumf = fmaf(a, b, sumf);
     }
     sumf
 }
@@ -168,8 +172,8 @@ fn vec_16(kind: Kind, x: &[u8], y: &[u8]) -> f32 {
         _ => reduce_hadd(acc),
     };
     let mut sumf = f64::from(head);
-    for i in np..n {
-        sumf += f64::from(elem(kind, x, i) * elem(kind, y, i));
+    for (a, b) in elems(kind, x, np, n).zip(elems(kind, y, np, n)) {
+        sumf += f64::from(a * b);
     }
     sumf as f32
 }
@@ -180,6 +184,19 @@ fn tiny(kind: Kind, x: &[u8], y: &[u8]) -> f32 {
     // SAFETY: NEON is part of every aarch64 target.
     let mut acc = unsafe { [vdupq_n_f32(0.0); 2] };
     let mut l = 0;
+    // Unrolled by four (the same chain per lane).
+    while l + 32 <= k {
+        for j in 0..4 {
+            // SAFETY: both rows hold elements `l..l + 32`; NEON as above.
+            unsafe {
+                let vx = load8(kind, x, l + 8 * j);
+                let vy = load8(kind, y, l + 8 * j);
+                acc[0] = vfmaq_f32(acc[0], vx[0], vy[0]);
+                acc[1] = vfmaq_f32(acc[1], vx[1], vy[1]);
+            }
+        }
+        l += 32;
+    }
     while l + 8 <= k {
         // SAFETY: both rows hold elements `l..l + 8`; NEON as above.
         unsafe {
@@ -198,8 +215,12 @@ fn tiny(kind: Kind, x: &[u8], y: &[u8]) -> f32 {
             vst1q_f32(lanes.as_mut_ptr(), acc[0]);
             vst1q_f32(lanes.as_mut_ptr().add(4), acc[1]);
         }
-        for (lane, s) in lanes.iter_mut().enumerate().take(k - l) {
-            *s = fmaf(elem(kind, x, l + lane), elem(kind, y, l + lane), *s);
+        for ((s, a), b) in lanes
+            .iter_mut()
+            .zip(elems(kind, x, l, k))
+            .zip(elems(kind, y, l, k))
+        {
+            *s = fmaf(a, b, *s);
         }
         // SAFETY: as above.
         acc = unsafe { [vld1q_f32(lanes.as_ptr()), vld1q_f32(lanes.as_ptr().add(4))] };
@@ -323,8 +344,9 @@ mod tests {
         ]
     }
 
-    /// Equal bits; NaN results only need to be NaN both (which NaN payload an operation passes
-    /// on is the hardware's choice, not an order of operations).
+    /// Equal bits; NaN results only need to be NaN both: which input NaN's payload and sign an
+    /// operation passes on is not defined by the reference (Rust leaves it to the compiler,
+    /// which may swap the operands of `+` or of an FMA's product; RFC 3514), nor the same on x86.
     fn same(a: f32, b: f32) -> bool {
         a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
     }

@@ -8,16 +8,17 @@
 //! unsigned (Q4_K 0..=15, Q5_K 0..=31, Q6_K 0..=63) or made signed by subtracting an offset
 //! (Q6_K tiled: -32..=31), the Q8_K activations are any i8 (-128 included): every product of
 //! such bytes fits i16 and every four-product lane i32, so both [`Dot4`] variants give the exact
-//! lanes for every input, with no saturation anywhere (unlike `maddubs`, which never saturates
-//! for these ranges either). The scales then multiply 32-bit lanes (`MLA` by element), and the
+//! lanes for every input, with no saturation anywhere (as `maddubs` does not saturate for these
+//! ranges either). The scales then multiply 32-bit lanes (`MLA` by element), and the
 //! minimums' and Q6_K's correction terms use `bsums` widened to 32 bits before any sum, as the
 //! reference does (exact for any `bsums`, not only those consistent with the quants).
 //!
 //! **Lanes (vec_dot path).** The reference's lane `L` collects the elements `e` with
 //! `(e % 32) / 4 == L`: a 32-element chunk's first 16 quants meet their activations in one
-//! [`Dot4`] whose four lanes are lanes 0..4, the last 16 in one whose lanes are 4..8. Each
-//! per-chunk lane vector is multiplied by its sub-block scale into the block's `sumi` (two
-//! `int32x4_t`), then `acc = fma(d, sumi, acc)` per lane and `hsum_float_8` at the end, in the
+//! [`Dot4`] whose four lanes are lanes 0..4, the last 16 in one whose lanes are 4..8. The
+//! sub-block scales weight these lane vectors into the block's `sumi` (two `int32x4_t`; with
+//! `SDOT` by summation by parts, see `Chains`, so that consecutive sub-blocks share one
+//! accumulator), then `acc = fma(d, sumi, acc)` per lane and `hsum_float_8` at the end, in the
 //! reference's order; Q4_K adds its 4-lane minimum accumulator, Q5_K its scalar `summs` chain,
 //! Q6_K starts `sumi` from `-32 * (bsums * scales)` in the reference's lane split.
 //!
@@ -90,10 +91,37 @@ fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f
     fma1(res, d1, acc)
 }
 
-/// The eight 6-bit scales and eight 6-bit minimums of a Q4_K/Q5_K block (the `utmp` /
-/// `kmask1..3` unpacking of `ggml_vec_dot_q4_K_q8_K`), each as two `int32x4_t` (0..4, 4..8).
+/// `v` unchanged but opaque to the optimizer (an empty `asm!`, no instruction). Applied to the
+/// widened scale vectors so that they stay one register for `MLA` by element: otherwise LLVM
+/// broadcasts and widens each scale on its own (`DUP` + `UXTL`, two instructions per scale).
 #[inline(always)]
-fn q4k_scales_mins(s: &[u8; 12]) -> ([int32x4_t; 2], [int32x4_t; 2]) {
+fn opaque(mut v: int32x4_t) -> int32x4_t {
+    // SAFETY: the template is a comment: no instruction, no memory, no flags.
+    unsafe {
+        core::arch::asm!(
+            "/* {v:v} */",
+            v = inout(vreg) v,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    v
+}
+
+/// Whether [`Chains`] sums by parts for `D` ([`Dot4::CHAINS`]): with `SDOT`, whose accumulator
+/// input is free. With [`super::Plain`] (whose accumulation costs an add, and which LLVM then
+/// rewrites into `UZP1` + `UZP2` + two adds) the direct form is shorter. Only speed depends on
+/// the answer: both forms give the same integers.
+#[inline(always)]
+fn by_parts<D: Dot4>() -> bool {
+    D::CHAINS
+}
+
+/// The eight 6-bit scales and eight 6-bit minimums of a Q4_K/Q5_K block (the `utmp` /
+/// `kmask1..3` unpacking of `ggml_vec_dot_q4_K_q8_K`): the scales as [`Chains`] weights (with
+/// `by_parts` their steps `sc[k] - sc[k + 1]`, `sc[8] = 0`) and the minimums, each as two
+/// `int32x4_t` (0..4, 4..8).
+#[inline(always)]
+fn q4k_steps_mins(s: &[u8; 12], by_parts: bool) -> ([int32x4_t; 2], [int32x4_t; 2]) {
     const KMASK1: u32 = 0x3f3f_3f3f;
     const KMASK2: u32 = 0x0f0f_0f0f;
     const KMASK3: u32 = 0x0303_0303;
@@ -108,15 +136,15 @@ fn q4k_scales_mins(s: &[u8; 12]) -> ([int32x4_t; 2], [int32x4_t; 2]) {
     // SAFETY: NEON is part of every aarch64 target.
     unsafe {
         let v = vcombine_u8(vcreate_u8(sc), vcreate_u8(mn));
-        let s16 = vmovl_u8(vget_low_u8(v));
-        let m16 = vmovl_high_u8(v);
-        let w = |h: uint16x8_t| {
-            [
-                vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h))),
-                vreinterpretq_s32_u32(vmovl_high_u16(h)),
-            ]
+        let s16 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(v)));
+        let step = if by_parts {
+            vsubq_s16(s16, vextq_s16::<1>(s16, vdupq_n_s16(0)))
+        } else {
+            s16
         };
-        (w(s16), w(m16))
+        let m16 = vreinterpretq_s16_u16(vmovl_high_u8(v));
+        let w = |h: int16x8_t| [vmovl_s16(vget_low_s16(h)), vmovl_high_s16(h)];
+        (w(step).map(opaque), w(m16))
     }
 }
 
@@ -133,54 +161,109 @@ fn q4k_min_lanes(mins: [int32x4_t; 2], y: &BlockQ8K) -> int32x4_t {
     }
 }
 
-/// 32 quants (element order) against their activations, added to the block's integer lanes:
-/// `acc[0] += sc[A] * dot4(q[0], y[0])`, `acc[1] += sc[B] * dot4(q[1], y[1])` (elements
-/// 0..16 of the chunk in lanes 0..4, 16..32 in lanes 4..8).
-///
-/// # Safety
-///
-/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
-#[inline(always)]
-unsafe fn scaled32<D: Dot4, const A: i32, const B: i32>(
-    d: D,
-    acc: &mut [int32x4_t; 2],
-    q: [int8x16_t; 2],
-    y: [int8x16_t; 2],
-    sc: int32x4_t,
-) {
-    // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
-    unsafe {
-        let z = vdupq_n_s32(0);
-        acc[0] = vmlaq_laneq_s32::<A>(acc[0], d.dot4(z, q[0], y[0]), sc);
-        acc[1] = vmlaq_laneq_s32::<B>(acc[1], d.dot4(z, q[1], y[1]), sc);
-    }
+/// Scaled sums of [`Dot4`] lanes, `sum s[k] * p[k]` over the sub-blocks `k = 0..n` of a chain
+/// (scales `s[k]`, lane vectors `p[k]`). Direct: `acc += s[k] * dot4(0, ..)`. By parts (see
+/// [`by_parts`]): `sum s[k] * p[k] = sum (s[k] - s[k+1]) * P[k]` with `s[n] = 0` and the
+/// prefix sums `P[k] = p[0] + .. + p[k]`, which chained [`Dot4`]s give without zeroing an
+/// accumulator per sub-block: one `SDOT` and one `MLA` by element per 16 quants; the weights
+/// passed are then the steps `s[k] - s[k+1]`. Exact either way: 32-bit `MLA`/`SDOT` arithmetic
+/// wraps, i.e. is exact modulo 2^32, and the results (the reference's lane integers) fit i32.
+struct Chains {
+    /// The prefix sums `P` of the two chains (by parts).
+    p: [int32x4_t; 2],
+    /// The scaled sums.
+    acc: [int32x4_t; 2],
+    /// Which form (the weights must match).
+    by_parts: bool,
 }
 
-/// 32 quants with one scale, summed: `*acc += sc[A] * (dot4(q[0], y[0]) + dot4(q[1], y[1]))`
-/// (the tiled path, where only the lanes' total matters).
-///
-/// # Safety
-///
-/// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
-#[inline(always)]
-unsafe fn scaled32_sum<D: Dot4, const A: i32>(
-    d: D,
-    acc: &mut int32x4_t,
-    q: [int8x16_t; 2],
-    y: [int8x16_t; 2],
-    sc: int32x4_t,
-) {
-    // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
-    unsafe {
-        let p = d.dot4(d.dot4(vdupq_n_s32(0), q[0], y[0]), q[1], y[1]);
-        *acc = vmlaq_laneq_s32::<A>(*acc, p, sc);
+impl Chains {
+    /// Empty prefix sums; the scaled sums start at `acc`.
+    #[inline(always)]
+    fn new(acc: [int32x4_t; 2], by_parts: bool) -> Chains {
+        // SAFETY: NEON is part of every aarch64 target.
+        let z = unsafe { vdupq_n_s32(0) };
+        Chains {
+            p: [z, z],
+            acc,
+            by_parts,
+        }
+    }
+
+    /// The lanes to weight next: `dot4` of `q`, `y` onto chain `i`'s prefix sum (by parts) or
+    /// onto zero.
+    ///
+    /// # Safety
+    ///
+    /// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+    #[inline(always)]
+    unsafe fn dot<D: Dot4>(&mut self, d: D, i: usize, q: [int8x16_t; 2], y: [int8x16_t; 2]) {
+        // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
+        unsafe {
+            let from = if self.by_parts {
+                self.p[i]
+            } else {
+                vdupq_n_s32(0)
+            };
+            self.p[i] = d.dot4(from, q[0], y[0]);
+            self.p[i] = d.dot4(self.p[i], q[1], y[1]);
+        }
+    }
+
+    /// 16 + 16 quants against their activations, one sub-block step per chain: chain 0 gets
+    /// `q[0]` (lanes 0..4) with step lane `A` of `st`, chain 1 gets `q[1]` (lanes 4..8) with
+    /// lane `B` (the vec path: the AVX2 lanes).
+    ///
+    /// # Safety
+    ///
+    /// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+    #[inline(always)]
+    unsafe fn lanes<D: Dot4, const A: i32, const B: i32>(
+        &mut self,
+        d: D,
+        q: [int8x16_t; 2],
+        y: [int8x16_t; 2],
+        st: int32x4_t,
+    ) {
+        // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
+        unsafe {
+            let from = if self.by_parts {
+                self.p
+            } else {
+                [vdupq_n_s32(0); 2]
+            };
+            self.p[0] = d.dot4(from[0], q[0], y[0]);
+            self.p[1] = d.dot4(from[1], q[1], y[1]);
+            self.acc[0] = vmlaq_laneq_s32::<A>(self.acc[0], self.p[0], st);
+            self.acc[1] = vmlaq_laneq_s32::<B>(self.acc[1], self.p[1], st);
+        }
+    }
+
+    /// 32 quants of one sub-block (step lane `A` of `st`) on chain 0 alone (the tiled path,
+    /// where only the lanes' total matters).
+    ///
+    /// # Safety
+    ///
+    /// `d`'s CPU feature must be present (it came from [`Neon::dispatch`]).
+    #[inline(always)]
+    unsafe fn sum<D: Dot4, const A: i32>(
+        &mut self,
+        d: D,
+        q: [int8x16_t; 2],
+        y: [int8x16_t; 2],
+        st: int32x4_t,
+    ) {
+        // SAFETY: the caller guarantees `d`'s feature; the rest is base NEON.
+        unsafe {
+            self.dot(d, 0, q, y);
+            self.acc[0] = vmlaq_laneq_s32::<A>(self.acc[0], self.p[0], st);
+        }
     }
 }
 
 /// One 64-element group `j` of a Q4_K/Q5_K block: quants `q` = the 32 of sub-block `2j`
-/// (`q[0..2]`, scale lane `A`) and the 32 of sub-block `2j + 1` (`q[2..4]`, lane `B`) of `sc`,
-/// against `y.qs[64j..64j + 64]`. Vec path (`TILED == false`): the AVX2 lanes into `acc`;
-/// tiled: sums, sub-block `2j` into `acc[0]`, `2j + 1` into `acc[1]`.
+/// (`q[0..2]`, step lane `A` of `st`) and the 32 of sub-block `2j + 1` (`q[2..4]`, lane `B`),
+/// against `y.qs[64j..64j + 64]`: the AVX2 lanes (vec path) or one chain (`TILED`).
 ///
 /// # Safety
 ///
@@ -188,11 +271,11 @@ unsafe fn scaled32_sum<D: Dot4, const A: i32>(
 #[inline(always)]
 unsafe fn q45_group<D: Dot4, const TILED: bool, const A: i32, const B: i32>(
     d: D,
-    acc: &mut [int32x4_t; 2],
+    ch: &mut Chains,
     q: [uint8x16_t; 4],
     y: &BlockQ8K,
     j: usize,
-    sc: int32x4_t,
+    st: int32x4_t,
 ) {
     // SAFETY: NEON is part of every aarch64 target.
     let q = q.map(|v| unsafe { vreinterpretq_s8_u8(v) });
@@ -200,11 +283,11 @@ unsafe fn q45_group<D: Dot4, const TILED: bool, const A: i32, const B: i32>(
     // SAFETY: the caller guarantees `d`'s feature.
     unsafe {
         if TILED {
-            scaled32_sum::<D, A>(d, &mut acc[0], [q[0], q[1]], ylo, sc);
-            scaled32_sum::<D, B>(d, &mut acc[1], [q[2], q[3]], yhi, sc);
+            ch.sum::<D, A>(d, [q[0], q[1]], ylo, st);
+            ch.sum::<D, B>(d, [q[2], q[3]], yhi, st);
         } else {
-            scaled32::<D, A, A>(d, acc, [q[0], q[1]], ylo, sc);
-            scaled32::<D, B, B>(d, acc, [q[2], q[3]], yhi, sc);
+            ch.lanes::<D, A, A>(d, [q[0], q[1]], ylo, st);
+            ch.lanes::<D, B, B>(d, [q[2], q[3]], yhi, st);
         }
     }
 }
@@ -247,46 +330,49 @@ impl Q45 for BlockQ5K {
         (self.d, self.dmin, &self.scales)
     }
     /// Group `j`: Q4_K's nibbles plus 16 where bit `2j` (low nibbles) or `2j + 1` (high) of
-    /// `qh[l]` is set: the bit shifted to bit 4 and inserted with `BSL`.
+    /// `qh[l]` is set. Low: the bit moved to bit 0, inserted above the nibble with `SLI #4`
+    /// (which also drops the high nibble); high: the bit moved to bit 4 and `USRA #4` adds the
+    /// high nibble.
     #[inline(always)]
     fn quants(&self) -> [[uint8x16_t; 4]; 4] {
         let qh = load32(&self.qh);
         // SAFETY: NEON is part of every aarch64 target.
         unsafe {
-            // Bit 2j of qh at bit 4 (low nibbles), bit 2j + 1 at bit 4 (high nibbles).
-            let hbits: [[[uint8x16_t; 2]; 2]; 4] = [
+            let (one, m10) = (vdupq_n_u8(1), vdupq_n_u8(0x10));
+            let lo = |v: uint8x16_t| vandq_u8(v, one);
+            let hi = |v: uint8x16_t| vandq_u8(v, m10);
+            // Per group: bit 2j of qh at bit 0, bit 2j + 1 at bit 4 (shifts are immediates).
+            let bits: [[[uint8x16_t; 2]; 2]; 4] = [
+                [qh.map(lo), qh.map(|v| hi(vshlq_n_u8::<3>(v)))],
                 [
-                    qh.map(|v| vshlq_n_u8::<4>(v)),
-                    qh.map(|v| vshlq_n_u8::<3>(v)),
+                    qh.map(|v| lo(vshrq_n_u8::<2>(v))),
+                    qh.map(|v| hi(vshlq_n_u8::<1>(v))),
                 ],
                 [
-                    qh.map(|v| vshlq_n_u8::<2>(v)),
-                    qh.map(|v| vshlq_n_u8::<1>(v)),
+                    qh.map(|v| lo(vshrq_n_u8::<4>(v))),
+                    qh.map(|v| hi(vshrq_n_u8::<1>(v))),
                 ],
-                [qh, qh.map(|v| vshrq_n_u8::<1>(v))],
                 [
-                    qh.map(|v| vshrq_n_u8::<2>(v)),
-                    qh.map(|v| vshrq_n_u8::<3>(v)),
+                    qh.map(|v| lo(vshrq_n_u8::<6>(v))),
+                    qh.map(|v| hi(vshrq_n_u8::<3>(v))),
                 ],
             ];
-            let m4 = vdupq_n_u8(0x0f);
-            let m10 = vdupq_n_u8(0x10);
             core::array::from_fn(|j| {
                 let q = load32(arr(&self.qs, 32 * j));
-                let [hl, hh] = hbits[j];
+                let [bl, bh] = bits[j];
                 [
-                    vbslq_u8(m10, hl[0], vandq_u8(q[0], m4)),
-                    vbslq_u8(m10, hl[1], vandq_u8(q[1], m4)),
-                    vbslq_u8(m10, hh[0], vshrq_n_u8::<4>(q[0])),
-                    vbslq_u8(m10, hh[1], vshrq_n_u8::<4>(q[1])),
+                    vsliq_n_u8::<4>(q[0], bl[0]),
+                    vsliq_n_u8::<4>(q[1], bl[1]),
+                    vsraq_n_u8::<4>(bh[0], q[0]),
+                    vsraq_n_u8::<4>(bh[1], q[1]),
                 ]
             })
         }
     }
 }
 
-/// The integer part of a Q4_K/Q5_K block against `y`: the vec path's 8 AVX2 lanes (`TILED ==
-/// false`) or 8 lanes whose total is the tiled `s1`.
+/// The integer part of a Q4_K/Q5_K block against `y` (`st`: the scale steps): the vec path's
+/// 8 AVX2 lanes (`TILED == false`) or 8 lanes whose total is the tiled `s1`.
 ///
 /// # Safety
 ///
@@ -296,17 +382,17 @@ unsafe fn q45_sumi<D: Dot4, X: Q45, const TILED: bool>(
     d: D,
     x: &X,
     y: &BlockQ8K,
-    sc: [int32x4_t; 2],
+    st: [int32x4_t; 2],
 ) -> [int32x4_t; 2] {
     let q = x.quants();
     // SAFETY: NEON is part of every aarch64 target; the caller guarantees `d`'s feature.
     unsafe {
-        let mut acc = [vdupq_n_s32(0); 2];
-        q45_group::<D, TILED, 0, 1>(d, &mut acc, q[0], y, 0, sc[0]);
-        q45_group::<D, TILED, 2, 3>(d, &mut acc, q[1], y, 1, sc[0]);
-        q45_group::<D, TILED, 0, 1>(d, &mut acc, q[2], y, 2, sc[1]);
-        q45_group::<D, TILED, 2, 3>(d, &mut acc, q[3], y, 3, sc[1]);
-        acc
+        let mut ch = Chains::new([vdupq_n_s32(0); 2], by_parts::<D>());
+        q45_group::<D, TILED, 0, 1>(d, &mut ch, q[0], y, 0, st[0]);
+        q45_group::<D, TILED, 2, 3>(d, &mut ch, q[1], y, 1, st[0]);
+        q45_group::<D, TILED, 0, 1>(d, &mut ch, q[2], y, 2, st[1]);
+        q45_group::<D, TILED, 2, 3>(d, &mut ch, q[3], y, 3, st[1]);
+        ch.acc
     }
 }
 
@@ -338,12 +424,12 @@ impl Dot4Kernel for Q4kVec<'_> {
             let yd = q8k_d(yb);
             let dd = yd * f16_to_f32(xd);
             let dmin = -yd * f16_to_f32(xdmin);
-            let (sc, mn) = q4k_scales_mins(packed);
+            let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
             let prod = q4k_min_lanes(mn, yb);
             // SAFETY: NEON is part of every aarch64 target.
             acc_m = unsafe { vfmaq_f32(acc_m, vcvtq_f32_s32(prod), vdupq_n_f32(dmin)) };
             // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
-            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, sc) };
+            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, st) };
             fma_lanes(&mut acc, dd, sumi);
         }
         // SAFETY: NEON is part of every aarch64 target.
@@ -373,12 +459,12 @@ impl Dot4Kernel for Q5kVec<'_> {
             let yd = q8k_d(yb);
             let dd = yd * f16_to_f32(xd);
             let dmin = -yd * f16_to_f32(xdmin);
-            let (sc, mn) = q4k_scales_mins(packed);
+            let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
             // SAFETY: NEON is part of every aarch64 target.
             let sum = unsafe { vaddvq_s32(q4k_min_lanes(mn, yb)) };
             summs = fma1(dmin, sum as f32, summs);
             // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
-            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, sc) };
+            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, st) };
             fma_lanes(&mut acc, dd, sumi);
         }
         hsum8(acc) + summs
@@ -399,11 +485,11 @@ impl<X: Q45> Dot4Kernel for Q45Tiled<'_, X> {
         let mut acc = 0f32;
         for (xb, yb) in self.x.iter().zip(self.y) {
             let (xd, xdmin, packed) = xb.head();
-            let (sc, mn) = q4k_scales_mins(packed);
+            let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
             // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature; the rest is
             // base NEON.
             let (s1, s2) = unsafe {
-                let l = q45_sumi::<D, X, true>(d, xb, yb, sc);
+                let l = q45_sumi::<D, X, true>(d, xb, yb, st);
                 (
                     vaddvq_s32(vaddq_s32(l[0], l[1])),
                     vaddvq_s32(q4k_min_lanes(mn, yb)),
@@ -460,7 +546,8 @@ fn q6k_quants<const SIGNED: bool>(x: &BlockQ6K) -> [int8x16_t; 16] {
 }
 
 /// The integer lanes of a Q6_K block: per chunk `c`, elements 0..16 times `scale[2c]` into
-/// `acc[0]`, 16..32 times `scale[2c + 1]` into `acc[1]` (the AVX2 lanes), from `acc`.
+/// `acc[0]`, 16..32 times `scale[2c + 1]` into `acc[1]` (the AVX2 lanes), from `acc`. `st` are
+/// the scale steps of the two chains (even and odd scales): `scale[i] - scale[i + 2]`.
 ///
 /// # Safety
 ///
@@ -468,42 +555,53 @@ fn q6k_quants<const SIGNED: bool>(x: &BlockQ6K) -> [int8x16_t; 16] {
 #[inline(always)]
 unsafe fn q6k_lanes<D: Dot4>(
     d: D,
-    mut acc: [int32x4_t; 2],
+    acc: [int32x4_t; 2],
     q: &[int8x16_t; 16],
     y: &BlockQ8K,
-    sc: [int32x4_t; 4],
+    st: [int32x4_t; 4],
 ) -> [int32x4_t; 2] {
+    let mut ch = Chains::new(acc, by_parts::<D>());
     // SAFETY: the caller guarantees `d`'s feature.
     unsafe {
         for h in 0..2 {
             let c = 4 * h;
-            let (s0, s1) = (sc[2 * h], sc[2 * h + 1]);
-            scaled32::<D, 0, 1>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s0);
+            let (s0, s1) = (st[2 * h], st[2 * h + 1]);
+            ch.lanes::<D, 0, 1>(d, [q[2 * c], q[2 * c + 1]], acts32(y, c), s0);
             let c = c + 1;
-            scaled32::<D, 2, 3>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s0);
+            ch.lanes::<D, 2, 3>(d, [q[2 * c], q[2 * c + 1]], acts32(y, c), s0);
             let c = c + 1;
-            scaled32::<D, 0, 1>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s1);
+            ch.lanes::<D, 0, 1>(d, [q[2 * c], q[2 * c + 1]], acts32(y, c), s1);
             let c = c + 1;
-            scaled32::<D, 2, 3>(d, &mut acc, [q[2 * c], q[2 * c + 1]], acts32(y, c), s1);
+            ch.lanes::<D, 2, 3>(d, [q[2 * c], q[2 * c + 1]], acts32(y, c), s1);
         }
     }
-    acc
+    ch.acc
 }
 
-/// The sixteen Q6_K scales as i16 (0..8, 8..16) and as i32 (four vectors of four).
+/// The sixteen Q6_K scales as i16 (0..8, 8..16), and their [`Chains`] weights as i32 (four
+/// vectors of four): the scales, or with `by_parts` their steps along the two chains of
+/// [`q6k_lanes`], `scale[i] - scale[i + 2]` (`scale[16] = scale[17] = 0`; |step| <= 255).
 #[inline(always)]
-fn q6k_scales(x: &BlockQ6K) -> ([int16x8_t; 2], [int32x4_t; 4]) {
+fn q6k_scales(x: &BlockQ6K, by_parts: bool) -> ([int16x8_t; 2], [int32x4_t; 4]) {
     // SAFETY: `scales` is 16 readable bytes; NEON is part of every aarch64 target.
     unsafe {
         let s = vld1q_s8(x.scales.as_ptr());
         let s16 = [vmovl_s8(vget_low_s8(s)), vmovl_high_s8(s)];
-        let s32 = [
-            vmovl_s16(vget_low_s16(s16[0])),
-            vmovl_high_s16(s16[0]),
-            vmovl_s16(vget_low_s16(s16[1])),
-            vmovl_high_s16(s16[1]),
+        let st = if by_parts {
+            [
+                vsubq_s16(s16[0], vextq_s16::<2>(s16[0], s16[1])),
+                vsubq_s16(s16[1], vextq_s16::<2>(s16[1], vdupq_n_s16(0))),
+            ]
+        } else {
+            s16
+        };
+        let st32 = [
+            vmovl_s16(vget_low_s16(st[0])),
+            vmovl_high_s16(st[0]),
+            vmovl_s16(vget_low_s16(st[1])),
+            vmovl_high_s16(st[1]),
         ];
-        (s16, s32)
+        (s16, st32.map(opaque))
     }
 }
 
@@ -522,7 +620,7 @@ impl Dot4Kernel for Q6kVec<'_> {
         let mut acc = zero8();
         for (xb, yb) in self.x.iter().zip(self.y) {
             let dd = q8k_d(yb) * f16_to_f32(xb.d);
-            let (s16, s32) = q6k_scales(xb);
+            let (s16, st) = q6k_scales(xb, by_parts::<D>());
             let b = bsums(yb);
             let q = q6k_quants::<false>(xb);
             // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
@@ -540,7 +638,7 @@ impl Dot4Kernel for Q6kVec<'_> {
                         vmull_high_s16(b[1], n[1]),
                     ),
                 ];
-                q6k_lanes(d, corr, &q, yb, s32)
+                q6k_lanes(d, corr, &q, yb, st)
             };
             fma_lanes(&mut acc, dd, sumi);
         }
@@ -561,12 +659,12 @@ impl Dot4Kernel for Q6kTiled<'_> {
     fn run<D: Dot4>(self, d: D) -> f32 {
         let mut acc = 0f32;
         for (xb, yb) in self.x.iter().zip(self.y) {
-            let (_, s32) = q6k_scales(xb);
+            let (_, st) = q6k_scales(xb, by_parts::<D>());
             let q = q6k_quants::<true>(xb);
             // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
             // which checked its CPU feature.
             let s1 = unsafe {
-                let l = q6k_lanes(d, [vdupq_n_s32(0); 2], &q, yb, s32);
+                let l = q6k_lanes(d, [vdupq_n_s32(0); 2], &q, yb, st);
                 vaddvq_s32(vaddq_s32(l[0], l[1]))
             };
             acc = tiled_step(acc, f16_to_f32(xb.d), s1, None, q8k_d(yb));
@@ -676,7 +774,7 @@ mod tests {
             for b in &mut y {
                 for q in b.qs.iter_mut() {
                     *q = match kind {
-                        2 if rng.next() % 4 == 0 => -128,
+                        2 if rng.next() & 3 == 0 => -128,
                         2 => *q,
                         3 => -128,
                         _ => 127,
@@ -700,7 +798,7 @@ mod tests {
     fn check<B: Block + Clone>(name: &str, f16_at: &[usize], fills: &[u8], (neon, refr): Pair<B>) {
         let mut rng = Rng(0x5eed ^ name.len() as u64);
         for t in tokens() {
-            for round in 0..24 {
+            for round in 0..48 {
                 for n in 0..=12 {
                     let x: Vec<B> = match round % 4 {
                         0 | 1 => weights(&mut rng, n, f16_at),

@@ -46,12 +46,16 @@ fn q8k_d(y: &BlockQ8K) -> f32 {
     f32::from_le_bytes(y.d)
 }
 
-/// The 16 activations of `y` from element `off` (a multiple of 16).
+/// The 128 activations `128H..128H + 128` of `y` as eight vectors.
 #[inline(always)]
-fn act16(y: &BlockQ8K, off: usize) -> int8x16_t {
-    let s: &[i8; 16] = y.qs[off..off + 16].try_into().unwrap();
-    // SAFETY: `s` is 16 readable bytes; NEON loads have no alignment requirement.
-    unsafe { vld1q_s8(s.as_ptr()) }
+fn act_half<const H: usize>(y: &BlockQ8K) -> [int8x16_t; 8] {
+    let s: &[i8; 128] = y.qs[128 * H..128 * H + 128].try_into().unwrap();
+    // SAFETY: `s` is 128 readable bytes; NEON loads have no alignment requirement.
+    unsafe {
+        let a = vld1q_s8_x4(s.as_ptr());
+        let b = vld1q_s8_x4(s.as_ptr().add(64));
+        [a.0, a.1, a.2, a.3, b.0, b.1, b.2, b.3]
+    }
 }
 
 /// Four 16-byte vectors: the 64 quant bytes `qs` of a Q2_K / Q3_K block.
@@ -93,6 +97,13 @@ fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f
         res = fma1(-dmin0, s2 as f32, res);
     }
     fma1(res, d1, acc)
+}
+
+/// Four zero i32 lanes.
+#[inline(always)]
+fn zero_i32() -> int32x4_t {
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe { vdupq_n_s32(0) }
 }
 
 /// The sum of the eight i32 lanes (exact).
@@ -152,26 +163,39 @@ fn q2k_min_lanes(mn: [int16x8_t; 2], y: &BlockQ8K) -> [int32x4_t; 2] {
 #[inline(always)]
 fn q2k_sumi<D: Dot4>(d: D, x: &BlockQ2K, sc: &[u16; 16], y: &BlockQ8K) -> [int32x4_t; 2] {
     let bits = load64(&x.qs);
-    // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`, which
-    // checked its CPU feature.
-    unsafe {
-        let mut s = [vdupq_n_s32(0); 2];
-        for h in 0..2 {
-            for k in 0..4 {
-                for (j, sj) in s.iter_mut().enumerate() {
-                    let q = crumbs(bits[2 * h + j], k);
-                    // Quant (0..=3) times scale (0..=15) in each byte of a 16-bit lane: at most
-                    // 45, so no carry reaches the other byte.
-                    let scaled = vreinterpretq_s8_u16(vmulq_u16(
-                        vreinterpretq_u16_u8(q),
-                        vdupq_n_u16(sc[8 * h + 2 * k + j]),
-                    ));
-                    *sj = d.dot4(*sj, scaled, act16(y, 128 * h + 32 * k + 16 * j));
-                }
+    let s = [zero_i32(); 2];
+    let s = q2k_sumi_half::<D, 0>(d, s, &bits, sc, y);
+    q2k_sumi_half::<D, 1>(d, s, &bits, sc, y)
+}
+
+/// [`q2k_sumi`] for the elements `128H..128H + 128` (`H` a constant, so that the scale lanes
+/// are immediates).
+#[inline(always)]
+fn q2k_sumi_half<D: Dot4, const H: usize>(
+    d: D,
+    mut s: [int32x4_t; 2],
+    bits: &[uint8x16_t; 4],
+    sc: &[u16; 16],
+    y: &BlockQ8K,
+) -> [int32x4_t; 2] {
+    let a = act_half::<H>(y);
+    for k in 0..4 {
+        for (j, sj) in s.iter_mut().enumerate() {
+            let q = crumbs(bits[2 * H + j], k);
+            // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
+            // which checked its CPU feature.
+            unsafe {
+                // Quant (0..=3) times scale (0..=15) in each byte of a 16-bit lane: at most 45,
+                // so no carry reaches the other byte.
+                let scaled = vreinterpretq_s8_u16(vmulq_u16(
+                    vreinterpretq_u16_u8(q),
+                    vdupq_n_u16(sc[8 * H + 2 * k + j]),
+                ));
+                *sj = d.dot4(*sj, scaled, a[2 * k + j]);
             }
         }
-        s
     }
+    s
 }
 
 /// [`Neon::dot_q2_k_q8_k_vec`].
@@ -224,15 +248,13 @@ impl Dot4Kernel for Q2kTiled<'_> {
 // ---------------------------------------------------------------------------------------------
 
 /// Q3_K: the sixteen negated scales, `32 - stored` = `-(scale - 32)` (-31..=32), sub-block `s`
-/// in element `s` (the C code's `kmask1` / `kmask2` unpacking of the 12 packed bytes).
+/// in byte `s` (the C code's `kmask1` / `kmask2` unpacking of the 12 packed bytes).
 #[inline(always)]
-fn q3k_neg_scales(x: &BlockQ3K) -> [i8; 16] {
+fn q3k_neg_scales(x: &BlockQ3K) -> int8x16_t {
     const SCALES_END: usize = core::mem::offset_of!(BlockQ3K, scales) + 12;
     let p = (x as *const BlockQ3K).cast::<u8>();
-    let mut out = [0i8; 16];
     // SAFETY: the 16 bytes before the end of `scales` lie in the block (the last 4 of `qs`,
-    // then the 12 of `scales`), which `p` covers; `out` is 16 writable bytes; NEON is part of
-    // every aarch64 target.
+    // then the 12 of `scales`), which `p` covers; NEON is part of every aarch64 target.
     unsafe {
         // v[4 + i] = scales[i].
         let v = vld1q_u8(p.add(SCALES_END - 16));
@@ -256,31 +278,52 @@ fn q3k_neg_scales(x: &BlockQ3K) -> [i8; 16] {
             vandq_u8(lo, vdupq_n_u8(0x0f)),
             vandq_u8(hi, vdupq_n_u8(0x30)),
         );
-        vst1q_s8(
-            out.as_mut_ptr(),
-            vsubq_s8(vdupq_n_s8(32), vreinterpretq_s8_u8(s)),
-        );
+        vsubq_s8(vdupq_n_s8(32), vreinterpretq_s8_u8(s))
     }
-    out
 }
 
-/// 4 in the bytes of `hm` whose bit `b` is clear, else 0.
+/// Byte `s` of `v` in all sixteen bytes (`DUP` by element; `s` a constant after inlining).
 #[inline(always)]
-fn clear4(hm: uint8x16_t, b: usize) -> uint8x16_t {
+fn dup_byte(v: int8x16_t, s: usize) -> int8x16_t {
     // SAFETY: NEON is part of every aarch64 target.
     unsafe {
-        // Bit b moved to bit 2.
-        let m = match b {
-            0 => vshlq_n_u8::<2>(hm),
-            1 => vshlq_n_u8::<1>(hm),
-            2 => hm,
-            3 => vshrq_n_u8::<1>(hm),
-            4 => vshrq_n_u8::<2>(hm),
-            5 => vshrq_n_u8::<3>(hm),
-            6 => vshrq_n_u8::<4>(hm),
-            _ => vshrq_n_u8::<5>(hm),
+        match s {
+            0 => vdupq_laneq_s8::<0>(v),
+            1 => vdupq_laneq_s8::<1>(v),
+            2 => vdupq_laneq_s8::<2>(v),
+            3 => vdupq_laneq_s8::<3>(v),
+            4 => vdupq_laneq_s8::<4>(v),
+            5 => vdupq_laneq_s8::<5>(v),
+            6 => vdupq_laneq_s8::<6>(v),
+            7 => vdupq_laneq_s8::<7>(v),
+            8 => vdupq_laneq_s8::<8>(v),
+            9 => vdupq_laneq_s8::<9>(v),
+            10 => vdupq_laneq_s8::<10>(v),
+            11 => vdupq_laneq_s8::<11>(v),
+            12 => vdupq_laneq_s8::<12>(v),
+            13 => vdupq_laneq_s8::<13>(v),
+            14 => vdupq_laneq_s8::<14>(v),
+            _ => vdupq_laneq_s8::<15>(v),
+        }
+    }
+}
+
+/// Q3_K quants (-4..=3) of one vector: bits `2k..2k+2` of `qs` minus 4 where bit `b` of `hm`
+/// is clear. The bit test gives 0xff where the 4 is taken away, and the low two bits inserted
+/// into that give `0xfc | low2 = low2 - 4` (else `low2`).
+#[inline(always)]
+fn q3k_quants(qs: uint8x16_t, k: usize, hm: uint8x16_t, b: usize) -> int8x16_t {
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe {
+        // Bits 2k..2k+2 moved to 0..2 (the bits above are masked off by the insert).
+        let low = match k {
+            0 => qs,
+            1 => vshrq_n_u8::<2>(qs),
+            2 => vshrq_n_u8::<4>(qs),
+            _ => vshrq_n_u8::<6>(qs),
         };
-        vbicq_u8(vdupq_n_u8(4), m)
+        let minus4 = vceqzq_u8(vandq_u8(hm, vdupq_n_u8(1 << b)));
+        vreinterpretq_s8_u8(vbslq_u8(vdupq_n_u8(3), low, minus4))
     }
 }
 
@@ -290,28 +333,39 @@ fn clear4(hm: uint8x16_t, b: usize) -> uint8x16_t {
 fn q3k_neg_sumi<D: Dot4>(d: D, x: &BlockQ3K, y: &BlockQ8K) -> [int32x4_t; 2] {
     let nsc = q3k_neg_scales(x);
     let bits = load64(&x.qs);
-    // SAFETY: `hmask` is 32 readable bytes; NEON is part of every aarch64 target; `d` came from
-    // `Neon::dispatch`, which checked its CPU feature.
-    unsafe {
-        let hm = vld1q_u8_x2(x.hmask.as_ptr());
-        let hm = [hm.0, hm.1];
-        let mut s = [vdupq_n_s32(0); 2];
-        for h in 0..2 {
-            for k in 0..4 {
-                for (j, sj) in s.iter_mut().enumerate() {
-                    // Quant -4..=3: low two bits minus 4 where bit 4h + k of hmask is clear.
-                    let q = vsubq_s8(
-                        vreinterpretq_s8_u8(crumbs(bits[2 * h + j], k)),
-                        vreinterpretq_s8_u8(clear4(hm[j], 4 * h + k)),
-                    );
-                    // -(quant * (scale - 32)) in -128..=124: exact in the wrapping byte product.
-                    let scaled = vmulq_s8(q, vdupq_n_s8(nsc[8 * h + 2 * k + j]));
-                    *sj = d.dot4(*sj, scaled, act16(y, 128 * h + 32 * k + 16 * j));
-                }
+    // SAFETY: `hmask` is 32 readable bytes.
+    let hm = unsafe { vld1q_u8_x2(x.hmask.as_ptr()) };
+    let hm = [hm.0, hm.1];
+    let s = [zero_i32(); 2];
+    let s = q3k_neg_sumi_half::<D, 0>(d, s, &bits, &hm, nsc, y);
+    q3k_neg_sumi_half::<D, 1>(d, s, &bits, &hm, nsc, y)
+}
+
+/// [`q3k_neg_sumi`] for the elements `128H..128H + 128` (`H` a constant, so that the shifts,
+/// bit masks and scale lanes are immediates).
+#[inline(always)]
+fn q3k_neg_sumi_half<D: Dot4, const H: usize>(
+    d: D,
+    mut s: [int32x4_t; 2],
+    bits: &[uint8x16_t; 4],
+    hm: &[uint8x16_t; 2],
+    nsc: int8x16_t,
+    y: &BlockQ8K,
+) -> [int32x4_t; 2] {
+    let a = act_half::<H>(y);
+    for k in 0..4 {
+        for (j, sj) in s.iter_mut().enumerate() {
+            let q = q3k_quants(bits[2 * H + j], k, hm[j], 4 * H + k);
+            // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
+            // which checked its CPU feature.
+            unsafe {
+                // -(quant * (scale - 32)) in -128..=124: exact in the wrapping byte product.
+                let scaled = vmulq_s8(q, dup_byte(nsc, 8 * H + 2 * k + j));
+                *sj = d.dot4(*sj, scaled, a[2 * k + j]);
             }
         }
-        s
     }
+    s
 }
 
 /// [`Neon::dot_q3_k_q8_k_vec`].
@@ -407,7 +461,7 @@ mod tests {
     const Q3K_F16: [usize; 1] = [108];
 
     /// Rounds per test; each runs 0..=12 blocks.
-    const ROUNDS: u64 = 120;
+    const ROUNDS: u64 = 400;
 
     /// `bsums` consistent with the quants.
     fn fix_bsums(b: &mut BlockQ8K) {
@@ -418,11 +472,11 @@ mod tests {
 
     /// Activations: quantized, raw, or raw with many -128 quants (every third round each).
     fn some_acts(rng: &mut Rng, n: usize, round: u64) -> Vec<BlockQ8K> {
-        let mut y = acts(rng, n, round % 3 != 0);
+        let mut y = acts(rng, n, !round.is_multiple_of(3));
         if round % 3 == 2 {
             for b in &mut y {
                 for q in b.qs.iter_mut() {
-                    if rng.next() % 4 == 0 {
+                    if rng.next().is_multiple_of(4) {
                         *q = -128;
                     }
                 }
@@ -440,7 +494,7 @@ mod tests {
         rng.bytes(&mut bytes);
         for blk in bytes.chunks_exact_mut(size) {
             for b in blk.iter_mut() {
-                if rng.next() % 3 == 0 {
+                if rng.next().is_multiple_of(3) {
                     *b = 0x80;
                 }
             }

@@ -90,9 +90,9 @@ fn scale_row(x: &mut [f32], s: f32) {
 }
 
 /// The reference's sequential `max = if max > v { max } else { v }` from `-inf`. Without NaNs
-/// this is the largest value (up to the sign of a zero maximum, which no output depends on:
-/// `v - (+-0)` differs only for zero `v`, and `expf_v(+-0) = 1`); with a NaN the vector `FMAX`
-/// gives NaN and the sequential loop decides.
+/// this is the largest value, which `FMAX` finds in any order (up to the sign of a zero
+/// maximum, which no output depends on: `v - (+-0)` differs only for zero `v`, and `expf_v(+-0)
+/// = 1`). With a NaN in the row the sum is NaN, so every output is NaN whatever the maximum.
 #[inline(always)]
 fn row_max(x: &[f32]) -> f32 {
     let n4 = x.len() & !3;
@@ -108,12 +108,6 @@ fn row_max(x: &[f32]) -> f32 {
     let mut max = unsafe { vmaxvq_f32(m) };
     for &v in &x[n4..] {
         max = if max > v { max } else { v };
-    }
-    if max.is_nan() {
-        max = f32::NEG_INFINITY;
-        for &v in x {
-            max = if max > v { max } else { v };
-        }
     }
     max
 }
@@ -140,23 +134,32 @@ impl Neon {
         // SAFETY: NEON is part of every aarch64 target.
         let m = unsafe { vdupq_n_f32(max) };
         let mut sum = 0.0f64;
-        for c in x.chunks_mut(8) {
-            // A partial last group: the missing lanes are -inf, whose exp is the reference's
-            // padding `expf_v(-inf - max)`.
-            let mut lanes = [f32::NEG_INFINITY; 8];
-            lanes[..c.len()].copy_from_slice(c);
+        // `exp(v - max)` of a group of 8 in place; its float sum.
+        let group = |c: &mut [f32]| {
             // SAFETY: NEON is part of every aarch64 target.
             let e = unsafe {
                 [
-                    expf4(vsubq_f32(load4(&lanes, 0), m)),
-                    expf4(vsubq_f32(load4(&lanes, 4), m)),
+                    expf4(vsubq_f32(load4(c, 0), m)),
+                    expf4(vsubq_f32(load4(c, 4), m)),
                 ]
             };
-            store4(&mut lanes, 0, e[0]);
-            store4(&mut lanes, 4, e[1]);
-            let len = c.len();
-            c.copy_from_slice(&lanes[..len]);
-            sum += f64::from(hsum8(e));
+            store4(c, 0, e[0]);
+            store4(c, 4, e[1]);
+            hsum8(e)
+        };
+        let mut chunks = x.chunks_exact_mut(8);
+        for c in &mut chunks {
+            sum += f64::from(group(c));
+        }
+        let rest = chunks.into_remainder();
+        if !rest.is_empty() {
+            // A partial last group: the missing lanes are -inf, whose exp is the reference's
+            // padding `expf_v(-inf - max)`.
+            let mut lanes = [f32::NEG_INFINITY; 8];
+            lanes[..rest.len()].copy_from_slice(rest);
+            sum += f64::from(group(&mut lanes));
+            let len = rest.len();
+            rest.copy_from_slice(&lanes[..len]);
         }
         scale_row(x, (1.0 / sum) as f32);
     }

@@ -97,6 +97,11 @@ fn detect() -> Detected {
 
 /// Four-product integer lanes (see the module documentation).
 pub(crate) trait Dot4: Copy {
+    /// Whether accumulating into a running sum is as cheap as into a fresh zero (true for
+    /// `SDOT`; LLVM turns [`Plain`]'s accumulating pairwise adds into longer sequences). Only
+    /// speed depends on it: kernels choose how to weight sub-blocks by scales.
+    const CHAINS: bool;
+
     /// `acc[k] + sum(a[4k + i] * b[4k + i] for i in 0..4)` for `k` in 0..4, exact.
     ///
     /// # Safety
@@ -115,6 +120,8 @@ pub(crate) struct Plain;
 pub(crate) struct Sdot;
 
 impl Dot4 for Plain {
+    const CHAINS: bool = false;
+
     #[inline(always)]
     unsafe fn dot4(self, acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
         // SAFETY: NEON is part of every aarch64 target.
@@ -127,6 +134,8 @@ impl Dot4 for Plain {
 }
 
 impl Dot4 for Sdot {
+    const CHAINS: bool = true;
+
     #[inline]
     #[target_feature(enable = "dotprod")]
     unsafe fn dot4(self, acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
