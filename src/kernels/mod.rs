@@ -208,6 +208,10 @@ pub fn matmuls<const N: usize>(
 }
 
 /// The blocks of every row, or `None` when a row is not a whole number of blocks.
+#[cfg(any(
+    all(feature = "avx2", target_arch = "x86_64"),
+    all(feature = "neon", target_arch = "aarch64")
+))]
 pub(crate) fn rows_as<const N: usize, B: crate::quant::Block>(
     rows: [&[u8]; N],
 ) -> Option<[&[B]; N]> {
