@@ -1,0 +1,205 @@
+package llamette
+
+/*
+#include "llamette.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// KVType is the element type of a context's KV cache.
+type KVType int
+
+// KV cache element types.
+const (
+	KVF16 KVType = C.LLAMETTE_KV_F16 // half precision, llama.cpp's default
+	KVF32 KVType = C.LLAMETTE_KV_F32 // single precision: twice the memory
+)
+
+// ContextOptions are the parameters of a context. The zero value gives llamette's defaults
+// (4096 positions, batches of 512, an f16 KV cache) evaluated serially.
+type ContextOptions struct {
+	NCtx      int    // positions the KV cache holds (prompt plus generated tokens); 0: 4096
+	NBatch    int    // most tokens evaluated in one step; 0: 512
+	KVType    KVType // KVF16 (default) or KVF32
+	LogitsAll bool   // keep the logits of every position of a batch (LogitsAt)
+
+	// Threads is how many threads evaluate: 0 or 1 runs serially, n > 1 runs
+	// DefaultParallel(n) (a pinned pool of n threads). Ignored when Parallel is set.
+	Threads int
+	// Parallel chooses the executor explicitly (Serial(), Goroutines(n), PinnedThreads(n)).
+	Parallel Parallel
+}
+
+// Context is an evaluation state (a KV cache) over a model. It is used by one goroutine at a
+// time (any goroutine, not at once); many contexts may share one model. Close frees it; a
+// finalizer frees a context that becomes unreachable without Close.
+type Context struct {
+	h     *C.LlametteContext
+	core  *modelCore
+	model *Model // a view of core for tokenizing, chat rendering and samplers
+	exec  executor
+	par   Parallel
+}
+
+// NewContext makes a context over the model.
+func (m *Model) NewContext(opts ContextOptions) (*Context, error) {
+	mh, err := m.handle("NewContext")
+	if err != nil {
+		return nil, err
+	}
+	defer runtime.KeepAlive(m)
+	p := C.llamette_context_default_params()
+	if opts.NCtx > 0 {
+		p.n_ctx = C.uint32_t(opts.NCtx)
+	}
+	if opts.NBatch > 0 {
+		p.n_batch = C.uint32_t(opts.NBatch)
+	}
+	p.kv_type = C.LlametteKvType(opts.KVType)
+	p.logits_all = C.bool(opts.LogitsAll)
+	var h *C.LlametteContext
+	if err := call("NewContext", func() uint32 { return C.llamette_context_new(mh, &p, &h) }); err != nil {
+		return nil, err
+	}
+	liveContexts.Add(1)
+	c := &Context{h: h, core: m.core.retain(), par: Serial()}
+	c.model = c.core.view()
+	runtime.SetFinalizer(c, (*Context).release)
+	par := opts.Parallel
+	if par == nil {
+		par = DefaultParallel(opts.Threads)
+	}
+	if err := c.SetParallel(par); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Context) release() {
+	if c.h == nil {
+		return
+	}
+	C.llamette_context_free(c.h)
+	c.h = nil
+	liveContexts.Add(-1)
+	if c.exec != nil {
+		c.exec.free()
+		c.exec = nil
+	}
+	c.core.release()
+}
+
+// Close frees the context and its executor (a pinned pool's threads); idempotent.
+func (c *Context) Close() error {
+	runtime.SetFinalizer(c, nil)
+	c.release()
+	return nil
+}
+
+// SetParallel replaces how the context runs its tasks (results stay bit-identical).
+func (c *Context) SetParallel(p Parallel) error {
+	if c.h == nil {
+		return closedError("SetParallel")
+	}
+	defer runtime.KeepAlive(c)
+	if p == nil {
+		p = Serial()
+	}
+	exec, err := p.install(c.h)
+	if err != nil {
+		return err
+	}
+	if c.exec != nil {
+		c.exec.free()
+	}
+	c.exec, c.par = exec, p
+	return nil
+}
+
+// Parallel returns the context's executor choice.
+func (c *Context) Parallel() Parallel { return c.par }
+
+// ParallelStats returns the parallel calls (and tasks) made through the context's current
+// executor since it was set; zero for Serial.
+func (c *Context) ParallelStats() ParallelStats {
+	if c.exec == nil {
+		return ParallelStats{}
+	}
+	defer runtime.KeepAlive(c)
+	return c.exec.stats()
+}
+
+// Eval evaluates tokens at the next positions (in steps of NBatch) and keeps the logits of the
+// last one (of every one with LogitsAll). On failure the context is as it was.
+func (c *Context) Eval(tokens []Token) error {
+	if c.h == nil {
+		return closedError("Eval")
+	}
+	defer runtime.KeepAlive(c)
+	return call("Eval", func() uint32 {
+		return C.llamette_eval(c.h, tokensPtr(tokens), C.size_t(len(tokens)))
+	})
+}
+
+// Logits returns a copy of the logits after the last evaluated token.
+func (c *Context) Logits() ([]float32, error) {
+	if c.h == nil {
+		return nil, closedError("Logits")
+	}
+	defer runtime.KeepAlive(c)
+	var p *C.float
+	var n C.size_t
+	var out []float32
+	err := call("Logits", func() uint32 {
+		st := C.llamette_logits(c.h, &p, &n)
+		if st == C.LLAMETTE_OK {
+			out = append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(p)), int(n))...)
+		}
+		return st
+	})
+	return out, err
+}
+
+// LogitsAt returns a copy of the logits for token i of the last evaluated batch (needs
+// LogitsAll).
+func (c *Context) LogitsAt(i int) ([]float32, error) {
+	if c.h == nil {
+		return nil, closedError("LogitsAt")
+	}
+	defer runtime.KeepAlive(c)
+	var p *C.float
+	var n C.size_t
+	var out []float32
+	err := call("LogitsAt", func() uint32 {
+		st := C.llamette_logits_at(c.h, C.size_t(i), &p, &n)
+		if st == C.LLAMETTE_OK {
+			out = append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(p)), int(n))...)
+		}
+		return st
+	})
+	return out, err
+}
+
+// NPast returns the number of positions the KV cache holds.
+func (c *Context) NPast() int {
+	if c.h == nil {
+		return 0
+	}
+	defer runtime.KeepAlive(c)
+	return int(C.llamette_context_n_past(c.h))
+}
+
+// Truncate forgets the positions from nKeep on (0 clears the context); nothing happens when
+// nKeep is not below NPast. The logits are gone until the next evaluation.
+func (c *Context) Truncate(nKeep int) error {
+	if c.h == nil {
+		return closedError("Truncate")
+	}
+	defer runtime.KeepAlive(c)
+	return call("Truncate", func() uint32 { return C.llamette_context_truncate(c.h, C.uint32_t(nKeep)) })
+}

@@ -1,0 +1,279 @@
+package llamette
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/cgo"
+	"strings"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Prompt is what Generate evaluates first: Text, Tokens, Chat or ChatAs.
+type Prompt interface {
+	// tokens returns the prompt's ids and the extra stop tokens it implies.
+	tokens(m *Model) (ids, stops []Token, err error)
+}
+
+// Text is a prompt given as text, tokenized as llama.cpp does for a completion (with BOS
+// where the vocabulary wants it, control tokens written in the text parsed).
+type Text string
+
+// Tokens is a prompt given as token ids, used as they are. Empty continues from the
+// context's last logits.
+type Tokens []Token
+
+// Chat is a conversation rendered with the model's chat template, ending with the assistant's
+// header; generation also stops at the format's end-of-turn tokens (ChatStopTokens).
+type Chat []Message
+
+// ChatAs is a conversation rendered in an explicit chat format (for models without a known
+// template), with that format's end-of-turn tokens.
+type ChatAs struct {
+	Format   ChatFormat
+	Messages []Message
+}
+
+func (t Text) tokens(m *Model) ([]Token, []Token, error) {
+	ids, err := m.Tokenize(string(t), true, true)
+	return ids, nil, err
+}
+
+func (t Tokens) tokens(*Model) ([]Token, []Token, error) { return t, nil, nil }
+
+func (c Chat) tokens(m *Model) ([]Token, []Token, error) {
+	return ChatAs{ChatNone, c}.tokens(m)
+}
+
+func (c ChatAs) tokens(m *Model) ([]Token, []Token, error) {
+	ids, err := m.ChatTokensFormat(c.Format, c.Messages, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	stops, err := m.ChatStopTokensFormat(c.Format)
+	return ids, stops, err
+}
+
+// StopReason says why generation stopped.
+type StopReason int
+
+// Stop reasons (LlametteStopReason).
+const (
+	StopLength      StopReason = C.LLAMETTE_STOP_LENGTH       // MaxTokens were generated
+	StopEOG         StopReason = C.LLAMETTE_STOP_EOG          // an end-of-generation or stop token was sampled
+	StopString      StopReason = C.LLAMETTE_STOP_STRING       // a stop string appeared
+	StopContextFull StopReason = C.LLAMETTE_STOP_CONTEXT_FULL // no room for another token
+	StopCallback    StopReason = C.LLAMETTE_STOP_CALLBACK     // onPiece returned false
+	StopAborted     StopReason = C.LLAMETTE_STOP_ABORTED      // the context.Context was cancelled
+)
+
+func (r StopReason) String() string {
+	switch r {
+	case StopLength:
+		return "length"
+	case StopEOG:
+		return "end of generation"
+	case StopString:
+		return "stop string"
+	case StopContextFull:
+		return "context full"
+	case StopCallback:
+		return "callback"
+	case StopAborted:
+		return "aborted"
+	}
+	return fmt.Sprintf("StopReason(%d)", int(r))
+}
+
+// GenerateOptions are the stop rules and the sampling of Generate.
+type GenerateOptions struct {
+	MaxTokens   int      // tokens to generate at most; <= 0: no limit
+	StopStrings []string // text that ends generation (not handed out)
+	StopTokens  []Token  // extra tokens that end generation (added to a Chat prompt's own)
+
+	// Sampling makes a fresh sampler for the call (the zero value is greedy). Ignored when
+	// Sampler is set.
+	Sampling SamplerOptions
+	// Sampler, when set, is used (and keeps its penalty history and random state) instead.
+	Sampler *Sampler
+}
+
+// GenerateResult says how generation went.
+type GenerateResult struct {
+	Reason       StopReason
+	Generated    int    // tokens generated and evaluated (an end-of-generation token is not counted)
+	PromptTokens int    // tokens of the prompt evaluated first
+	Text         string // all the text handed to onPiece
+}
+
+// genState is what the piece callback sees (through a cgo.Handle).
+type genState struct {
+	ctx      context.Context
+	onPiece  func(string) bool
+	flag     *uint32 // the abort flag, in C memory
+	text     strings.Builder
+	panicVal interface{}
+	panicked bool
+}
+
+func (g *genState) piece(s string) (cont bool) {
+	g.text.WriteString(s)
+	if g.onPiece != nil {
+		defer func() {
+			if r := recover(); r != nil {
+				g.panicVal, g.panicked, cont = r, true, false
+			}
+		}()
+		if !g.onPiece(s) {
+			return false
+		}
+	}
+	// A cancellation from inside onPiece stops before the next token, deterministically (the
+	// watcher goroutine would set the flag a moment later).
+	if g.ctx.Err() != nil {
+		atomic.StoreUint32(g.flag, 1)
+	}
+	return true
+}
+
+// Generate evaluates the prompt after what the context holds, then samples, evaluates and
+// streams text until a stop rule fires, onPiece returns false, or ctx is done. onPiece (may be
+// nil) receives text in whole UTF-8 characters on the calling goroutine; it must not use this
+// context or sampler.
+//
+// Cancellation: when ctx is cancelled or its deadline passes, a watcher goroutine raises the
+// library's abort flag and generation stops before the next token; Generate then returns the
+// result with Reason StopAborted together with ctx.Err(). Any other error is an *Error.
+func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOptions, onPiece func(piece string) bool) (GenerateResult, error) {
+	if c.h == nil {
+		return GenerateResult{}, closedError("Generate")
+	}
+	defer runtime.KeepAlive(c)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if prompt == nil {
+		prompt = Tokens(nil)
+	}
+	ids, stops, err := prompt.tokens(c.model)
+	if err != nil {
+		return GenerateResult{}, err
+	}
+	stops = append(stops, opts.StopTokens...)
+
+	sampler := opts.Sampler
+	if sampler == nil {
+		if sampler, err = c.model.NewSampler(opts.Sampling); err != nil {
+			return GenerateResult{}, err
+		}
+		defer sampler.Close()
+	} else if sampler.h == nil {
+		return GenerateResult{}, closedError("Generate")
+	}
+	defer runtime.KeepAlive(sampler)
+
+	params := newGenParams(opts.MaxTokens, stops, opts.StopStrings)
+	defer C.free(params.block)
+
+	st := &genState{ctx: ctx, onPiece: onPiece, flag: params.flag}
+	if ctx.Err() != nil {
+		atomic.StoreUint32(st.flag, 1)
+	}
+	if done := ctx.Done(); done != nil {
+		// The watcher raises the flag on cancellation; it has left (and will never touch the
+		// flag again) before the deferred free of the block runs.
+		finished, exited := make(chan struct{}), make(chan struct{})
+		defer func() {
+			close(finished)
+			<-exited
+		}()
+		go func() {
+			defer close(exited)
+			select {
+			case <-done:
+				atomic.StoreUint32(st.flag, 1)
+			case <-finished:
+			}
+		}()
+	}
+	handle := cgo.NewHandle(st)
+	defer handle.Delete()
+
+	var reason C.LlametteStopReason
+	var nGen C.uint32_t
+	err = call("Generate", func() uint32 {
+		return uint32(C.lmgo_generate(c.h, sampler.h, tokensPtr(ids), C.size_t(len(ids)), params.p,
+			C.uintptr_t(handle), &reason, &nGen))
+	})
+	if st.panicked {
+		panic(st.panicVal)
+	}
+	if err != nil {
+		return GenerateResult{PromptTokens: len(ids), Text: st.text.String()}, err
+	}
+	res := GenerateResult{Reason: StopReason(reason), Generated: int(nGen), PromptTokens: len(ids), Text: st.text.String()}
+	if res.Reason == StopAborted && ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// genParams is a LlametteGenerateParams with its arrays and the abort flag, all in one block
+// of C memory (the struct holds pointers, so it may not live in Go memory while C reads it;
+// the flag is written by another goroutine during the call).
+type genParams struct {
+	block unsafe.Pointer
+	p     *C.LlametteGenerateParams
+	flag  *uint32
+}
+
+func newGenParams(maxTokens int, stops []Token, stopStrings []string) genParams {
+	align := func(n uintptr) uintptr { return (n + 7) &^ 7 }
+	offFlag := align(unsafe.Sizeof(C.LlametteGenerateParams{}))
+	offStops := align(offFlag + 4)
+	offPtrs := align(offStops + 4*uintptr(len(stops)))
+	offLens := offPtrs + unsafe.Sizeof(uintptr(0))*uintptr(len(stopStrings))
+	offText := offLens + unsafe.Sizeof(C.size_t(0))*uintptr(len(stopStrings))
+	total := offText
+	for _, s := range stopStrings {
+		total += uintptr(len(s)) + 1
+	}
+	block := C.calloc(1, C.size_t(total))
+	if block == nil {
+		panic("llamette: out of C memory")
+	}
+	at := func(off uintptr) unsafe.Pointer { return unsafe.Pointer(uintptr(block) + off) }
+	g := genParams{block: block, p: (*C.LlametteGenerateParams)(block), flag: (*uint32)(at(offFlag))}
+	g.p.n_predict = -1
+	if maxTokens > 0 {
+		g.p.n_predict = C.int32_t(maxTokens)
+	}
+	if len(stops) > 0 {
+		copy(unsafe.Slice((*Token)(at(offStops)), len(stops)), stops)
+		g.p.stop_tokens = (*C.uint32_t)(at(offStops))
+		g.p.n_stop_tokens = C.size_t(len(stops))
+	}
+	if len(stopStrings) > 0 {
+		ptrs := unsafe.Slice((**C.char)(at(offPtrs)), len(stopStrings))
+		lens := unsafe.Slice((*C.size_t)(at(offLens)), len(stopStrings))
+		off := offText
+		for i, s := range stopStrings {
+			copy(unsafe.Slice((*byte)(at(off)), len(s)), s)
+			ptrs[i] = (*C.char)(at(off))
+			lens[i] = C.size_t(len(s))
+			off += uintptr(len(s)) + 1
+		}
+		g.p.stop_strings = (**C.char)(at(offPtrs))
+		g.p.stop_string_lens = (*C.size_t)(at(offLens))
+		g.p.n_stop_strings = C.size_t(len(stopStrings))
+	}
+	g.p.abort_flag = (*C.uint32_t)(at(offFlag))
+	return g
+}

@@ -1,0 +1,3 @@
+module github.com/llamette/llamette/bindings/go
+
+go 1.19

@@ -1,0 +1,59 @@
+/*
+ * C side of the Go binding: trampolines from the library's callbacks into exported Go functions,
+ * and a small pinned pthread pool implementing LlametteParallelFn without Go in the loop.
+ * Internal to package llamette; not an API.
+ */
+#ifndef LLAMETTE_GO_SHIM_H
+#define LLAMETTE_GO_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llamette.h"
+
+/* Calls task(task_ctx, i) for every index taken from *next (an atomic counter) below n_tasks:
+ * one cgo call runs as many tasks as the calling goroutine can grab. */
+void lmgo_drain(LlametteTaskFn task, void *task_ctx, uint32_t *next, uint32_t n_tasks);
+
+/* Runs task(task_ctx, i) for i in [first, end) inline. */
+void lmgo_run_range(LlametteTaskFn task, void *task_ctx, uint32_t first, uint32_t end);
+
+/* The LlametteParallelFn that hands the tasks to Go (user: a cgo.Handle of the Go runner). */
+void lmgo_parallel_goroutines(void *user, uint32_t n_tasks, LlametteTaskFn task, void *task_ctx);
+
+/* llamette_context_set_parallel(c, lmgo_parallel_goroutines, (void *)handle, width). */
+LlametteStatus lmgo_set_parallel_goroutines(LlametteContext *c, uintptr_t handle, uint32_t width);
+
+/* The LlamettePieceFn that hands text to Go (user: a cgo.Handle of the generation state). */
+bool lmgo_on_piece(void *user, const char *text, size_t len);
+
+/* llamette_generate with lmgo_on_piece and (void *)handle as its callback. */
+LlametteStatus lmgo_generate(LlametteContext *c, LlametteSampler *s, const uint32_t *prompt,
+                             size_t n_prompt, const LlametteGenerateParams *p, uintptr_t handle,
+                             LlametteStopReason *reason, uint32_t *n_generated);
+
+/* A serial LlametteParallelFn that counts its calls and tasks (user: LmgoCounter); used to
+ * count the parallel calls a serial context would make. */
+typedef struct LmgoCounter {
+  uint64_t calls;
+  uint64_t tasks;
+} LmgoCounter;
+void lmgo_parallel_counting_serial(void *user, uint32_t n_tasks, LlametteTaskFn task,
+                                   void *task_ctx);
+
+/* A fixed set of pthreads (width - 1 workers plus the calling thread). Workers spin briefly
+ * for the next batch, then sleep on a condition variable. */
+typedef struct LmgoPool LmgoPool;
+LmgoPool *lmgo_pool_new(uint32_t width, uint32_t spin);
+void lmgo_pool_free(LmgoPool *p);
+uint32_t lmgo_pool_width(const LmgoPool *p);
+void lmgo_pool_stats(const LmgoPool *p, uint64_t *calls, uint64_t *tasks);
+void lmgo_pool_run(void *user, uint32_t n_tasks, LlametteTaskFn task, void *task_ctx);
+
+/* For the overhead benchmark: iters calls f(user, n_tasks, no-op task, NULL) (f NULL: the
+ * tasks inline, as a serial context runs them). */
+void lmgo_dispatch_loop(LlametteParallelFn f, void *user, uint32_t n_tasks, uint32_t iters);
+void lmgo_dispatch_loop_goroutines(uintptr_t handle, uint32_t n_tasks, uint32_t iters);
+
+#endif

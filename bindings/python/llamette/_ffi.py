@@ -1,0 +1,408 @@
+"""ctypes declarations of ``include/llamette.h`` and the search for the shared library.
+
+Everything here mirrors the C header one to one; the friendly API is in :mod:`llamette.llama`.
+The library is looked for, in order:
+
+1. ``$LLAMETTE_LIB``: the full path of ``libllamette.so`` / ``libllamette.dylib`` /
+   ``llamette.dll``;
+2. a copy next to this package (``llamette/libllamette.so``; ``pip install`` puts one there when
+   it is run after ``cargo build --release --features ffi`` in the repository);
+3. the repository's ``target/release`` (or ``$CARGO_TARGET_DIR/release``) when the package runs
+   from the source tree (``PYTHONPATH=bindings/python`` or ``pip install -e``);
+4. the system's library path (``make install``), through :func:`ctypes.util.find_library`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import enum
+import os
+import sys
+import threading
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char_p,
+    c_float,
+    c_int,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_int32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import List, Optional
+
+#: The C API version this binding is written against (``LLAMETTE_VERSION_*`` of the header).
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 1, 0
+
+if sys.platform == "win32":
+    LIBRARY_NAME = "llamette.dll"
+elif sys.platform == "darwin":
+    LIBRARY_NAME = "libllamette.dylib"
+else:
+    LIBRARY_NAME = "libllamette.so"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class Status(enum.IntEnum):
+    """``LlametteStatus``: the outcome of a C call (stable numbers)."""
+
+    OK = 0
+    ERR_NULL_ARGUMENT = 1
+    ERR_INVALID_ARGUMENT = 2
+    ERR_BAD_FILE = 3
+    ERR_UNSUPPORTED = 4
+    ERR_IO = 5
+    ERR_BUFFER_TOO_SMALL = 6
+    ERR_CONTEXT_FULL = 7
+    ERR_BAD_TOKEN = 8
+    ERR_BAD_CHAT = 9
+    ERR_ALLOCATION = 10
+    ERR_ABORTED = 11
+    ERR_PANIC = 12
+
+
+class ChatFormat(enum.IntEnum):
+    """``LlametteChatFormat``: a chat prompt format (``NONE``: the model's own)."""
+
+    NONE = 0
+    CODELLAMA_70B = 1
+    LLAMA2 = 2
+    CHATML = 3
+    LLAMA3 = 4
+
+
+class StopReason(enum.IntEnum):
+    """``LlametteStopReason``: why ``llamette_generate`` stopped."""
+
+    LENGTH = 0
+    EOG = 1
+    STRING = 2
+    CONTEXT_FULL = 3
+    CALLBACK = 4
+    ABORTED = 5
+
+
+class KvType(enum.IntEnum):
+    """``LlametteKvType``: element type of the KV cache."""
+
+    F16 = 0
+    F32 = 1
+
+
+class LlametteError(RuntimeError):
+    """A llamette call failed.
+
+    Attributes:
+        status: the :class:`Status` the C function returned.
+        message: ``llamette_last_error()`` right after the failing call (the detailed message),
+            or the status' own description when the library gave none.
+    """
+
+    def __init__(self, status: int, message: str):
+        try:
+            status = Status(status)
+        except ValueError:
+            pass
+        self.status = status
+        self.message = message
+        name = status.name if isinstance(status, Status) else "unknown status"
+        super().__init__(f"{message} (LLAMETTE_{name}, status {int(status)})")
+
+
+class LibraryNotFoundError(LlametteError, OSError):
+    """The shared library could not be found or loaded (see :mod:`llamette._ffi`)."""
+
+    def __init__(self, message: str):
+        self.status = None
+        self.message = message
+        RuntimeError.__init__(self, message)
+
+
+# ---- structs ------------------------------------------------------------------------------
+
+
+class ModelInfo(Structure):
+    """``LlametteModelInfo``."""
+
+    _fields_ = [
+        ("n_vocab", c_uint32),
+        ("n_embd", c_uint32),
+        ("n_layer", c_uint32),
+        ("n_ff", c_uint32),
+        ("n_head", c_uint32),
+        ("n_head_kv", c_uint32),
+        ("head_dim", c_uint32),
+        ("n_ctx_train", c_uint32),
+        ("rope_freq_base", c_float),
+        ("rms_eps", c_float),
+        ("bos", c_int32),
+        ("eos", c_int32),
+        ("eot", c_int32),
+        ("chat_format", c_int),
+        ("copied_bytes", c_uint64),
+    ]
+
+
+class Message(Structure):
+    """``LlametteMessage``: pointers into bytes the caller keeps alive during the call."""
+
+    _fields_ = [
+        ("role", c_char_p),
+        ("role_len", c_size_t),
+        ("content", c_char_p),
+        ("content_len", c_size_t),
+    ]
+
+
+class ContextParams(Structure):
+    """``LlametteContextParams``."""
+
+    _fields_ = [
+        ("n_ctx", c_uint32),
+        ("n_batch", c_uint32),
+        ("kv_type", c_int),
+        ("logits_all", c_bool),
+    ]
+
+
+class SamplerParams(Structure):
+    """``LlametteSamplerParams``."""
+
+    _fields_ = [
+        ("seed", c_uint64),
+        ("top_k", c_uint32),
+        ("top_p", c_float),
+        ("min_p", c_float),
+        ("temp", c_float),
+        ("penalty_last_n", c_uint32),
+        ("penalty_repeat", c_float),
+        ("penalty_freq", c_float),
+        ("penalty_present", c_float),
+        ("min_keep", c_uint32),
+    ]
+
+
+class GenerateParams(Structure):
+    """``LlametteGenerateParams``."""
+
+    _fields_ = [
+        ("n_predict", c_int32),
+        ("stop_tokens", POINTER(c_uint32)),
+        ("n_stop_tokens", c_size_t),
+        ("stop_strings", POINTER(c_char_p)),
+        ("stop_string_lens", POINTER(c_size_t)),
+        ("n_stop_strings", c_size_t),
+        ("abort_flag", POINTER(c_uint32)),
+    ]
+
+
+# Callbacks. The task function is taken as a plain address (c_void_p) so that the parallel
+# callback can cache one ctypes wrapper per address instead of building one per call.
+TaskFn = CFUNCTYPE(None, c_void_p, c_uint32)
+ParallelFn = CFUNCTYPE(None, c_void_p, c_uint32, c_void_p, c_void_p)
+PieceFn = CFUNCTYPE(c_bool, c_void_p, POINTER(ctypes.c_char), c_size_t)
+
+Model_p = c_void_p
+Context_p = c_void_p
+Sampler_p = c_void_p
+Detokenizer_p = c_void_p
+
+_S = c_int  # LlametteStatus
+_u32p = POINTER(c_uint32)
+_sizep = POINTER(c_size_t)
+
+# name: (restype, argtypes)
+_FUNCTIONS = {
+    "llamette_status_message": (c_char_p, [c_int]),
+    "llamette_last_error": (c_char_p, []),
+    "llamette_version": (c_uint32, []),
+    "llamette_model_from_memory": (_S, [POINTER(c_uint8), c_size_t, POINTER(Model_p)]),
+    "llamette_model_load": (_S, [c_char_p, POINTER(Model_p)]),
+    "llamette_model_free": (None, [Model_p]),
+    "llamette_model_info": (_S, [Model_p, POINTER(ModelInfo)]),
+    "llamette_model_architecture": (_S, [Model_p, c_void_p, c_size_t, _sizep]),
+    "llamette_model_meta_string": (_S, [Model_p, c_char_p, c_void_p, c_size_t, _sizep]),
+    "llamette_model_is_eog": (_S, [Model_p, c_uint32, POINTER(c_bool)]),
+    "llamette_tokenize": (
+        _S,
+        [Model_p, c_char_p, c_size_t, c_bool, c_bool, _u32p, c_size_t, _sizep],
+    ),
+    "llamette_token_to_piece": (_S, [Model_p, c_uint32, c_bool, c_void_p, c_size_t, _sizep]),
+    "llamette_detokenizer_new": (_S, [Model_p, POINTER(Detokenizer_p)]),
+    "llamette_detokenizer_push": (
+        _S,
+        [Detokenizer_p, c_uint32, POINTER(ctypes.POINTER(ctypes.c_char)), _sizep],
+    ),
+    "llamette_detokenizer_finish": (
+        _S,
+        [Detokenizer_p, POINTER(ctypes.POINTER(ctypes.c_char)), _sizep],
+    ),
+    "llamette_detokenizer_free": (None, [Detokenizer_p]),
+    "llamette_chat_render_ids": (
+        _S,
+        [Model_p, c_int, POINTER(Message), c_size_t, c_bool, _u32p, c_size_t, _sizep],
+    ),
+    "llamette_chat_render": (
+        _S,
+        [Model_p, c_int, POINTER(Message), c_size_t, c_bool, c_void_p, c_size_t, _sizep],
+    ),
+    "llamette_chat_stop_tokens": (_S, [Model_p, c_int, _u32p, c_size_t, _sizep]),
+    "llamette_context_default_params": (ContextParams, []),
+    "llamette_context_required_bytes": (_S, [Model_p, POINTER(ContextParams), _sizep]),
+    "llamette_context_new": (_S, [Model_p, POINTER(ContextParams), POINTER(Context_p)]),
+    "llamette_context_free": (None, [Context_p]),
+    "llamette_context_set_parallel": (_S, [Context_p, ParallelFn, c_void_p, c_uint32]),
+    "llamette_eval": (_S, [Context_p, _u32p, c_size_t]),
+    "llamette_logits": (_S, [Context_p, POINTER(POINTER(c_float)), _sizep]),
+    "llamette_logits_at": (_S, [Context_p, c_size_t, POINTER(POINTER(c_float)), _sizep]),
+    "llamette_context_n_past": (c_uint32, [Context_p]),
+    "llamette_context_truncate": (_S, [Context_p, c_uint32]),
+    "llamette_sampler_default_params": (SamplerParams, []),
+    "llamette_sampler_new": (_S, [Model_p, POINTER(SamplerParams), POINTER(Sampler_p)]),
+    "llamette_sampler_set_logit_bias": (
+        _S,
+        [Sampler_p, _u32p, POINTER(c_float), c_size_t],
+    ),
+    "llamette_sampler_sample": (_S, [Sampler_p, Context_p, _u32p]),
+    "llamette_sampler_accept": (_S, [Sampler_p, c_uint32]),
+    "llamette_sampler_reset": (None, [Sampler_p]),
+    "llamette_sampler_free": (None, [Sampler_p]),
+    "llamette_generate": (
+        _S,
+        [
+            Context_p,
+            Sampler_p,
+            _u32p,
+            c_size_t,
+            POINTER(GenerateParams),
+            PieceFn,
+            c_void_p,
+            POINTER(c_int),
+            _u32p,
+        ],
+    ),
+}
+
+
+def _candidates() -> List[tuple]:
+    """(where, path) pairs to try, in order (see the module docstring)."""
+    out = []
+    env = os.environ.get("LLAMETTE_LIB")
+    if env:
+        out.append(("$LLAMETTE_LIB", Path(env)))
+        return out  # an explicit choice: no silent fallback to another copy
+    out.append(("next to the package", PACKAGE_DIR / LIBRARY_NAME))
+    repo = PACKAGE_DIR.parent.parent.parent  # bindings/python/llamette -> repository root
+    if (repo / "Cargo.toml").is_file() and (repo / "include" / "llamette.h").is_file():
+        target = os.environ.get("CARGO_TARGET_DIR")
+        if target:
+            t = Path(target)
+            out.append(("$CARGO_TARGET_DIR/release", (t if t.is_absolute() else repo / t)
+                        / "release" / LIBRARY_NAME))
+        out.append(("the source tree's target/release", repo / "target" / "release" / LIBRARY_NAME))
+    return out
+
+
+def _how_to_get_it() -> str:
+    return (
+        f"Build it with `cargo build --release --features ffi` in the llamette repository, then "
+        f"either set LLAMETTE_LIB to the full path of {LIBRARY_NAME} (target/release/{LIBRARY_NAME}), "
+        f"or copy it next to the package ({PACKAGE_DIR / LIBRARY_NAME}; `pip install "
+        f"./bindings/python` does that when the library is built), or run the package from the "
+        f"source tree (PYTHONPATH=bindings/python), or install it on the system library path "
+        f"(`make install`)."
+    )
+
+
+def _load() -> tuple:
+    tried = []
+    for where, path in _candidates():
+        if path.is_file():
+            try:
+                return ctypes.CDLL(str(path)), str(path)
+            except OSError as e:
+                tried.append(f"{where}: {path}: cannot load: {e}")
+                if where == "$LLAMETTE_LIB":
+                    break
+        else:
+            tried.append(f"{where}: {path}: not found")
+    if not os.environ.get("LLAMETTE_LIB"):
+        found = ctypes.util.find_library("llamette")
+        if found:
+            try:
+                return ctypes.CDLL(found), found
+            except OSError as e:
+                tried.append(f"system library path: {found}: cannot load: {e}")
+        else:
+            tried.append("system library path: not found")
+    raise LibraryNotFoundError(
+        f"cannot load the llamette shared library ({LIBRARY_NAME}). Tried:\n  - "
+        + "\n  - ".join(tried)
+        + "\n"
+        + _how_to_get_it()
+    )
+
+
+class _Lib:
+    """The loaded library, its path, and typed functions as attributes (``lib.llamette_eval``)."""
+
+    def __init__(self) -> None:
+        self.cdll, self.path = _load()
+        for name, (restype, argtypes) in _FUNCTIONS.items():
+            try:
+                fn = getattr(self.cdll, name)
+            except AttributeError as e:
+                raise LibraryNotFoundError(
+                    f"{self.path} lacks {name}: it is not a llamette library of this version. "
+                    + _how_to_get_it()
+                ) from e
+            fn.restype = restype
+            fn.argtypes = argtypes
+            setattr(self, name, fn)
+        v = self.llamette_version()
+        have = (v >> 16, (v >> 8) & 0xFF, v & 0xFF)
+        # 0.x: a minor release may change the ABI; 1.x and later: the major number.
+        if have[0] != VERSION_MAJOR or (VERSION_MAJOR == 0 and have[1] != VERSION_MINOR):
+            raise LibraryNotFoundError(
+                f"{self.path} is llamette {'.'.join(map(str, have))}, this binding needs "
+                f"{VERSION_MAJOR}.{VERSION_MINOR}.x. " + _how_to_get_it()
+            )
+        self.version = have
+
+
+_lib: Optional[_Lib] = None
+_lib_lock = threading.Lock()
+
+
+def lib() -> _Lib:
+    """The library, loaded on first use (raises :class:`LibraryNotFoundError`)."""
+    global _lib
+    if _lib is None:
+        with _lib_lock:
+            if _lib is None:
+                _lib = _Lib()
+    return _lib
+
+
+def last_error() -> str:
+    """``llamette_last_error()`` of the calling thread."""
+    raw = lib().llamette_last_error()
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def check(status: int, what: str = "") -> None:
+    """Raises :class:`LlametteError` for a status other than OK, with the thread's last error."""
+    if status != Status.OK:
+        msg = last_error()
+        if not msg:
+            raw = lib().llamette_status_message(status)
+            msg = (what + ": " if what else "") + (raw.decode() if raw else "unknown status")
+        raise LlametteError(status, msg)

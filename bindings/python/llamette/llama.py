@@ -1,0 +1,835 @@
+"""The :class:`Llama` class: llama-cpp-python's API over llamette's C ABI."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import queue
+import sys
+import threading
+import time
+import uuid
+import weakref
+from contextlib import contextmanager
+from ctypes import POINTER, byref, c_bool, c_float, c_int, c_size_t, c_uint32, c_void_p
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
+
+from . import _ffi
+from ._ffi import ChatFormat, LlametteError, Status, StopReason, check, lib
+from ._pool import ThreadPool
+
+#: llamette's default seed (``llamette_sampler_default_params``): a fixed seed, so runs repeat.
+DEFAULT_SEED = 0xFFFFFFFF
+
+#: What ``n_threads=None`` means. The Python pool's hand-off costs more per parallel call than
+#: it saves on small models on a 2-core machine (see the README's measurements), so the default
+#: is the serial path; pass ``n_threads=N`` to use a pool of N threads.
+DEFAULT_THREADS = 1
+
+_CHAT_FORMATS = {
+    "codellama-70b": ChatFormat.CODELLAMA_70B,
+    "codellama-70b-instruct": ChatFormat.CODELLAMA_70B,
+    "llama-2": ChatFormat.LLAMA2,
+    "llama2": ChatFormat.LLAMA2,
+    "chatml": ChatFormat.CHATML,
+    "llama-3": ChatFormat.LLAMA3,
+    "llama3": ChatFormat.LLAMA3,
+}
+
+# Native handles alive now, by kind ("model", "context", "pool"): a diagnostic for leak tests.
+_live: "collections.Counter[str]" = collections.Counter()
+_live_lock = threading.Lock()
+
+
+def live_handles() -> Dict[str, int]:
+    """How many native models, contexts and thread pools the binding holds right now."""
+    with _live_lock:
+        return {k: v for k, v in _live.items() if v}
+
+
+def _count(kind: str, delta: int) -> None:
+    with _live_lock:
+        _live[kind] += delta
+
+
+def _release(model: int, ctx: Optional[int], pool: Optional[ThreadPool]) -> None:
+    """Frees the native handles of a Llama (close() or its finalizer; runs once)."""
+    lb = lib()
+    if ctx:
+        lb.llamette_context_free(ctx)
+        _count("context", -1)
+    if pool is not None:
+        pool.close()
+        _count("pool", -1)
+    if model:
+        lb.llamette_model_free(model)
+        _count("model", -1)
+
+
+def _chat_format(value: Union[None, str, int, ChatFormat]) -> ChatFormat:
+    if value is None:
+        return ChatFormat.NONE
+    if isinstance(value, str):
+        try:
+            return _CHAT_FORMATS[value.lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown chat format {value!r}; known: {', '.join(sorted(_CHAT_FORMATS))}"
+            ) from None
+    return ChatFormat(value)
+
+
+def _content_text(content: Any) -> str:
+    """A message's content: a string, None, or OpenAI-style parts ([{"type": "text", ...}])."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, Mapping) and part.get("type") == "text":
+                parts.append(str(part.get("text", "")))
+            else:
+                raise ValueError(f"unsupported message content part: {part!r}")
+        return "".join(parts)
+    raise TypeError(f"message content must be a string, not {type(content).__name__}")
+
+
+class _Messages:
+    """A ``LlametteMessage`` array and the bytes it points into (alive as long as this is)."""
+
+    def __init__(self, messages: Sequence[Mapping[str, Any]]):
+        self._keep = []
+        arr = (_ffi.Message * max(1, len(messages)))()
+        for i, m in enumerate(messages):
+            role = str(m["role"]).encode("utf-8")
+            content = _content_text(m.get("content")).encode("utf-8")
+            self._keep += [role, content]
+            arr[i] = _ffi.Message(role, len(role), content, len(content))
+        self.array = arr
+        self.n = len(messages)
+
+
+def _ids_array(ids: Sequence[int]):
+    return (c_uint32 * max(1, len(ids)))(*ids)
+
+
+def _finish_reason(reason: StopReason) -> str:
+    return "length" if reason in (StopReason.LENGTH, StopReason.CONTEXT_FULL) else "stop"
+
+
+class _Done:
+    __slots__ = ("reason", "n_generated")
+
+    def __init__(self, reason: StopReason, n_generated: int):
+        self.reason, self.n_generated = reason, n_generated
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+class Llama:
+    """A model and one evaluation context, with llama-cpp-python's API.
+
+    ``Llama(model_path, n_ctx=4096, n_threads=None, n_batch=512, seed=DEFAULT_SEED,
+    verbose=False)`` loads a GGUF file (memory-mapped) and makes a context of ``n_ctx``
+    positions (0: the model's training length). ``n_threads`` > 1 runs the context's work on a
+    pool of that many Python threads (None: :data:`DEFAULT_THREADS`). ``vocab_only=True`` loads
+    a vocabulary-only GGUF (tokenize, detokenize and chat templates; no generation).
+    ``chat_format`` overrides the model's chat format ("chatml", "llama-2", "llama-3",
+    "codellama-70b").
+
+    One thread at a time uses a Llama (calls from other threads wait; make one Llama per
+    thread to run in parallel). Release it with :meth:`close` or a ``with`` block; a finalizer
+    frees it otherwise. Failures raise :class:`LlametteError`.
+    """
+
+    def __init__(
+        self,
+        model_path: Union[str, os.PathLike],
+        *,
+        n_ctx: int = 4096,
+        n_batch: int = 512,
+        n_threads: Optional[int] = None,
+        seed: int = DEFAULT_SEED,
+        last_n_tokens_size: int = 64,
+        chat_format: Union[None, str, ChatFormat] = None,
+        vocab_only: bool = False,
+        kv_type: str = "f16",
+        verbose: bool = False,
+        n_gpu_layers: int = 0,
+        use_mmap: bool = True,
+    ):
+        del n_gpu_layers, use_mmap  # accepted for llama-cpp-python compatibility; CPU, mmap
+        lb = lib()
+        self.model_path = os.fspath(model_path)
+        self.verbose = verbose
+        self._seed = seed
+        self.last_n_tokens_size = last_n_tokens_size
+        self._lock = threading.Lock()
+        self._owner: Optional[int] = None
+        self._cached: List[int] = []  # ids known to fill positions 0.. of the context
+        self._model: Optional[int] = None
+        self._ctx: Optional[int] = None
+        self._pool: Optional[ThreadPool] = None
+
+        path = self.model_path.encode(sys.getfilesystemencoding(), "surrogateescape")
+        model = c_void_p()
+        check(lb.llamette_model_load(path, byref(model)), "llamette_model_load")
+        self._model = model.value
+        _count("model", 1)
+        # From here on the finalizer owns the handles (close() calls it).
+        self._finalizer = weakref.finalize(self, _release, self._model, None, None)
+
+        info = _ffi.ModelInfo()
+        check(lb.llamette_model_info(self._model, byref(info)))
+        self._info = info
+        self._chat_format = _chat_format(chat_format)
+        self.chat_format = self._chat_format if chat_format is not None else (
+            ChatFormat(info.chat_format) if info.chat_format in ChatFormat._value2member_map_
+            else ChatFormat.NONE
+        )
+
+        self.n_threads = DEFAULT_THREADS if n_threads is None else max(1, int(n_threads))
+        self._n_ctx = 0
+        self._n_batch = int(n_batch)
+        if not vocab_only:
+            params = lb.llamette_context_default_params()
+            params.n_ctx = int(n_ctx) if n_ctx and n_ctx > 0 else info.n_ctx_train
+            params.n_batch = self._n_batch
+            kv = {"f16": _ffi.KvType.F16, "f32": _ffi.KvType.F32}.get(str(kv_type).lower())
+            if kv is None:
+                raise ValueError(f"kv_type must be 'f16' or 'f32', not {kv_type!r}")
+            params.kv_type = kv
+            ctx = c_void_p()
+            try:
+                check(lb.llamette_context_new(self._model, byref(params), byref(ctx)),
+                      "llamette_context_new")
+            except BaseException:
+                self.close()
+                raise
+            self._ctx = ctx.value
+            self._n_ctx = params.n_ctx
+            _count("context", 1)
+            if self.n_threads > 1:
+                self._pool = ThreadPool(self.n_threads)
+                _count("pool", 1)
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _release, self._model, self._ctx, self._pool)
+            if self._pool is not None:
+                check(lb.llamette_context_set_parallel(
+                    self._ctx, self._pool.callback, None, self._pool.width))
+        if verbose:
+            print(
+                f"llamette: {self.model_path}: {self.architecture()}, {info.n_layer} layers, "
+                f"{info.n_vocab} tokens, chat format {self.chat_format.name.lower()}, "
+                f"context {self._n_ctx}, {self.n_threads} thread(s); library {lb.path}",
+                file=sys.stderr,
+            )
+
+    # ---- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Frees the model and the context now (idempotent). Waits for a generation running on
+        another thread to finish."""
+        fin = getattr(self, "_finalizer", None)
+        if fin is None or not fin.alive:
+            return
+        if self._owner == threading.get_ident():
+            raise RuntimeError("close() inside a generation on this thread: finish or close "
+                               "the stream first")
+        with self._lock:
+            self._ctx = None
+            self._pool = None
+            fin()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` (or the finalizer) has released the native handles."""
+        return not self._finalizer.alive
+
+    def __enter__(self) -> "Llama":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _exclusive(self):
+        me = threading.get_ident()
+        if self._owner == me:
+            raise RuntimeError(
+                "this Llama is already generating on this thread (an open stream or "
+                "generate() iterator): exhaust or close it first"
+            )
+        with self._lock:
+            if self.closed:
+                raise ValueError("the Llama is closed")
+            if self._ctx is None:
+                raise ValueError("a vocab_only Llama cannot evaluate or generate")
+            self._owner = me
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    def _model_handle(self) -> int:
+        if self.closed:
+            raise ValueError("the Llama is closed")
+        return self._model  # type: ignore[return-value]
+
+    # ---- model ------------------------------------------------------------------------------
+
+    @property
+    def info(self) -> Dict[str, Any]:
+        """The model's hyperparameters and special tokens (``LlametteModelInfo``)."""
+        i = self._info
+        d = {name: getattr(i, name) for name, _ in _ffi.ModelInfo._fields_}
+        d["chat_format"] = ChatFormat(i.chat_format) if i.chat_format in \
+            ChatFormat._value2member_map_ else i.chat_format
+        return d
+
+    def n_ctx(self) -> int:
+        """Positions of the context (0 for ``vocab_only``)."""
+        return self._n_ctx
+
+    def n_vocab(self) -> int:
+        return self._info.n_vocab
+
+    def n_embd(self) -> int:
+        return self._info.n_embd
+
+    def token_bos(self) -> int:
+        return self._info.bos
+
+    def token_eos(self) -> int:
+        return self._info.eos
+
+    def _string(self, fn: Callable, *args) -> str:
+        n = c_size_t(0)
+        st = fn(self._model_handle(), *args, None, 0, byref(n))
+        if st != Status.ERR_BUFFER_TOO_SMALL:
+            check(st)
+        buf = ctypes.create_string_buffer(n.value + 1)
+        check(fn(self._model_handle(), *args, buf, len(buf), byref(n)))
+        return buf.raw[: n.value].decode("utf-8", "replace")
+
+    def architecture(self) -> str:
+        """``general.architecture`` (e.g. "llama")."""
+        return self._string(lib().llamette_model_architecture)
+
+    def metadata_value(self, key: str) -> Optional[str]:
+        """A GGUF metadata value as text (numbers in decimal, arrays as "[n items]"), or None
+        when the file lacks the key."""
+        try:
+            return self._string(lib().llamette_model_meta_string, key.encode("utf-8"))
+        except LlametteError as e:
+            if e.status == Status.ERR_INVALID_ARGUMENT:
+                return None
+            raise
+
+    # ---- tokens -----------------------------------------------------------------------------
+
+    def tokenize(self, text: Union[bytes, str], add_bos: bool = True, special: bool = False
+                 ) -> List[int]:
+        """Token ids of UTF-8 ``text`` as llama.cpp's ``llama_tokenize``: ``add_bos`` puts BOS
+        in front where the vocabulary says so, ``special`` parses control tokens written in
+        the text (``<|im_start|>``)."""
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        lb = lib()
+        m = self._model_handle()
+        cap = len(text) + 8
+        for _ in range(2):
+            ids = (c_uint32 * cap)()
+            n = c_size_t(0)
+            st = lb.llamette_tokenize(m, text, len(text), add_bos, special, ids, cap, byref(n))
+            if st == Status.ERR_BUFFER_TOO_SMALL:
+                cap = n.value
+                continue
+            check(st, "llamette_tokenize")
+            return ids[: n.value]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def token_to_piece(self, token: int, special: bool = False) -> bytes:
+        """The bytes of one token (possibly part of a UTF-8 character)."""
+        lb = lib()
+        m = self._model_handle()
+        buf = ctypes.create_string_buffer(64)
+        n = c_size_t(0)
+        st = lb.llamette_token_to_piece(m, token, special, buf, len(buf), byref(n))
+        if st == Status.ERR_BUFFER_TOO_SMALL:
+            buf = ctypes.create_string_buffer(n.value)
+            st = lb.llamette_token_to_piece(m, token, special, buf, len(buf), byref(n))
+        check(st, "llamette_token_to_piece")
+        return buf.raw[: n.value]
+
+    def detokenize(self, tokens: Sequence[int], special: bool = False) -> bytes:
+        """The bytes of ``tokens`` joined (llama-cpp-python's rule: a space that SentencePiece
+        put after a leading BOS is dropped)."""
+        out = b"".join(self.token_to_piece(t, special) for t in tokens)
+        if tokens and tokens[0] == self._info.bos and out[:1] == b" ":
+            out = out[1:]
+        return out
+
+    # ---- chat -------------------------------------------------------------------------------
+
+    def apply_chat_template(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        add_generation_prompt: bool = True,
+        tokenize: bool = False,
+        chat_format: Union[None, str, ChatFormat] = None,
+    ) -> Union[str, List[int]]:
+        """Renders a conversation in the chat format (the model's own unless overridden): the
+        prompt string (``tokenize=False``), or its token ids as the format's reference code
+        makes them (``tokenize=True``; for CodeLlama-70B, Meta's ``dialog_prompt_tokens``,
+        which tokenizing the string cannot reproduce)."""
+        fmt = self._chat_format if chat_format is None else _chat_format(chat_format)
+        msgs = _Messages(messages)
+        lb = lib()
+        m = self._model_handle()
+        n = c_size_t(0)
+        if tokenize:
+            cap = 256
+            for _ in range(2):
+                ids = (c_uint32 * cap)()
+                st = lb.llamette_chat_render_ids(m, fmt, msgs.array, msgs.n,
+                                                 add_generation_prompt, ids, cap, byref(n))
+                if st == Status.ERR_BUFFER_TOO_SMALL:
+                    cap = n.value
+                    continue
+                check(st, "llamette_chat_render_ids")
+                return ids[: n.value]
+            raise AssertionError("unreachable")  # pragma: no cover
+        st = lb.llamette_chat_render(m, fmt, msgs.array, msgs.n, add_generation_prompt,
+                                     None, 0, byref(n))
+        if st != Status.ERR_BUFFER_TOO_SMALL:
+            check(st, "llamette_chat_render")
+        buf = ctypes.create_string_buffer(n.value + 1)
+        check(lb.llamette_chat_render(m, fmt, msgs.array, msgs.n, add_generation_prompt,
+                                      buf, len(buf), byref(n)), "llamette_chat_render")
+        return buf.raw[: n.value].decode("utf-8")
+
+    def chat_stop_tokens(self, chat_format: Union[None, str, ChatFormat] = None) -> List[int]:
+        """The tokens that end the assistant's turn in the chat format (EOS, plus ``<step>``,
+        ``<|im_end|>`` or ``<|eot_id|>``)."""
+        fmt = self._chat_format if chat_format is None else _chat_format(chat_format)
+        ids = (c_uint32 * 16)()
+        n = c_size_t(0)
+        check(lib().llamette_chat_stop_tokens(self._model_handle(), fmt, ids, 16, byref(n)),
+              "llamette_chat_stop_tokens")
+        return ids[: n.value]
+
+    # ---- low level: eval, sample --------------------------------------------------------------
+
+    @property
+    def n_tokens(self) -> int:
+        """Positions the context holds."""
+        return lib().llamette_context_n_past(self._ctx) if self._ctx else 0
+
+    def reset(self) -> None:
+        """Clears the context."""
+        with self._exclusive():
+            check(lib().llamette_context_truncate(self._ctx, 0))
+            self._cached = []
+
+    def eval(self, tokens: Sequence[int]) -> None:
+        """Evaluates ``tokens`` at the next positions of the context."""
+        with self._exclusive():
+            self._eval(tokens)
+
+    def _eval(self, tokens: Sequence[int]) -> None:
+        if not tokens:
+            return
+        check(lib().llamette_eval(self._ctx, _ids_array(tokens), len(tokens)), "llamette_eval")
+        if len(self._cached) == self.n_tokens - len(tokens):
+            self._cached.extend(tokens)
+        else:
+            self._cached = []
+
+    def logits(self) -> List[float]:
+        """The logits after the last evaluated token (a copy)."""
+        with self._exclusive():
+            p = POINTER(c_float)()
+            n = c_size_t(0)
+            check(lib().llamette_logits(self._ctx, byref(p), byref(n)), "llamette_logits")
+            return p[: n.value]
+
+    def _sampler(self, *, temperature: float, top_k: int, top_p: float, min_p: float,
+                 repeat_penalty: float, frequency_penalty: float, presence_penalty: float,
+                 seed: Optional[int], logit_bias: Optional[Mapping[int, float]]) -> int:
+        lb = lib()
+        p = lb.llamette_sampler_default_params()
+        if seed is None:
+            seed = self._seed
+        if seed is None or seed < 0:
+            seed = int.from_bytes(os.urandom(8), "little")
+        p.seed = seed & 0xFFFFFFFFFFFFFFFF
+        p.top_k = max(0, int(top_k))
+        p.top_p = top_p
+        p.min_p = min_p
+        p.temp = temperature
+        p.penalty_last_n = max(0, int(self.last_n_tokens_size))
+        p.penalty_repeat = repeat_penalty
+        p.penalty_freq = frequency_penalty
+        p.penalty_present = presence_penalty
+        s = c_void_p()
+        check(lb.llamette_sampler_new(self._model, byref(p), byref(s)), "llamette_sampler_new")
+        try:
+            if logit_bias:
+                toks = list(logit_bias.keys())
+                arr = (c_float * len(toks))(*(float(logit_bias[t]) for t in toks))
+                check(lb.llamette_sampler_set_logit_bias(s.value, _ids_array(toks), arr,
+                                                         len(toks)))
+        except BaseException:
+            lb.llamette_sampler_free(s.value)
+            raise
+        return s.value
+
+    def _reuse_prefix(self, prompt: Sequence[int], sampler: int) -> int:
+        """Keeps the longest prefix of the context shared with ``prompt`` (at least one prompt
+        token is left to evaluate, for fresh logits) and records it in the sampler's history.
+        Returns its length."""
+        lb = lib()
+        common = 0
+        for a, b in zip(self._cached, prompt):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(prompt) - 1)
+        check(lb.llamette_context_truncate(self._ctx, common))
+        self._cached = list(prompt[:common])
+        keep = self.last_n_tokens_size
+        for t in prompt[max(0, common - keep) if keep > 0 else common:common]:
+            check(lb.llamette_sampler_accept(sampler, t))
+        return common
+
+    def generate(
+        self,
+        tokens: Sequence[int],
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        temp: float = 0.80,
+        repeat_penalty: float = 1.0,
+        reset: bool = True,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        seed: Optional[int] = None,
+        logit_bias: Optional[Mapping[int, float]] = None,
+    ) -> Iterator[int]:
+        """Evaluates ``tokens`` and yields sampled token ids, one at a time, forever: each
+        yielded id is evaluated when the iterator is resumed. Stop by leaving the loop (for
+        end-of-generation ids see ``llamette_model_is_eog``). ``reset=False`` appends to what
+        the context holds; ``reset=True`` reuses the longest shared prefix."""
+        if not tokens:
+            raise ValueError("generate() needs at least one token")
+        with self._exclusive():
+            lb = lib()
+            s = self._sampler(temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p,
+                              repeat_penalty=repeat_penalty,
+                              frequency_penalty=frequency_penalty,
+                              presence_penalty=presence_penalty, seed=seed,
+                              logit_bias=logit_bias)
+            try:
+                start = self._reuse_prefix(tokens, s) if reset else 0
+                feed = list(tokens[start:])
+                for t in feed:
+                    check(lb.llamette_sampler_accept(s, t))
+                self._eval(feed)
+                tok = c_uint32(0)
+                while True:
+                    check(lb.llamette_sampler_sample(s, self._ctx, byref(tok)),
+                          "llamette_sampler_sample")
+                    t = tok.value
+                    check(lb.llamette_sampler_accept(s, t))
+                    yield t
+                    self._eval([t])
+            finally:
+                lb.llamette_sampler_free(s)
+
+    def is_eog(self, token: int) -> bool:
+        """Whether ``token`` ends generation (EOS, EOT, ...)."""
+        out = c_bool(False)
+        check(lib().llamette_model_is_eog(self._model_handle(), token, byref(out)))
+        return out.value
+
+    # ---- generation through llamette_generate -------------------------------------------------
+
+    def _run(self, prompt: Sequence[int], sampling: Dict[str, Any], n_predict: int,
+             stop_tokens: Sequence[int], stop: Sequence[str],
+             on_piece: Callable[[str], bool], abort: Optional[c_uint32] = None
+             ) -> Tuple[StopReason, int]:
+        """llamette_generate with the context already held. Returns (reason, n_generated)."""
+        lb = lib()
+        s = self._sampler(**sampling)
+        try:
+            common = self._reuse_prefix(prompt, s)
+            feed = list(prompt[common:])
+            gp = _ffi.GenerateParams()
+            gp.n_predict = n_predict
+            stops = _ids_array(stop_tokens)
+            gp.stop_tokens = stops
+            gp.n_stop_tokens = len(stop_tokens)
+            enc = [x.encode("utf-8") for x in stop if x]
+            strs = (ctypes.c_char_p * max(1, len(enc)))(*enc)
+            lens = (c_size_t * max(1, len(enc)))(*map(len, enc))
+            gp.stop_strings = strs
+            gp.stop_string_lens = lens
+            gp.n_stop_strings = len(enc)
+            if abort is not None:
+                gp.abort_flag = ctypes.pointer(abort)
+            error: List[BaseException] = []
+
+            def piece(_user, text, n):
+                try:
+                    return bool(on_piece(ctypes.string_at(text, n).decode("utf-8")))
+                except BaseException as e:  # re-raised below, after the C call returns
+                    error.append(e)
+                    return False
+
+            cb = _ffi.PieceFn(piece)
+            reason = c_int(0)
+            n_gen = c_uint32(0)
+            st = lb.llamette_generate(self._ctx, s, _ids_array(feed), len(feed), byref(gp), cb,
+                                      None, byref(reason), byref(n_gen))
+            check(st, "llamette_generate")
+            self._cached = list(prompt)
+            if error:
+                raise error[0]
+            return StopReason(reason.value), n_gen.value
+        finally:
+            lb.llamette_sampler_free(s)
+
+    def _stream_pieces(self, prompt, sampling, n_predict, stop_tokens, stop, result: list
+                       ) -> Iterator[str]:
+        """Runs ``_run`` on a helper thread and yields its text pieces as they come; appends
+        (reason, n_generated) to ``result`` at the end. Closing the iterator early stops the
+        generation (the abort flag and the piece callback) and waits for it."""
+        with self._exclusive():
+            q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+            abort = c_uint32(0)
+            cancelled = threading.Event()
+
+            def on_piece(text: str) -> bool:
+                q.put(text)
+                return not cancelled.is_set()
+
+            def work():
+                try:
+                    q.put(_Done(*self._run(prompt, sampling, n_predict, stop_tokens, stop,
+                                           on_piece, abort)))
+                except BaseException as e:
+                    q.put(_Failed(e))
+
+            t = threading.Thread(target=work, name="llamette-generate", daemon=True)
+            t.start()
+            try:
+                while True:
+                    item = q.get()
+                    if isinstance(item, str):
+                        yield item
+                    elif isinstance(item, _Done):
+                        result.append((item.reason, item.n_generated))
+                        return
+                    else:
+                        raise item.error
+            finally:
+                cancelled.set()
+                abort.value = 1
+                t.join()
+
+    def _prompt_ids(self, prompt: Union[str, bytes, Sequence[int]]) -> List[int]:
+        if isinstance(prompt, (str, bytes)):
+            ids = self.tokenize(prompt, add_bos=True, special=True)
+        else:
+            ids = [int(t) for t in prompt]
+        if not ids:
+            raise ValueError("the prompt is empty (no tokens to evaluate)")
+        return ids
+
+    @staticmethod
+    def _n_predict(max_tokens: Optional[int]) -> int:
+        return -1 if max_tokens is None or max_tokens <= 0 else int(max_tokens)
+
+    @staticmethod
+    def _stops(stop: Union[None, str, Sequence[str]]) -> List[str]:
+        if stop is None:
+            return []
+        return [stop] if isinstance(stop, str) else list(stop)
+
+    def create_completion(
+        self,
+        prompt: Union[str, bytes, Sequence[int]],
+        suffix: Optional[str] = None,
+        max_tokens: Optional[int] = 16,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        logprobs: Optional[int] = None,
+        echo: bool = False,
+        stop: Union[None, str, Sequence[str]] = None,
+        frequency_penalty: float = 0.0,
+        presence_penalty: float = 0.0,
+        repeat_penalty: float = 1.1,
+        top_k: int = 40,
+        stream: bool = False,
+        seed: Optional[int] = None,
+        logit_bias: Optional[Mapping[int, float]] = None,
+        model: Optional[str] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Completes ``prompt`` (text, tokenized with BOS and special tokens parsed, or ids).
+
+        Returns llama-cpp-python's dict: ``{"id", "object": "text_completion", "created",
+        "model", "choices": [{"text", "index", "logprobs": None, "finish_reason"}], "usage":
+        {"prompt_tokens", "completion_tokens", "total_tokens"}}``; with ``stream=True``, an
+        iterator of chunks of that layout (without ``usage``), the last one with an empty text
+        and the ``finish_reason``. ``max_tokens`` None or <= 0: until the context is full.
+        ``finish_reason`` is "stop" (end of generation or a stop string) or "length".
+        ``temperature`` <= 0 is greedy; ``seed`` None: the Llama's seed, < 0: a random one.
+        """
+        if suffix is not None:
+            raise NotImplementedError("suffix (fill-in-the-middle) is not supported")
+        if logprobs is not None:
+            raise NotImplementedError("logprobs is not supported")
+        ids = self._prompt_ids(prompt)
+        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                        repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
+                        presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias)
+        head = {
+            "id": f"cmpl-{uuid.uuid4()}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": model or self.model_path,
+        }
+        prefix = ""
+        if echo:
+            prefix = self.detokenize(ids).decode("utf-8", "replace")
+        n_predict = self._n_predict(max_tokens)
+        stops = self._stops(stop)
+
+        if stream:
+            return self._completion_chunks(head, prefix, ids, sampling, n_predict, stops)
+
+        pieces: List[str] = [prefix]
+        with self._exclusive():
+            reason, n_gen = self._run(ids, sampling, n_predict, [], stops,
+                                      lambda p: pieces.append(p) or True)
+        return {
+            **head,
+            "choices": [{"text": "".join(pieces), "index": 0, "logprobs": None,
+                         "finish_reason": _finish_reason(reason)}],
+            "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen,
+                      "total_tokens": len(ids) + n_gen},
+        }
+
+    def _completion_chunks(self, head, prefix, ids, sampling, n_predict, stops):
+        def chunk(text, finish):
+            return {**head, "choices": [{"text": text, "index": 0, "logprobs": None,
+                                         "finish_reason": finish}]}
+
+        result: list = []
+        pieces = self._stream_pieces(ids, sampling, n_predict, [], stops, result)
+        try:
+            if prefix:
+                yield chunk(prefix, None)
+            for piece in pieces:
+                yield chunk(piece, None)
+        finally:
+            pieces.close()  # stops the generation when the caller leaves early
+        yield chunk("", _finish_reason(result[0][0]))
+
+    def __call__(self, prompt, **kwargs):
+        """Same as :meth:`create_completion`."""
+        return self.create_completion(prompt, **kwargs)
+
+    def create_chat_completion(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+        min_p: float = 0.05,
+        stream: bool = False,
+        stop: Union[None, str, Sequence[str]] = None,
+        seed: Optional[int] = None,
+        max_tokens: Optional[int] = None,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repeat_penalty: float = 1.1,
+        logit_bias: Optional[Mapping[int, float]] = None,
+        model: Optional[str] = None,
+    ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
+        """Answers a conversation (``[{"role": ..., "content": ...}, ...]``) in the model's chat
+        format (or the Llama's ``chat_format``). The prompt is rendered straight to token ids
+        (``llamette_chat_render_ids``) and generation stops at the format's end-of-turn tokens.
+
+        Returns ``{"id", "object": "chat.completion", "created", "model", "choices": [{"index",
+        "message": {"role": "assistant", "content"}, "logprobs": None, "finish_reason"}],
+        "usage"}``; with ``stream=True``, ``chat.completion.chunk`` dicts whose ``delta`` is
+        first ``{"role": "assistant"}``, then ``{"content": piece}``, and ``{}`` with the
+        ``finish_reason`` last.
+        """
+        ids = self.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        stop_tokens = self.chat_stop_tokens()
+        sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                        repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
+                        presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias)
+        head = {
+            "id": f"chatcmpl-{uuid.uuid4()}",
+            "created": int(time.time()),
+            "model": model or self.model_path,
+        }
+        n_predict = self._n_predict(max_tokens)
+        stops = self._stops(stop)
+        if stream:
+            return self._chat_chunks(head, ids, sampling, n_predict, stop_tokens, stops)
+        pieces: List[str] = []
+        with self._exclusive():
+            reason, n_gen = self._run(ids, sampling, n_predict, stop_tokens, stops,
+                                      lambda p: pieces.append(p) or True)
+        return {
+            **head,
+            "object": "chat.completion",
+            "choices": [{"index": 0,
+                         "message": {"role": "assistant", "content": "".join(pieces)},
+                         "logprobs": None, "finish_reason": _finish_reason(reason)}],
+            "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen,
+                      "total_tokens": len(ids) + n_gen},
+        }
+
+    def _chat_chunks(self, head, ids, sampling, n_predict, stop_tokens, stops):
+        def chunk(delta, finish):
+            return {**head, "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                 "finish_reason": finish}]}
+
+        result: list = []
+        pieces = self._stream_pieces(ids, sampling, n_predict, stop_tokens, stops, result)
+        try:
+            yield chunk({"role": "assistant"}, None)
+            for piece in pieces:
+                yield chunk({"content": piece}, None)
+        finally:
+            pieces.close()  # stops the generation when the caller leaves early
+        yield chunk({}, _finish_reason(result[0][0]))

@@ -1,0 +1,248 @@
+import CLlamette
+import Foundation
+
+/// What to generate from.
+public enum Prompt: Sendable, Hashable {
+    /// Text, tokenized with BOS where the vocabulary wants it and control tokens taken as
+    /// plain text. (To parse `<|im_start|>` and friends, tokenize yourself and pass `.tokens`.)
+    case text(String)
+    /// Token ids, evaluated as they are; empty continues from the context's last logits.
+    case tokens([Token])
+    /// A conversation rendered in `format` (nil: the model's own) with the assistant's header
+    /// at the end; the format's end-of-turn tokens are added to the stop tokens.
+    case chat([ChatMessage], format: ChatFormat? = nil)
+}
+
+/// When generation stops (besides the model's end-of-generation tokens and a full context),
+/// and how it samples.
+public struct GenerationOptions: Sendable, Equatable {
+    /// Tokens to generate at most; nil: until another rule stops.
+    public var maxTokens: Int?
+    /// Strings that end generation when they appear in the text; they and what follows are
+    /// not handed out.
+    public var stopStrings: [String]
+    /// Extra tokens that end generation.
+    public var stopTokens: [Token]
+    /// Sampling parameters, for the calls that make their own sampler.
+    public var sampling: SamplingOptions
+
+    public init(
+        maxTokens: Int? = nil, stopStrings: [String] = [], stopTokens: [Token] = [],
+        sampling: SamplingOptions = SamplingOptions()
+    ) {
+        self.maxTokens = maxTokens
+        self.stopStrings = stopStrings
+        self.stopTokens = stopTokens
+        self.sampling = sampling
+    }
+}
+
+/// Why generation stopped.
+public enum StopReason: Sendable, Equatable {
+    /// `maxTokens` tokens were generated.
+    case length
+    /// An end-of-generation token (the model's or a stop token) was sampled.
+    case endOfGeneration
+    /// A stop string appeared in the text.
+    case stopString
+    /// The context has no room for another token.
+    case contextFull
+    /// The piece callback returned false.
+    case callback
+    /// The abort flag was raised.
+    case aborted
+
+    init(_ reason: LlametteStopReason) {
+        switch reason {
+        case LLAMETTE_STOP_LENGTH: self = .length
+        case LLAMETTE_STOP_EOG: self = .endOfGeneration
+        case LLAMETTE_STOP_STRING: self = .stopString
+        case LLAMETTE_STOP_CONTEXT_FULL: self = .contextFull
+        case LLAMETTE_STOP_CALLBACK: self = .callback
+        default: self = .aborted
+        }
+    }
+}
+
+/// The outcome of a generation.
+public struct GenerationSummary: Sendable, Equatable {
+    /// Why it stopped.
+    public var stopReason: StopReason
+    /// Tokens generated (evaluated; an end-of-generation token is not counted).
+    public var generatedTokens: Int
+}
+
+/// A flag another thread raises to stop a generation before its next token (the C API's
+/// `abort_flag`, stored and loaded atomically).
+public final class AbortFlag: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt32>
+
+    public init() {
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: 0)
+    }
+
+    deinit {
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
+    }
+
+    /// Asks the generation to stop; safe from any thread.
+    public func raise() { cllamette_abort_flag_store(pointer, 1) }
+
+    /// Lowers the flag again, for the next generation.
+    public func clear() { cllamette_abort_flag_store(pointer, 0) }
+
+    /// Whether the flag is raised.
+    public var isRaised: Bool { cllamette_abort_flag_load(pointer) != 0 }
+}
+
+/// Holds the piece closure for the C callback, which finds it through `user`.
+private final class PieceSink {
+    let body: (String) -> Bool
+    init(_ body: @escaping (String) -> Bool) { self.body = body }
+}
+
+/// The `LlamettePieceFn`: a C function pointer that reaches the Swift closure through `user`.
+private let pieceFn: LlamettePieceFn = { user, text, count in
+    guard let user else { return true }
+    let sink = Unmanaged<PieceSink>.fromOpaque(user).takeUnretainedValue()
+    return sink.body(makeString(text, count))
+}
+
+extension Context {
+    /// Generates synchronously from `prompt` with `sampler`, handing each piece of text to
+    /// `onPiece` (return false to stop) on the calling thread. Blocks until it stops.
+    /// - Parameters:
+    ///   - prompt: tokens to evaluate first (also recorded in the sampler's history); empty to
+    ///     continue from the context's last logits.
+    ///   - options: the stop rules (`options.sampling` is not used: the sampler is given).
+    ///   - abortFlag: raise it from another thread to stop before the next token.
+    @discardableResult
+    public func generate(
+        _ prompt: [Token], sampler: Sampler, options: GenerationOptions = GenerationOptions(),
+        abortFlag: AbortFlag? = nil, onPiece: (String) -> Bool
+    ) throws -> GenerationSummary {
+        let arena = CStringArena()
+        var stopStrings: [UnsafePointer<CChar>?] = []
+        var stopLengths: [Int] = []
+        for string in options.stopStrings {
+            let copy = arena.copy(string)
+            stopStrings.append(copy.pointer)
+            stopLengths.append(copy.count)
+        }
+        var reason = LLAMETTE_STOP_LENGTH
+        var generated: UInt32 = 0
+
+        let status: LlametteStatus = withoutActuallyEscaping(onPiece) { body -> LlametteStatus in
+            let sink = PieceSink(body)
+            let user = Unmanaged.passUnretained(sink).toOpaque()
+            // Lock order everywhere: context, then sampler.
+            return lock.locked {
+                sampler.lock.locked {
+                    withExtendedLifetime((sink, arena, abortFlag)) {
+                        options.stopTokens.withUnsafeBufferPointer { tokens in
+                            stopStrings.withUnsafeBufferPointer { strings in
+                                stopLengths.withUnsafeBufferPointer { lengths in
+                                    prompt.withUnsafeBufferPointer { (promptIds: UnsafeBufferPointer<Token>) -> LlametteStatus in
+                                        var params = LlametteGenerateParams()
+                                        params.n_predict = options.maxTokens.map { Int32(clamping: $0) } ?? -1
+                                        params.stop_tokens = tokens.baseAddress
+                                        params.n_stop_tokens = tokens.count
+                                        params.stop_strings = strings.baseAddress
+                                        params.stop_string_lens = lengths.baseAddress
+                                        params.n_stop_strings = strings.count
+                                        params.abort_flag = abortFlag.map { UnsafePointer($0.pointer) }
+                                        return llamette_generate(
+                                            handle, sampler.handle, promptIds.baseAddress, promptIds.count,
+                                            &params, pieceFn, user, &reason, &generated)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try check(status)
+        return GenerationSummary(stopReason: StopReason(reason), generatedTokens: Int(generated))
+    }
+
+    /// Generates synchronously from `prompt` with a new sampler made from `options.sampling`
+    /// (see `generate(_:sampler:options:abortFlag:onPiece:)`).
+    @discardableResult
+    public func generate(
+        _ prompt: Prompt, options: GenerationOptions = GenerationOptions(),
+        abortFlag: AbortFlag? = nil, onPiece: (String) -> Bool
+    ) throws -> GenerationSummary {
+        let (ids, resolved) = try resolve(prompt, options)
+        let sampler = try Sampler(model: model, options: options.sampling)
+        return try generate(ids, sampler: sampler, options: resolved, abortFlag: abortFlag, onPiece: onPiece)
+    }
+
+    /// Streams the text generated from `prompt` with a new sampler made from
+    /// `options.sampling`. Generation runs on a background thread of its own; cancelling the
+    /// task that iterates the stream (or dropping the stream) raises the abort flag, and
+    /// generation stops before its next token. Errors end the stream as `LlametteError`s.
+    ///
+    /// ```swift
+    /// for try await piece in context.generate(.chat([.user("Hi!")])) {
+    ///     print(piece, terminator: "")
+    /// }
+    /// ```
+    public func generate(_ prompt: Prompt, options: GenerationOptions = GenerationOptions()) -> AsyncThrowingStream<String, Error> {
+        stream { context, abortFlag, onPiece in
+            let (ids, resolved) = try context.resolve(prompt, options)
+            let sampler = try Sampler(model: context.model, options: options.sampling)
+            return try context.generate(ids, sampler: sampler, options: resolved, abortFlag: abortFlag, onPiece: onPiece)
+        }
+    }
+
+    /// Streams the text generated from `prompt` with `sampler` (which keeps its history
+    /// across calls), as `generate(_:options:)` does.
+    public func generate(_ prompt: [Token], sampler: Sampler, options: GenerationOptions = GenerationOptions()) -> AsyncThrowingStream<String, Error> {
+        stream { context, abortFlag, onPiece in
+            try context.generate(prompt, sampler: sampler, options: options, abortFlag: abortFlag, onPiece: onPiece)
+        }
+    }
+
+    /// The prompt's tokens, and the options with the chat format's stop tokens added.
+    private func resolve(_ prompt: Prompt, _ options: GenerationOptions) throws -> ([Token], GenerationOptions) {
+        switch prompt {
+        case .text(let text):
+            return (try model.tokenize(text, addSpecial: true, parseSpecial: false), options)
+        case .tokens(let ids):
+            return (ids, options)
+        case .chat(let messages, let format):
+            var resolved = options
+            resolved.stopTokens += try model.chatStopTokens(format: format)
+            return (try model.chatTokens(messages, format: format, addAssistant: true), resolved)
+        }
+    }
+
+    /// Runs `run` on a thread of its own, feeding the stream; cancellation raises the flag.
+    private func stream(
+        _ run: @escaping @Sendable (Context, AbortFlag, (String) -> Bool) throws -> GenerationSummary
+    ) -> AsyncThrowingStream<String, Error> {
+        AsyncThrowingStream(String.self, bufferingPolicy: .unbounded) { continuation in
+            let abortFlag = AbortFlag()
+            continuation.onTermination = { @Sendable termination in
+                if case .cancelled = termination { abortFlag.raise() }
+            }
+            let thread = Thread { [self] in
+                do {
+                    _ = try run(self, abortFlag) { piece in
+                        if case .terminated = continuation.yield(piece) { return false }
+                        return true
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            thread.name = "llamette.generate"
+            thread.stackSize = 8 << 20 // as a main thread's; GCD's default is smaller
+            thread.start()
+        }
+    }
+}
