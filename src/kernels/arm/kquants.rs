@@ -29,7 +29,9 @@
 
 use core::arch::aarch64::*;
 
-use super::{f16_to_f32, fma_lanes, hsum8, zero8, Dot4, Dot4Kernel, Neon};
+use super::{
+    check, f16_to_f32, fma1, fma_lanes, hsum8, q8k_d, tiled_step, zero8, Dot4, Dot4Kernel, Neon,
+};
 use crate::quant::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 
 /// `N` bytes of `s` from `off` as an array (offsets are constants after unrolling, so the
@@ -65,30 +67,6 @@ fn bsums(y: &BlockQ8K) -> [int16x8_t; 2] {
         let v = vld1q_u8_x2(y.bsums.as_ptr().cast::<u8>());
         [vreinterpretq_s16_u8(v.0), vreinterpretq_s16_u8(v.1)]
     }
-}
-
-/// The f32 scale of a Q8_K block.
-#[inline(always)]
-fn q8k_d(y: &BlockQ8K) -> f32 {
-    f32::from_le_bytes(y.d)
-}
-
-/// `a * b + c` with one rounding (`FMADD`; the reference's `fmaf`).
-#[inline(always)]
-fn fma1(a: f32, b: f32, c: f32) -> f32 {
-    // SAFETY: NEON is part of every aarch64 target.
-    unsafe { vget_lane_f32::<0>(vfma_n_f32(vdup_n_f32(c), vdup_n_f32(a), b)) }
-}
-
-/// The tiled path's float step (reference `tiled_step`): `res = d0 * s1`, then with a minimum
-/// `res = fma(-dmin0, s2, res)`, then `fma(res, d1, acc)`.
-#[inline(always)]
-fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f32 {
-    let mut res = d0 * s1 as f32;
-    if let Some((dmin0, s2)) = min {
-        res = fma1(-dmin0, s2 as f32, res);
-    }
-    fma1(res, d1, acc)
 }
 
 /// `v` unchanged but opaque to the optimizer (an empty `asm!`, no instruction). Applied to the
@@ -394,15 +372,6 @@ unsafe fn q45_sumi<D: Dot4, X: Q45, const TILED: bool>(
         q45_group::<D, TILED, 2, 3>(d, &mut ch, q[3], y, 3, st[1]);
         ch.acc
     }
-}
-
-/// Panics unless the weight and activation rows have the same number of blocks.
-#[inline(always)]
-fn check(n: usize, m: usize) {
-    assert_eq!(
-        n, m,
-        "weight and activation rows must have the same number of blocks"
-    );
 }
 
 /// `dot_q4_k_q8_k_vec`: 4-lane minimum accumulator, 8-lane quant accumulator.

@@ -29,22 +29,10 @@
 
 use core::arch::aarch64::*;
 
-use super::{f16_to_f32, fma_lanes, hsum8, zero8, Dot4, Dot4Kernel, Neon};
+use super::{
+    check, f16_to_f32, fma_lanes, hsum8, q8k_d, tiled_step, zero8, Dot4, Dot4Kernel, Neon,
+};
 use crate::quant::k_quants::{BlockQ2K, BlockQ3K, BlockQ8K};
-
-/// Panics unless the weight and activation rows have the same number of blocks.
-fn check(n: usize, m: usize) {
-    assert_eq!(
-        n, m,
-        "weight and activation rows must have the same number of blocks"
-    );
-}
-
-/// The f32 scale `d` of a Q8_K block.
-#[inline(always)]
-fn q8k_d(y: &BlockQ8K) -> f32 {
-    f32::from_le_bytes(y.d)
-}
 
 /// The 128 activations `128H..128H + 128` of `y` as eight vectors.
 #[inline(always)]
@@ -79,24 +67,6 @@ fn crumbs(b: uint8x16_t, k: usize) -> uint8x16_t {
             _ => vshrq_n_u8::<6>(b),
         }
     }
-}
-
-/// `fmaf(a, b, c)` with one rounding (`FMADD`).
-#[inline(always)]
-fn fma1(a: f32, b: f32, c: f32) -> f32 {
-    // SAFETY: NEON is part of every aarch64 target.
-    unsafe { vget_lane_f32::<0>(vfma_f32(vdup_n_f32(c), vdup_n_f32(a), vdup_n_f32(b))) }
-}
-
-/// The reference's `tiled_step`: `res = d0 * s1; res = fmaf(-dmin0, s2, res);
-/// fmaf(res, d1, acc)` (the middle step only for types with minimums).
-#[inline(always)]
-fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f32 {
-    let mut res = d0 * s1 as f32;
-    if let Some((dmin0, s2)) = min {
-        res = fma1(-dmin0, s2 as f32, res);
-    }
-    fma1(res, d1, acc)
 }
 
 /// Four zero i32 lanes.

@@ -20,8 +20,7 @@
 
 use core::arch::aarch64::*;
 
-use super::{f16_to_f32, fma_lanes, hsum8, zero8, Dot4, Dot4Kernel, Neon};
-use crate::kernels::mathf::fmaf;
+use super::{check, f16_to_f32, fma1, fma_lanes, hsum8, zero8, Dot4, Dot4Kernel, Neon};
 use crate::kernels::rows_as;
 use crate::quant::{
     Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockQ8_1, GgmlType,
@@ -256,7 +255,7 @@ impl<X: Weight, const R: usize, const T: usize> Dot4Kernel for Tile<'_, X, R, T>
                     };
                     if X::MIN {
                         let (m, s) = xb.min(&y[t][i]);
-                        summs[r][t] = fmaf(f16_to_f32(m), f16_to_f32(s), summs[r][t]);
+                        summs[r][t] = fma1(f16_to_f32(m), f16_to_f32(s), summs[r][t]);
                     }
                     fma_lanes(&mut acc[r][t], xd * yd[t], lanes);
                 }
@@ -281,11 +280,7 @@ impl Neon {
     /// One legacy dot product (`R = T = 1`).
     #[inline(always)]
     fn dot1<X: Weight>(self, x: &[X], y: &[X::Act]) -> f32 {
-        assert_eq!(
-            x.len(),
-            y.len(),
-            "weight and activation rows must have the same number of blocks"
-        );
+        check(x.len(), y.len());
         self.dispatch(Tile { x: [x], y: [y] })[0][0]
     }
 

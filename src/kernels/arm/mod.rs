@@ -207,6 +207,40 @@ pub(crate) fn f16_to_f32(b: [u8; 2]) -> f32 {
     out
 }
 
+/// Panics unless the weight and activation rows have the same number of blocks.
+#[inline(always)]
+pub(crate) fn check(n: usize, m: usize) {
+    assert_eq!(
+        n, m,
+        "weight and activation rows must have the same number of blocks"
+    );
+}
+
+/// The f32 scale `d` of a Q8_K block.
+#[inline(always)]
+pub(crate) fn q8k_d(y: &crate::quant::k_quants::BlockQ8K) -> f32 {
+    f32::from_le_bytes(y.d)
+}
+
+/// `fmaf(a, b, c)` with one rounding: one `FMADD` (also without `std`, where
+/// [`crate::kernels::mathf::fmaf`] is a software routine).
+#[inline(always)]
+pub(crate) fn fma1(a: f32, b: f32, c: f32) -> f32 {
+    // SAFETY: NEON is part of every aarch64 target.
+    unsafe { vget_lane_f32::<0>(vfma_n_f32(vdup_n_f32(c), vdup_n_f32(a), b)) }
+}
+
+/// The K-quant tiled path's float step (reference `tiled_step`): `res = d0 * s1`, then with a
+/// minimum `res = fma(-dmin0, s2, res)`, then `fma(res, d1, acc)`.
+#[inline(always)]
+pub(crate) fn tiled_step(acc: f32, d0: f32, s1: i32, min: Option<(f32, i32)>, d1: f32) -> f32 {
+    let mut res = d0 * s1 as f32;
+    if let Some((dmin0, s2)) = min {
+        res = fma1(-dmin0, s2 as f32, res);
+    }
+    fma1(res, d1, acc)
+}
+
 /// Eight zero f32 lanes.
 #[inline(always)]
 pub(crate) fn zero8() -> [float32x4_t; 2] {
