@@ -293,7 +293,17 @@ fn tile(
     #[cfg(all(feature = "neon", target_arch = "aarch64"))]
     if let Some(k) = arm::Neon::new() {
         // Legacy formats: four rows by two tokens (a weight block unpacked once for both), or
-        // by one. Other types: one dot product per row (below).
+        // by one. Q4_K on the vec_dot path: two rows per activation load (fewer instructions per
+        // row than one; not so for Q5_K / Q6_K, whose two-row loops spill). Other types: one
+        // dot product per row (below).
+        if path == Path::VecDot && ty == GgmlType::Q4_K {
+            let a0 = a(t);
+            let pair0 = k.kquant_vec_rows(ty, [rows[0], rows[1]], a0);
+            let pair1 = k.kquant_vec_rows(ty, [rows[2], rows[3]], a0);
+            if let (Some([v0, v1]), Some([v2, v3])) = (pair0, pair1) {
+                return emit([[v0], [v1], [v2], [v3]], 1);
+            }
+        }
         if n_tokens - t >= 2 {
             if let Some(v) = k.legacy_tile(ty, *rows, acts::<2>(&a, t, n_tokens)) {
                 return emit(v, 2);

@@ -2,6 +2,10 @@
 //! [`crate::kernels::reference::kquants`]: `dot_q4_k_q8_k_vec`, `dot_q5_k_q8_k_vec`,
 //! `dot_q6_k_q8_k_vec` (llama.cpp's AVX2 `ggml_vec_dot_qN_K_q8_K`) and `dot_q4_k_q8_k_tiled`,
 //! `dot_q5_k_q8_k_tiled`, `dot_q6_k_q8_k_tiled` (its AVX2 tiled kernel, one output element).
+//! [`Neon::kquant_vec_rows`] runs the vec kernels for `R` weight rows against one activation
+//! row, each row's operations exactly those of its single-row dot (the single-row entry points
+//! are its `R = 1` instances), with every activation block's quants and `bsums` loaded once for
+//! all rows.
 //!
 //! **Integers.** Every integer the reference forms is formed here exactly, by [`Dot4`] (`SDOT`,
 //! or widening multiplies without `dotprod`) and 32-bit multiply-adds. The K-quant weights are
@@ -32,7 +36,9 @@ use core::arch::aarch64::*;
 use super::{
     check, f16_to_f32, fma1, fma_lanes, hsum8, q8k_d, tiled_step, zero8, Dot4, Dot4Kernel, Neon,
 };
+use crate::kernels::rows_as;
 use crate::quant::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::quant::{as_blocks, GgmlType};
 
 /// `N` bytes of `s` from `off` as an array (offsets are constants after unrolling, so the
 /// bounds checks fold away).
@@ -49,13 +55,54 @@ fn load32(b: &[u8; 32]) -> [uint8x16_t; 2] {
     [v.0, v.1]
 }
 
+/// The 256 activations of a Q8_K block as 16 vectors, loaded once per block (and shared by
+/// the rows of [`Neon::kquant_vec_rows`]).
+type Acts = [int8x16_t; 16];
+
+/// `y.qs` as [`Acts`].
+#[inline(always)]
+fn acts(y: &BlockQ8K) -> Acts {
+    // SAFETY: NEON is part of every aarch64 target.
+    let mut out = [unsafe { vdupq_n_s8(0) }; 16];
+    // The address of `qs` in a register (an empty `asm!` hides that it is `y + 4`), so that the
+    // loads pair into `LDP` (whose immediate offsets are multiples of 16), not 16 `LDUR`s.
+    let mut p = y.qs.as_ptr();
+    // SAFETY: the template is a comment: no instruction, no memory, no flags.
+    #[allow(
+        clippy::pointers_in_nomem_asm_block,
+        reason = "the asm! only names the address"
+    )]
+    unsafe {
+        core::arch::asm!(
+            "/* {p} */",
+            p = inout(reg) p,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    for (k, o) in out.chunks_exact_mut(4).enumerate() {
+        // SAFETY: `p` is `y.qs.as_ptr()`: `y.qs[64 * k..64 * k + 64]` are 64 readable bytes;
+        // NEON loads have no alignment requirement.
+        let v = unsafe { vld1q_s8_x4(p.add(64 * k)) };
+        o.copy_from_slice(&[v.0, v.1, v.2, v.3]);
+    }
+    out
+}
+
+/// `y.qs` as [`Acts`] by plain loads (`LDUR` at `y + 4 + 16k`, which LLVM schedules freely:
+/// one instruction shorter than [`acts`] in the Q6_K tiled kernel).
+#[inline(always)]
+fn acts_ldur(y: &BlockQ8K) -> Acts {
+    core::array::from_fn(|k| {
+        let q: &[i8; 16] = arr(&y.qs, 16 * k);
+        // SAFETY: 16 readable bytes; NEON loads have no alignment requirement.
+        unsafe { vld1q_s8(q.as_ptr()) }
+    })
+}
+
 /// The 32 activations `y.qs[32 * c..32 * c + 32]` as two vectors.
 #[inline(always)]
-fn acts32(y: &BlockQ8K, c: usize) -> [int8x16_t; 2] {
-    let q: &[i8; 32] = arr(&y.qs, 32 * c);
-    // SAFETY: 32 readable bytes; NEON loads have no alignment requirement.
-    let v = unsafe { vld1q_s8_x2(q.as_ptr()) };
-    [v.0, v.1]
+fn acts32(y: &Acts, c: usize) -> [int8x16_t; 2] {
+    [y[2 * c], y[2 * c + 1]]
 }
 
 /// The sixteen `bsums` of `y` as i16 lanes: 0..8 and 8..16.
@@ -126,15 +173,21 @@ fn q4k_steps_mins(s: &[u8; 12], by_parts: bool) -> ([int32x4_t; 2], [int32x4_t; 
     }
 }
 
-/// Q4_K/Q5_K minimums: lane `k` = `min[2k] * q8s[2k] + min[2k+1] * q8s[2k+1]` with
-/// `q8s[j] = bsums[2j] + bsums[2j+1]` (the AVX2 kernels' `_mm_madd_epi16(mins, q8s)`), in i32.
+/// `q8s[j] = bsums[2j] + bsums[2j+1]` of `y` in i32 (0..4, 4..8), for [`q4k_min_lanes`].
 #[inline(always)]
-fn q4k_min_lanes(mins: [int32x4_t; 2], y: &BlockQ8K) -> int32x4_t {
-    let b = bsums(y);
+fn q8s(y: &BlockQ8K) -> [int32x4_t; 2] {
+    // SAFETY: NEON is part of every aarch64 target.
+    bsums(y).map(|b| unsafe { vpaddlq_s16(b) })
+}
+
+/// Q4_K/Q5_K minimums: lane `k` = `min[2k] * q8s[2k] + min[2k+1] * q8s[2k+1]` (the AVX2
+/// kernels' `_mm_madd_epi16(mins, q8s)`, `q8s` from [`q8s`]), in i32.
+#[inline(always)]
+fn q4k_min_lanes(mins: [int32x4_t; 2], q8s: [int32x4_t; 2]) -> int32x4_t {
     // SAFETY: NEON is part of every aarch64 target.
     unsafe {
-        let p0 = vmulq_s32(vpaddlq_s16(b[0]), mins[0]);
-        let p1 = vmulq_s32(vpaddlq_s16(b[1]), mins[1]);
+        let p0 = vmulq_s32(q8s[0], mins[0]);
+        let p1 = vmulq_s32(q8s[1], mins[1]);
         vpaddq_s32(p0, p1)
     }
 }
@@ -251,7 +304,7 @@ unsafe fn q45_group<D: Dot4, const TILED: bool, const A: i32, const B: i32>(
     d: D,
     ch: &mut Chains,
     q: [uint8x16_t; 4],
-    y: &BlockQ8K,
+    y: &Acts,
     j: usize,
     st: int32x4_t,
 ) {
@@ -359,7 +412,7 @@ impl Q45 for BlockQ5K {
 unsafe fn q45_sumi<D: Dot4, X: Q45, const TILED: bool>(
     d: D,
     x: &X,
-    y: &BlockQ8K,
+    y: &Acts,
     st: [int32x4_t; 2],
 ) -> [int32x4_t; 2] {
     let q = x.quants();
@@ -374,69 +427,139 @@ unsafe fn q45_sumi<D: Dot4, X: Q45, const TILED: bool>(
     }
 }
 
-/// `dot_q4_k_q8_k_vec`: 4-lane minimum accumulator, 8-lane quant accumulator.
-struct Q4kVec<'a> {
-    x: &'a [BlockQ4K],
-    y: &'a [BlockQ8K],
+/// Every row cut to `n` blocks (after [`check_rows`], a no-op that lets the optimizer drop the
+/// bounds checks of `x[r][i]` for `i < n`).
+#[inline(always)]
+fn rows_to<X, const R: usize>(x: [&[X]; R], n: usize) -> [&[X]; R] {
+    x.map(|r| &r[..n])
 }
 
-impl Dot4Kernel for Q4kVec<'_> {
-    type Output = f32;
-
-    #[inline(always)]
-    fn run<D: Dot4>(self, d: D) -> f32 {
-        let mut acc = zero8();
-        // SAFETY: NEON is part of every aarch64 target.
-        let mut acc_m = unsafe { vdupq_n_f32(0.0) };
-        for (xb, yb) in self.x.iter().zip(self.y) {
-            let (xd, xdmin, packed) = xb.head();
-            let yd = q8k_d(yb);
-            let dd = yd * f16_to_f32(xd);
-            let dmin = -yd * f16_to_f32(xdmin);
-            let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
-            let prod = q4k_min_lanes(mn, yb);
-            // SAFETY: NEON is part of every aarch64 target.
-            acc_m = unsafe { vfmaq_f32(acc_m, vcvtq_f32_s32(prod), vdupq_n_f32(dmin)) };
-            // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
-            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, st) };
-            fma_lanes(&mut acc, dd, sumi);
+/// `f(0)`, .., `f(R - 1)`, written out for `R <= 4` (straight-line code, so that each row's
+/// accumulators are registers rather than an indexed array in memory), a loop beyond.
+#[inline(always)]
+fn each_row<const R: usize>(mut f: impl FnMut(usize)) {
+    if R == 0 {
+    } else if R <= 4 {
+        f(0);
+        if R > 1 {
+            f(1);
         }
-        // SAFETY: NEON is part of every aarch64 target.
-        let m = unsafe {
-            let t = vadd_f32(vget_low_f32(acc_m), vget_high_f32(acc_m));
-            vget_lane_f32::<0>(t) + vget_lane_f32::<1>(t)
-        };
-        hsum8(acc) + m
+        if R > 2 {
+            f(2);
+        }
+        if R > 3 {
+            f(3);
+        }
+    } else {
+        for r in 0..R {
+            f(r);
+        }
     }
 }
 
-/// `dot_q5_k_q8_k_vec`: scalar minimum chain, 8-lane quant accumulator.
-struct Q5kVec<'a> {
-    x: &'a [BlockQ5K],
+/// Panics unless every weight row has as many blocks as the activation row.
+#[inline(always)]
+fn check_rows<X, const R: usize>(x: &[&[X]; R], y: &[BlockQ8K]) {
+    for r in x {
+        check(r.len(), y.len());
+    }
+}
+
+/// `dot_q4_k_q8_k_vec` of `R` rows against one activation row (each row's operations exactly
+/// as for one row; the activation block is loaded once for all rows): 4-lane minimum
+/// accumulator, 8-lane quant accumulator.
+struct Q4kVec<'a, const R: usize> {
+    x: [&'a [BlockQ4K]; R],
     y: &'a [BlockQ8K],
 }
 
-impl Dot4Kernel for Q5kVec<'_> {
-    type Output = f32;
+impl<const R: usize> Dot4Kernel for Q4kVec<'_, R> {
+    type Output = [f32; R];
 
     #[inline(always)]
-    fn run<D: Dot4>(self, d: D) -> f32 {
-        let mut acc = zero8();
-        let mut summs = 0f32;
-        for (xb, yb) in self.x.iter().zip(self.y) {
-            let (xd, xdmin, packed) = xb.head();
+    fn run<D: Dot4>(self, d: D) -> [f32; R] {
+        let x = rows_to(self.x, self.y.len());
+        let mut acc = [zero8(); R];
+        // SAFETY: NEON is part of every aarch64 target.
+        let mut acc_m = [unsafe { vdupq_n_f32(0.0) }; R];
+        #[allow(
+            clippy::needless_range_loop,
+            reason = "one index for `y` and every row"
+        )]
+        for i in 0..self.y.len() {
+            let yb = &self.y[i];
             let yd = q8k_d(yb);
-            let dd = yd * f16_to_f32(xd);
-            let dmin = -yd * f16_to_f32(xdmin);
-            let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
-            // SAFETY: NEON is part of every aarch64 target.
-            let sum = unsafe { vaddvq_s32(q4k_min_lanes(mn, yb)) };
-            summs = fma1(dmin, sum as f32, summs);
-            // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
-            let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, yb, st) };
-            fma_lanes(&mut acc, dd, sumi);
+            let (ya, q8) = (acts(yb), q8s(yb));
+            each_row::<R>(
+                #[inline(always)]
+                |r| {
+                    let xb = &x[r][i];
+                    let (xd, xdmin, packed) = xb.head();
+                    let dd = yd * f16_to_f32(xd);
+                    let dmin = -yd * f16_to_f32(xdmin);
+                    let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
+                    let prod = q4k_min_lanes(mn, q8);
+                    // SAFETY: NEON is part of every aarch64 target.
+                    acc_m[r] =
+                        unsafe { vfmaq_f32(acc_m[r], vcvtq_f32_s32(prod), vdupq_n_f32(dmin)) };
+                    // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
+                    let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, &ya, st) };
+                    fma_lanes(&mut acc[r], dd, sumi);
+                },
+            );
         }
-        hsum8(acc) + summs
+        core::array::from_fn(|r| {
+            // SAFETY: NEON is part of every aarch64 target.
+            let m = unsafe {
+                let t = vadd_f32(vget_low_f32(acc_m[r]), vget_high_f32(acc_m[r]));
+                vget_lane_f32::<0>(t) + vget_lane_f32::<1>(t)
+            };
+            hsum8(acc[r]) + m
+        })
+    }
+}
+
+/// `dot_q5_k_q8_k_vec` of `R` rows against one activation row (as [`Q4kVec`]): scalar minimum
+/// chain, 8-lane quant accumulator.
+struct Q5kVec<'a, const R: usize> {
+    x: [&'a [BlockQ5K]; R],
+    y: &'a [BlockQ8K],
+}
+
+impl<const R: usize> Dot4Kernel for Q5kVec<'_, R> {
+    type Output = [f32; R];
+
+    #[inline(always)]
+    fn run<D: Dot4>(self, d: D) -> [f32; R] {
+        let x = rows_to(self.x, self.y.len());
+        let mut acc = [zero8(); R];
+        let mut summs = [0f32; R];
+        #[allow(
+            clippy::needless_range_loop,
+            reason = "one index for `y` and every row"
+        )]
+        for i in 0..self.y.len() {
+            let yb = &self.y[i];
+            let yd = q8k_d(yb);
+            let (ya, q8) = (acts(yb), q8s(yb));
+            each_row::<R>(
+                #[inline(always)]
+                |r| {
+                    let xb = &x[r][i];
+                    let (xd, xdmin, packed) = xb.head();
+                    let dd = yd * f16_to_f32(xd);
+                    let dmin = -yd * f16_to_f32(xdmin);
+                    let (st, mn) = q4k_steps_mins(packed, by_parts::<D>());
+                    // SAFETY: NEON is part of every aarch64 target.
+                    let sum = unsafe { vaddvq_s32(q4k_min_lanes(mn, q8)) };
+                    summs[r] = fma1(dmin, sum as f32, summs[r]);
+                    // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature.
+                    let sumi = unsafe { q45_sumi::<D, _, false>(d, xb, &ya, st) };
+                    fma_lanes(&mut acc[r], dd, sumi);
+                },
+            );
+        }
+        core::array::from_fn(|r| hsum8(acc[r]) + summs[r])
     }
 }
 
@@ -458,10 +581,10 @@ impl<X: Q45> Dot4Kernel for Q45Tiled<'_, X> {
             // SAFETY: `d` came from `Neon::dispatch`, which checked its CPU feature; the rest is
             // base NEON.
             let (s1, s2) = unsafe {
-                let l = q45_sumi::<D, X, true>(d, xb, yb, st);
+                let l = q45_sumi::<D, X, true>(d, xb, &acts(yb), st);
                 (
                     vaddvq_s32(vaddq_s32(l[0], l[1])),
-                    vaddvq_s32(q4k_min_lanes(mn, yb)),
+                    vaddvq_s32(q4k_min_lanes(mn, q8s(yb))),
                 )
             };
             let min = Some((f16_to_f32(xdmin), s2));
@@ -526,7 +649,7 @@ unsafe fn q6k_lanes<D: Dot4>(
     d: D,
     acc: [int32x4_t; 2],
     q: &[int8x16_t; 16],
-    y: &BlockQ8K,
+    y: &Acts,
     st: [int32x4_t; 4],
 ) -> [int32x4_t; 2] {
     let mut ch = Chains::new(acc, by_parts::<D>());
@@ -574,44 +697,58 @@ fn q6k_scales(x: &BlockQ6K, by_parts: bool) -> ([int16x8_t; 2], [int32x4_t; 4]) 
     }
 }
 
-/// `dot_q6_k_q8_k_vec`: unsigned quants; `sumi` starts at the correction
+/// `dot_q6_k_q8_k_vec` of `R` rows against one activation row (as [`Q4kVec`]): unsigned
+/// quants; `sumi` starts at the correction
 /// `-32 * (bsums[2L] * scale[2L] + bsums[2L+1] * scale[2L+1])` for lane `L`.
-struct Q6kVec<'a> {
-    x: &'a [BlockQ6K],
+struct Q6kVec<'a, const R: usize> {
+    x: [&'a [BlockQ6K]; R],
     y: &'a [BlockQ8K],
 }
 
-impl Dot4Kernel for Q6kVec<'_> {
-    type Output = f32;
+impl<const R: usize> Dot4Kernel for Q6kVec<'_, R> {
+    type Output = [f32; R];
 
     #[inline(always)]
-    fn run<D: Dot4>(self, d: D) -> f32 {
-        let mut acc = zero8();
-        for (xb, yb) in self.x.iter().zip(self.y) {
-            let dd = q8k_d(yb) * f16_to_f32(xb.d);
-            let (s16, st) = q6k_scales(xb, by_parts::<D>());
-            let b = bsums(yb);
-            let q = q6k_quants::<false>(xb);
-            // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
-            // which checked its CPU feature.
-            let sumi = unsafe {
-                // scale * -32 fits i16 (|scale| <= 128); the products and pair sums fit i32.
-                let n = [vmulq_n_s16(s16[0], -32), vmulq_n_s16(s16[1], -32)];
-                let corr = [
-                    vpaddq_s32(
-                        vmull_s16(vget_low_s16(b[0]), vget_low_s16(n[0])),
-                        vmull_high_s16(b[0], n[0]),
-                    ),
-                    vpaddq_s32(
-                        vmull_s16(vget_low_s16(b[1]), vget_low_s16(n[1])),
-                        vmull_high_s16(b[1], n[1]),
-                    ),
-                ];
-                q6k_lanes(d, corr, &q, yb, st)
-            };
-            fma_lanes(&mut acc, dd, sumi);
+    fn run<D: Dot4>(self, d: D) -> [f32; R] {
+        let x = rows_to(self.x, self.y.len());
+        let mut acc = [zero8(); R];
+        #[allow(
+            clippy::needless_range_loop,
+            reason = "one index for `y` and every row"
+        )]
+        for i in 0..self.y.len() {
+            let yb = &self.y[i];
+            let yd = q8k_d(yb);
+            let (ya, b) = (acts(yb), bsums(yb));
+            each_row::<R>(
+                #[inline(always)]
+                |r| {
+                    let xb = &x[r][i];
+                    let dd = yd * f16_to_f32(xb.d);
+                    let (s16, st) = q6k_scales(xb, by_parts::<D>());
+                    let q = q6k_quants::<false>(xb);
+                    // SAFETY: NEON is part of every aarch64 target; `d` came from
+                    // `Neon::dispatch`, which checked its CPU feature.
+                    let sumi = unsafe {
+                        // scale * -32 fits i16 (|scale| <= 128); the products and pair sums fit i32.
+                        let n = [vmulq_n_s16(s16[0], -32), vmulq_n_s16(s16[1], -32)];
+                        let corr = [
+                            vpaddq_s32(
+                                vmull_s16(vget_low_s16(b[0]), vget_low_s16(n[0])),
+                                vmull_high_s16(b[0], n[0]),
+                            ),
+                            vpaddq_s32(
+                                vmull_s16(vget_low_s16(b[1]), vget_low_s16(n[1])),
+                                vmull_high_s16(b[1], n[1]),
+                            ),
+                        ];
+                        q6k_lanes(d, corr, &q, &ya, st)
+                    };
+                    fma_lanes(&mut acc[r], dd, sumi);
+                },
+            );
         }
-        hsum8(acc)
+        acc.map(hsum8)
     }
 }
 
@@ -633,7 +770,7 @@ impl Dot4Kernel for Q6kTiled<'_> {
             // SAFETY: NEON is part of every aarch64 target; `d` came from `Neon::dispatch`,
             // which checked its CPU feature.
             let s1 = unsafe {
-                let l = q6k_lanes(d, [vdupq_n_s32(0); 2], &q, yb, st);
+                let l = q6k_lanes(d, [vdupq_n_s32(0); 2], &q, &acts_ldur(yb), st);
                 vaddvq_s32(vaddq_s32(l[0], l[1]))
             };
             acc = tiled_step(acc, f16_to_f32(xb.d), s1, None, q8k_d(yb));
@@ -643,12 +780,45 @@ impl Dot4Kernel for Q6kTiled<'_> {
 }
 
 impl Neon {
+    /// `R` rows of Q4_K, Q5_K or Q6_K weights (row bytes) against one Q8_K activation row, each
+    /// bit for bit the row's `dot_*_q8_k_vec` ([`Neon::dot_q4_k_q8_k_vec`] ..), with each
+    /// activation block's quants and `bsums` loaded once for all rows. `None` for other types or
+    /// rows that are not whole blocks.
+    ///
+    /// Panics if a weight row and the activation row differ in blocks.
+    pub fn kquant_vec_rows<const R: usize>(
+        self,
+        ty: GgmlType,
+        w: [&[u8]; R],
+        a: &[u8],
+    ) -> Option<[f32; R]> {
+        let y: &[BlockQ8K] = as_blocks(a)?;
+        Some(match ty {
+            GgmlType::Q4_K => {
+                let x = rows_as(w)?;
+                check_rows(&x, y);
+                self.dispatch(Q4kVec { x, y })
+            }
+            GgmlType::Q5_K => {
+                let x = rows_as(w)?;
+                check_rows(&x, y);
+                self.dispatch(Q5kVec { x, y })
+            }
+            GgmlType::Q6_K => {
+                let x = rows_as(w)?;
+                check_rows(&x, y);
+                self.dispatch(Q6kVec { x, y })
+            }
+            _ => return None,
+        })
+    }
+
     /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_vec`], bit for bit.
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q4_k_q8_k_vec(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
         check(x.len(), y.len());
-        self.dispatch(Q4kVec { x, y })
+        self.dispatch(Q4kVec { x: [x], y })[0]
     }
 
     /// [`crate::kernels::reference::kquants::dot_q5_k_q8_k_vec`], bit for bit.
@@ -656,7 +826,7 @@ impl Neon {
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q5_k_q8_k_vec(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
         check(x.len(), y.len());
-        self.dispatch(Q5kVec { x, y })
+        self.dispatch(Q5kVec { x: [x], y })[0]
     }
 
     /// [`crate::kernels::reference::kquants::dot_q6_k_q8_k_vec`], bit for bit.
@@ -664,7 +834,7 @@ impl Neon {
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q6_k_q8_k_vec(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
         check(x.len(), y.len());
-        self.dispatch(Q6kVec { x, y })
+        self.dispatch(Q6kVec { x: [x], y })[0]
     }
 
     /// [`crate::kernels::reference::kquants::dot_q4_k_q8_k_tiled`], bit for bit.
@@ -826,6 +996,84 @@ mod tests {
     fn q6k_tiled_equals_the_reference() {
         let f: Pair<BlockQ6K> = (Neon::dot_q6_k_q8_k_tiled, r::dot_q6_k_q8_k_tiled);
         check("q6k_tiled", &Q6_F16, &FILLS, f);
+    }
+
+    /// The bytes of blocks.
+    fn bytes<B: Block>(x: &[B]) -> &[u8] {
+        // SAFETY: `B` is a `Block`: plain bytes, alignment 1, no padding.
+        unsafe { core::slice::from_raw_parts(x.as_ptr().cast::<u8>(), core::mem::size_of_val(x)) }
+    }
+
+    /// [`Neon::kquant_vec_rows`] for `R` rows against the single-row `one`, `to_bits()` equal:
+    /// every token, block counts 0..=9, random / sprinkled / extreme weights (a different kind
+    /// per row) against every kind of activations.
+    fn check_rows_r<B: Block + Clone, const R: usize>(
+        ty: GgmlType,
+        f16_at: &[usize],
+        one: fn(Neon, &[B], &[BlockQ8K]) -> f32,
+    ) {
+        let mut rng = Rng(0x0a11 ^ (R as u64) << 8 ^ ty as u64);
+        for t in tokens() {
+            for round in 0..24 {
+                for n in 0..=9 {
+                    let x: [Vec<B>; R] = core::array::from_fn(|r| match (round + r) % 4 {
+                        0 | 1 => weights(&mut rng, n, f16_at),
+                        2 => sprinkled(&mut rng, n, f16_at),
+                        _ => filled(&mut rng, n, f16_at, FILLS[(round / 4 + r) % FILLS.len()]),
+                    });
+                    let y = activations(&mut rng, n, (round + n) % 5);
+                    let w: [&[u8]; R] = core::array::from_fn(|r| bytes(&x[r]));
+                    let got = t.kquant_vec_rows(ty, w, bytes(&y)).expect("whole blocks");
+                    for r in 0..R {
+                        let want = one(t, &x[r], &y);
+                        assert_eq!(
+                            got[r].to_bits(),
+                            want.to_bits(),
+                            "{ty:?} R={R} row {r} dotprod={} n={n} round={round}: {:e} vs {want:e}",
+                            t.has_dotprod(),
+                            got[r]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vec_rows_equal_the_single_row_dots() {
+        check_rows_r::<BlockQ4K, 1>(GgmlType::Q4_K, &Q45_F16, Neon::dot_q4_k_q8_k_vec);
+        check_rows_r::<BlockQ4K, 2>(GgmlType::Q4_K, &Q45_F16, Neon::dot_q4_k_q8_k_vec);
+        check_rows_r::<BlockQ4K, 4>(GgmlType::Q4_K, &Q45_F16, Neon::dot_q4_k_q8_k_vec);
+        check_rows_r::<BlockQ5K, 1>(GgmlType::Q5_K, &Q45_F16, Neon::dot_q5_k_q8_k_vec);
+        check_rows_r::<BlockQ5K, 2>(GgmlType::Q5_K, &Q45_F16, Neon::dot_q5_k_q8_k_vec);
+        check_rows_r::<BlockQ5K, 4>(GgmlType::Q5_K, &Q45_F16, Neon::dot_q5_k_q8_k_vec);
+        check_rows_r::<BlockQ6K, 1>(GgmlType::Q6_K, &Q6_F16, Neon::dot_q6_k_q8_k_vec);
+        check_rows_r::<BlockQ6K, 2>(GgmlType::Q6_K, &Q6_F16, Neon::dot_q6_k_q8_k_vec);
+        check_rows_r::<BlockQ6K, 4>(GgmlType::Q6_K, &Q6_F16, Neon::dot_q6_k_q8_k_vec);
+    }
+
+    #[test]
+    fn vec_rows_refuse_other_types_and_partial_blocks() {
+        let t = tokens()[0];
+        let mut rng = Rng(3);
+        let x: Vec<BlockQ4K> = weights(&mut rng, 2, &Q45_F16);
+        let y = acts(&mut rng, 2, true);
+        let (w, a) = (bytes(&x), bytes(&y));
+        assert!(t.kquant_vec_rows(GgmlType::Q8_0, [w, w], a).is_none());
+        assert!(t.kquant_vec_rows(GgmlType::Q4_K, [w, &w[1..]], a).is_none());
+        assert!(t.kquant_vec_rows(GgmlType::Q4_K, [w, w], &a[1..]).is_none());
+        assert!(t.kquant_vec_rows(GgmlType::Q4_K, [w, w], a).is_some());
+    }
+
+    #[test]
+    #[should_panic(expected = "same number of blocks")]
+    fn vec_rows_mismatched_lengths_panic() {
+        let t = tokens()[0];
+        let mut rng = Rng(1);
+        let x: Vec<BlockQ6K> = weights(&mut rng, 2, &Q6_F16);
+        let x3: Vec<BlockQ6K> = weights(&mut rng, 3, &Q6_F16);
+        let y = acts(&mut rng, 3, true);
+        t.kquant_vec_rows(GgmlType::Q6_K, [bytes(&x3), bytes(&x)], bytes(&y));
     }
 
     #[test]
