@@ -207,6 +207,26 @@ pub fn matmuls<const N: usize>(
     });
 }
 
+/// The number of blocks of a tile's rows (weight rows `x`, activation rows `y`; `T >= 1`).
+///
+/// Panics unless every row has as many blocks as the first activation row.
+#[cfg(any(
+    all(feature = "avx2", target_arch = "x86_64"),
+    all(feature = "neon", target_arch = "aarch64")
+))]
+#[inline(always)]
+pub(crate) fn tile_blocks<X, Y, const R: usize, const T: usize>(
+    x: &[&[X]; R],
+    y: &[&[Y]; T],
+) -> usize {
+    let nb = y[0].len();
+    assert!(
+        x.iter().all(|r| r.len() == nb) && y.iter().all(|r| r.len() == nb),
+        "weight and activation rows must have the same number of blocks"
+    );
+    nb
+}
+
 /// The blocks of every row, or `None` when a row is not a whole number of blocks.
 #[cfg(any(
     all(feature = "avx2", target_arch = "x86_64"),
@@ -366,46 +386,37 @@ pub(crate) fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
 /// Quantizes one activation row for weights of type `ty` ([`quant::quantize_row_for_matmul`]),
 /// with the AVX2 quantizers where they apply (bit-identical).
 fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) {
+    /// The SIMD token `$t`'s quantizer for `ty`'s activation format (same names on both).
+    #[cfg(any(
+        all(feature = "avx2", target_arch = "x86_64"),
+        all(feature = "neon", target_arch = "aarch64")
+    ))]
+    macro_rules! simd_quantize {
+        ($t:expr) => {
+            match ty.vec_dot_type() {
+                Some(GgmlType::Q8_0) => {
+                    quant::as_blocks_mut(dst).map(|b| $t.quantize_row_q8_0(x, b))
+                }
+                Some(GgmlType::Q8_1) => {
+                    quant::as_blocks_mut(dst).map(|b| $t.quantize_row_q8_1(x, b))
+                }
+                Some(GgmlType::Q8_K) => {
+                    quant::as_blocks_mut(dst).map(|b| $t.quantize_row_q8_k(x, b))
+                }
+                _ => None,
+            }
+        };
+    }
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(t) = x86::Avx2::new() {
-        match ty.vec_dot_type() {
-            Some(GgmlType::Q8_0) => {
-                if let Some(b) = quant::as_blocks_mut(dst) {
-                    return t.quantize_row_q8_0(x, b);
-                }
-            }
-            Some(GgmlType::Q8_1) => {
-                if let Some(b) = quant::as_blocks_mut(dst) {
-                    return t.quantize_row_q8_1(x, b);
-                }
-            }
-            Some(GgmlType::Q8_K) => {
-                if let Some(b) = quant::as_blocks_mut(dst) {
-                    return t.quantize_row_q8_k(x, b);
-                }
-            }
-            _ => {}
+        if simd_quantize!(t).is_some() {
+            return;
         }
     }
     #[cfg(all(feature = "neon", target_arch = "aarch64"))]
     if let Some(t) = arm::Neon::new() {
-        match ty.vec_dot_type() {
-            Some(GgmlType::Q8_0) => {
-                if let Some(b) = quant::as_blocks_mut(dst) {
-                    return t.quantize_row_q8_0(x, b);
-                }
-            }
-            Some(GgmlType::Q8_1) => {
-                if let Some(b) = quant::as_blocks_mut(dst) {
-                    return t.quantize_row_q8_1(x, b);
-                }
-            }
-            Some(GgmlType::Q8_K) => {
-                if let Some(b) = quant::as_blocks_mut(dst) {
-                    return t.quantize_row_q8_k(x, b);
-                }
-            }
-            _ => {}
+        if simd_quantize!(t).is_some() {
+            return;
         }
     }
     // Lengths were checked when the model was built.
@@ -446,6 +457,54 @@ impl Path {
     }
 }
 
+/// [`dot`] on a SIMD token `$t` (`x86::Avx2` or `arm::Neon`, whose kernels carry the same
+/// names): `Some(value)` for the types and paths it covers, `None` otherwise (or for rows that
+/// are not whole blocks). The legacy formats give the same bits on the vec_dot and tinyBLAS
+/// paths.
+#[cfg(any(
+    all(feature = "avx2", target_arch = "x86_64"),
+    all(feature = "neon", target_arch = "aarch64")
+))]
+macro_rules! simd_dot {
+    ($t:expr, $ty:expr, $path:expr, $w:expr, $a:expr) => {{
+        use quant::as_blocks;
+        use GgmlType::*;
+        let (t, w, a) = ($t, $w, $a);
+        macro_rules! blocks {
+            ($m:ident) => {
+                match (as_blocks(w), as_blocks(a)) {
+                    (Some(w), Some(a)) => Some(t.$m(w, a)),
+                    _ => None,
+                }
+            };
+        }
+        match ($ty, $path) {
+            (F32, Path::Tiny) => Some(t.dot_f32_tiny_le(w, a)),
+            (F32, _) => Some(t.dot_f32_vec_le(w, a)),
+            (F16, Path::Tiny) => Some(t.dot_f16_tiny(w, a)),
+            (F16, _) => Some(t.dot_f16_vec(w, a)),
+            (BF16, Path::Tiny) => Some(t.dot_bf16_tiny(w, a)),
+            (BF16, _) => Some(t.dot_bf16_vec(w, a)),
+            (Q4_0, _) => blocks!(dot_q4_0_q8_0),
+            (Q4_1, _) => blocks!(dot_q4_1_q8_1),
+            (Q5_0, _) => blocks!(dot_q5_0_q8_0),
+            (Q5_1, _) => blocks!(dot_q5_1_q8_1),
+            (Q8_0, _) => blocks!(dot_q8_0_q8_0),
+            (Q2_K, Path::Tiled) => blocks!(dot_q2_k_q8_k_tiled),
+            (Q2_K, _) => blocks!(dot_q2_k_q8_k_vec),
+            (Q3_K, Path::Tiled) => blocks!(dot_q3_k_q8_k_tiled),
+            (Q3_K, _) => blocks!(dot_q3_k_q8_k_vec),
+            (Q4_K, Path::Tiled) => blocks!(dot_q4_k_q8_k_tiled),
+            (Q4_K, _) => blocks!(dot_q4_k_q8_k_vec),
+            (Q5_K, Path::Tiled) => blocks!(dot_q5_k_q8_k_tiled),
+            (Q5_K, _) => blocks!(dot_q5_k_q8_k_vec),
+            (Q6_K, Path::Tiled) => blocks!(dot_q6_k_q8_k_tiled),
+            (Q6_K, _) => blocks!(dot_q6_k_q8_k_vec),
+            _ => None,
+        }
+    }};
+}
+
 /// One output of a matrix product: weights row `w` (type `ty`) against an activation row `a`
 /// already in `ty`'s partner format, in the float order of llama.cpp's kernel for `path`: with
 /// the `avx2` feature on a CPU that has it, the AVX2 kernel (bit-identical), else the scalar
@@ -453,96 +512,17 @@ impl Path {
 pub(crate) fn dot(ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> f32 {
     #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
     if let Some(t) = x86::Avx2::new() {
-        if let Some(v) = dot_avx2(t, ty, path, w, a) {
+        if let Some(v) = simd_dot!(t, ty, path, w, a) {
             return v;
         }
     }
     #[cfg(all(feature = "neon", target_arch = "aarch64"))]
     if let Some(t) = arm::Neon::new() {
-        if let Some(v) = dot_neon(t, ty, path, w, a) {
+        if let Some(v) = simd_dot!(t, ty, path, w, a) {
             return v;
         }
     }
     dot_reference(ty, path, w, a)
-}
-
-/// [`dot`] on the NEON kernels, for the types they cover (`None` otherwise). The legacy formats
-/// give the same bits on the vec_dot and tinyBLAS paths.
-#[cfg(all(feature = "neon", target_arch = "aarch64"))]
-fn dot_neon(t: arm::Neon, ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> Option<f32> {
-    use quant::as_blocks;
-    use GgmlType::*;
-    macro_rules! blocks {
-        ($m:ident) => {
-            match (as_blocks(w), as_blocks(a)) {
-                (Some(w), Some(a)) => Some(t.$m(w, a)),
-                _ => None,
-            }
-        };
-    }
-    match (ty, path) {
-        (F32, Path::Tiny) => Some(t.dot_f32_tiny_le(w, a)),
-        (F32, _) => Some(t.dot_f32_vec_le(w, a)),
-        (F16, Path::Tiny) => Some(t.dot_f16_tiny(w, a)),
-        (F16, _) => Some(t.dot_f16_vec(w, a)),
-        (BF16, Path::Tiny) => Some(t.dot_bf16_tiny(w, a)),
-        (BF16, _) => Some(t.dot_bf16_vec(w, a)),
-        (Q4_0, _) => blocks!(dot_q4_0_q8_0),
-        (Q4_1, _) => blocks!(dot_q4_1_q8_1),
-        (Q5_0, _) => blocks!(dot_q5_0_q8_0),
-        (Q5_1, _) => blocks!(dot_q5_1_q8_1),
-        (Q8_0, _) => blocks!(dot_q8_0_q8_0),
-        (Q2_K, Path::Tiled) => blocks!(dot_q2_k_q8_k_tiled),
-        (Q2_K, _) => blocks!(dot_q2_k_q8_k_vec),
-        (Q3_K, Path::Tiled) => blocks!(dot_q3_k_q8_k_tiled),
-        (Q3_K, _) => blocks!(dot_q3_k_q8_k_vec),
-        (Q4_K, Path::Tiled) => blocks!(dot_q4_k_q8_k_tiled),
-        (Q4_K, _) => blocks!(dot_q4_k_q8_k_vec),
-        (Q5_K, Path::Tiled) => blocks!(dot_q5_k_q8_k_tiled),
-        (Q5_K, _) => blocks!(dot_q5_k_q8_k_vec),
-        (Q6_K, Path::Tiled) => blocks!(dot_q6_k_q8_k_tiled),
-        (Q6_K, _) => blocks!(dot_q6_k_q8_k_vec),
-        _ => None,
-    }
-}
-
-/// [`dot`] on the AVX2 kernels, for the types and paths they cover (`None` otherwise).
-#[cfg(all(feature = "avx2", target_arch = "x86_64"))]
-fn dot_avx2(t: x86::Avx2, ty: GgmlType, path: Path, w: &[u8], a: &[u8]) -> Option<f32> {
-    use quant::as_blocks;
-    use GgmlType::*;
-    macro_rules! blocks {
-        ($m:ident) => {
-            match (as_blocks(w), as_blocks(a)) {
-                (Some(w), Some(a)) => Some(t.$m(w, a)),
-                _ => None,
-            }
-        };
-    }
-    match (ty, path) {
-        (F32, Path::Tiny) => Some(t.dot_f32_tiny_le(w, a)),
-        (F32, _) => Some(t.dot_f32_vec_le(w, a)),
-        (F16, Path::Tiny) => Some(t.dot_f16_tiny(w, a)),
-        (F16, _) => Some(t.dot_f16_vec(w, a)),
-        (BF16, Path::Tiny) => Some(t.dot_bf16_tiny(w, a)),
-        (BF16, _) => Some(t.dot_bf16_vec(w, a)),
-        (Q4_0, _) => blocks!(dot_q4_0_q8_0),
-        (Q4_1, _) => blocks!(dot_q4_1_q8_1),
-        (Q5_0, _) => blocks!(dot_q5_0_q8_0),
-        (Q5_1, _) => blocks!(dot_q5_1_q8_1),
-        (Q8_0, _) => blocks!(dot_q8_0_q8_0),
-        (Q2_K, Path::Tiled) => blocks!(dot_q2_k_q8_k_tiled),
-        (Q2_K, _) => blocks!(dot_q2_k_q8_k_vec),
-        (Q3_K, Path::Tiled) => blocks!(dot_q3_k_q8_k_tiled),
-        (Q3_K, _) => blocks!(dot_q3_k_q8_k_vec),
-        (Q4_K, Path::Tiled) => blocks!(dot_q4_k_q8_k_tiled),
-        (Q4_K, _) => blocks!(dot_q4_k_q8_k_vec),
-        (Q5_K, Path::Tiled) => blocks!(dot_q5_k_q8_k_tiled),
-        (Q5_K, _) => blocks!(dot_q5_k_q8_k_vec),
-        (Q6_K, Path::Tiled) => blocks!(dot_q6_k_q8_k_tiled),
-        (Q6_K, _) => blocks!(dot_q6_k_q8_k_vec),
-        _ => None,
-    }
 }
 
 /// [`dot`] on the scalar reference kernels.

@@ -6,41 +6,14 @@ use crate::quant::{as_blocks, quantize_row, Block, GgmlType, QK_K};
 use alloc::vec;
 use alloc::vec::Vec;
 
-/// splitmix64.
-pub(crate) struct Rng(pub u64);
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub(crate) fn bytes(&mut self, out: &mut [u8]) {
-        for b in out {
-            *b = self.next() as u8;
-        }
-    }
-    /// A random finite f16 of mixed magnitude (any sign, any exponent but 31).
-    pub(crate) fn f16(&mut self) -> [u8; 2] {
-        loop {
-            let v = self.next() as u16;
-            if (v >> 10) & 0x1f != 0x1f {
-                return v.to_le_bytes();
-            }
-        }
-    }
-    /// Uniform in [-1, 1).
-    pub(crate) fn f32(&mut self) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
+/// The crate's test generator (splitmix64), shared with the block formats' tests.
+pub(crate) use crate::quant::test_rng::Rng;
 
 /// `n` random weight blocks of type `B`, with random finite f16 scales at `f16_at`.
 pub(crate) fn weights<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize]) -> Vec<B> {
     let size = core::mem::size_of::<B>();
     let mut bytes = vec![0u8; n * size];
-    rng.bytes(&mut bytes);
+    rng.fill(&mut bytes);
     for blk in bytes.chunks_exact_mut(size) {
         for &o in f16_at {
             blk[o..o + 2].copy_from_slice(&rng.f16());
@@ -55,16 +28,16 @@ pub(crate) fn acts(rng: &mut Rng, n: usize, raw: bool) -> Vec<BlockQ8K> {
     let size = core::mem::size_of::<BlockQ8K>();
     let mut bytes = vec![0u8; n * size];
     if raw {
-        rng.bytes(&mut bytes);
+        rng.fill(&mut bytes);
     } else {
-        let scale = [1e-3f32, 1.0, 30.0][(rng.next() % 3) as usize];
+        let scale = [1e-3f32, 1.0, 30.0][(rng.next_u64() % 3) as usize];
         let src: Vec<f32> = (0..n * QK_K).map(|_| rng.f32() * scale).collect();
         quantize_row(GgmlType::Q8_K, &src, &mut bytes).unwrap();
     }
     let mut blocks = as_blocks::<BlockQ8K>(&bytes).unwrap().to_vec();
     if raw {
         for b in &mut blocks {
-            let e = (rng.next() % 40) as i32 - 30;
+            let e = (rng.next_u64() % 40) as i32 - 30;
             b.d = (rng.f32() * 2f32.powi(e)).to_le_bytes();
             for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
                 *s = q.iter().map(|&v| i16::from(v)).sum::<i16>().to_le_bytes();

@@ -41,6 +41,21 @@ impl Rng {
         }
     }
 
+    /// A random finite f16 of mixed magnitude (any sign, any exponent but 31), as bytes.
+    pub(crate) fn f16(&mut self) -> [u8; 2] {
+        loop {
+            let v = self.next_u64() as u16;
+            if (v >> 10) & 0x1f != 0x1f {
+                return v.to_le_bytes();
+            }
+        }
+    }
+
+    /// Uniform in [-1, 1).
+    pub(crate) fn f32(&mut self) -> f32 {
+        self.unit() * 2.0 - 1.0
+    }
+
     /// A reasonable positive block scale, 0.01 to 0.1, as stored f16 bytes.
     pub(crate) fn f16_scale(&mut self) -> [u8; 2] {
         to_f16_le(self.range(0.01, 0.1))

@@ -272,7 +272,7 @@ mod tests {
     /// A random element of `kind` as little-endian bytes: mostly finite values of moderate
     /// magnitude, sometimes zeros, subnormals, infinities and NaNs (when `special`).
     fn elem_bytes(g: &mut Rng, kind: Kind, special: bool, out: &mut Vec<u8>) {
-        let r = g.next();
+        let r = g.next_u64();
         let pick = if special { (r >> 56) % 40 } else { 99 };
         let f32_bits = match pick {
             0 => 0,

@@ -460,9 +460,7 @@ fn each_row<const R: usize>(mut f: impl FnMut(usize)) {
 /// Panics unless every weight row has as many blocks as the activation row.
 #[inline(always)]
 fn check_rows<X, const R: usize>(x: &[&[X]; R], y: &[BlockQ8K]) {
-    for r in x {
-        check(r.len(), y.len());
-    }
+    crate::kernels::tile_blocks(x, &[y]);
 }
 
 /// `dot_q4_k_q8_k_vec` of `R` rows against one activation row (each row's operations exactly
@@ -817,7 +815,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q4_k_q8_k_vec(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q4kVec { x: [x], y })[0]
     }
 
@@ -825,7 +823,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q5_k_q8_k_vec(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q5kVec { x: [x], y })[0]
     }
 
@@ -833,7 +831,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q6_k_q8_k_vec(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q6kVec { x: [x], y })[0]
     }
 
@@ -841,7 +839,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q4_k_q8_k_tiled(self, x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q45Tiled { x, y })
     }
 
@@ -849,7 +847,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q5_k_q8_k_tiled(self, x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q45Tiled { x, y })
     }
 
@@ -857,7 +855,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q6_k_q8_k_tiled(self, x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q6kTiled { x, y })
     }
 }
@@ -895,7 +893,7 @@ mod tests {
             if f16_at.iter().any(|&o| (o..o + 2).contains(&(i % size))) {
                 continue;
             }
-            match rng.next() % 16 {
+            match rng.next_u64() % 16 {
                 0 => *b = 0x80,
                 1 => *b = 0xff,
                 2 => *b = 0x00,
@@ -913,7 +911,7 @@ mod tests {
             for b in &mut y {
                 for q in b.qs.iter_mut() {
                     *q = match kind {
-                        2 if rng.next() & 3 == 0 => -128,
+                        2 if rng.next_u64() & 3 == 0 => -128,
                         2 => *q,
                         3 => -128,
                         _ => 127,

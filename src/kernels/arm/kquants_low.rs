@@ -388,7 +388,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q2_k_q8_k_vec(self, x: &[BlockQ2K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q2kVec { x, y })
     }
 
@@ -396,7 +396,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q3_k_q8_k_vec(self, x: &[BlockQ3K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q3kVec { x, y })
     }
 
@@ -404,7 +404,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q2_k_q8_k_tiled(self, x: &[BlockQ2K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q2kTiled { x, y })
     }
 
@@ -412,7 +412,7 @@ impl Neon {
     ///
     /// Panics if `x` and `y` differ in length.
     pub fn dot_q3_k_q8_k_tiled(self, x: &[BlockQ3K], y: &[BlockQ8K]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Q3kTiled { x, y })
     }
 }
@@ -446,7 +446,7 @@ mod tests {
         if round % 3 == 2 {
             for b in &mut y {
                 for q in b.qs.iter_mut() {
-                    if rng.next().is_multiple_of(4) {
+                    if rng.next_u64().is_multiple_of(4) {
                         *q = -128;
                     }
                 }
@@ -461,10 +461,10 @@ mod tests {
     fn weights_0x80<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize]) -> Vec<B> {
         let size = core::mem::size_of::<B>();
         let mut bytes = vec![0u8; n * size];
-        rng.bytes(&mut bytes);
+        rng.fill(&mut bytes);
         for blk in bytes.chunks_exact_mut(size) {
             for b in blk.iter_mut() {
-                if rng.next().is_multiple_of(3) {
+                if rng.next_u64().is_multiple_of(3) {
                     *b = 0x80;
                 }
             }

@@ -231,11 +231,7 @@ impl<X: Weight, const R: usize, const T: usize> Dot4Kernel for Tile<'_, X, R, T>
 
     #[inline(always)]
     fn run<D: Dot4>(self, d: D) -> [[f32; T]; R] {
-        let nb = self.y.first().map_or(0, |y| y.len());
-        assert!(
-            self.x.iter().all(|x| x.len() == nb) && self.y.iter().all(|y| y.len() == nb),
-            "weight and activation rows must have the same number of blocks"
-        );
+        let nb = crate::kernels::tile_blocks(&self.x, &self.y);
         // Re-sliced to `nb` so the compiler drops the bounds checks below.
         let (x, y) = (self.x.map(|x| &x[..nb]), self.y.map(|y| &y[..nb]));
         let mut acc = [[zero8(); T]; R];
@@ -280,7 +276,7 @@ impl Neon {
     /// One legacy dot product (`R = T = 1`).
     #[inline(always)]
     fn dot1<X: Weight>(self, x: &[X], y: &[X::Act]) -> f32 {
-        check(x.len(), y.len());
+        check(x, y);
         self.dispatch(Tile { x: [x], y: [y] })[0][0]
     }
 
@@ -374,10 +370,10 @@ mod tests {
     fn blocks<B: Block + Clone>(rng: &mut Rng, n: usize, f16_at: &[usize], act: bool) -> Vec<B> {
         let size = core::mem::size_of::<B>();
         let mut bytes = alloc::vec![0u8; n * size];
-        rng.bytes(&mut bytes);
+        rng.fill(&mut bytes);
         for b in bytes.chunks_exact_mut(size) {
             for q in b.iter_mut() {
-                if rng.next().is_multiple_of(10) {
+                if rng.next_u64().is_multiple_of(10) {
                     *q = 0x80;
                 }
                 if act && *q == 0x80 {

@@ -217,7 +217,7 @@ mod tests {
     /// overflow, underflow), zeros, infinities and (when `nan`) NaNs mixed in.
     fn values(g: &mut Rng, n: usize, spread: f32, nan: bool) -> Vec<f32> {
         (0..n)
-            .map(|_| match g.next() % 23 {
+            .map(|_| match g.next_u64() % 23 {
                 0 => 130.0 * g.f32().signum() + g.f32(),
                 1 => -150.0 + g.f32(),
                 2 => 95.0 + g.f32(),
@@ -292,7 +292,7 @@ mod tests {
                 for (spread, scale) in [(4.0, 0.125), (40.0, 1.0), (300.0, 0.3), (1e30, 1e8)] {
                     let mut a = values(&mut g, n, spread, false);
                     // At least one finite value (a query sees itself).
-                    a[(g.next() as usize) % n] = g.f32();
+                    a[(g.next_u64() as usize) % n] = g.f32();
                     let mut b = a.clone();
                     r::softmax_row(&mut a, scale);
                     t.softmax_row(&mut b, scale);

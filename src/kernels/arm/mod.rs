@@ -207,13 +207,10 @@ pub(crate) fn f16_to_f32(b: [u8; 2]) -> f32 {
     out
 }
 
-/// Panics unless the weight and activation rows have the same number of blocks.
+/// Panics unless the weight row `x` and the activation row `y` have the same number of blocks.
 #[inline(always)]
-pub(crate) fn check(n: usize, m: usize) {
-    assert_eq!(
-        n, m,
-        "weight and activation rows must have the same number of blocks"
-    );
+pub(crate) fn check<X, Y>(x: &[X], y: &[Y]) {
+    crate::kernels::tile_blocks(&[x], &[y]);
 }
 
 /// The f32 scale `d` of a Q8_K block.
@@ -308,15 +305,15 @@ pub(crate) mod tests {
             for round in 0..2000 {
                 let mut a = [0u8; 16];
                 let mut b = [0u8; 16];
-                rng.bytes(&mut a);
-                rng.bytes(&mut b);
+                rng.fill(&mut a);
+                rng.fill(&mut b);
                 if round % 5 == 0 {
                     a = [0x80; 16];
                     b = [0x80; 16];
                 }
                 let a: [i8; 16] = a.map(|v| v as i8);
                 let b: [i8; 16] = b.map(|v| v as i8);
-                let acc = [rng.next() as i32 >> 2, -7, 1 << 20, 0];
+                let acc = [rng.next_u64() as i32 >> 2, -7, 1 << 20, 0];
                 let want: [i32; 4] = core::array::from_fn(|k| {
                     acc[k]
                         + (0..4)

@@ -228,7 +228,7 @@ mod tests {
             1 | 2 => {
                 let step = if round % 10 == 1 { 254.0 } else { 127.0 };
                 for v in x.iter_mut() {
-                    *v = ((g.next() % 255) as f32 - 127.0) / step;
+                    *v = ((g.next_u64() % 255) as f32 - 127.0) / step;
                 }
                 x[0] = 1.0;
             }
@@ -251,13 +251,13 @@ mod tests {
                 }
             }
             5 => {
-                for v in x.iter_mut().skip(g.next() as usize % 13).step_by(29) {
+                for v in x.iter_mut().skip(g.next_u64() as usize % 13).step_by(29) {
                     *v = f32::NAN;
                 }
             }
             6 => {
                 for v in x.iter_mut().skip(3).step_by(300) {
-                    *v = if g.next().is_multiple_of(2) {
+                    *v = if g.next_u64().is_multiple_of(2) {
                         f32::INFINITY
                     } else {
                         f32::NEG_INFINITY
@@ -265,7 +265,7 @@ mod tests {
                 }
             }
             7 => {
-                let i = g.next() as usize % n;
+                let i = g.next_u64() as usize % n;
                 x[i] = f32::from_bits(1);
                 x[(i + 1) % n] = -0.0;
             }

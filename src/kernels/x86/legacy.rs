@@ -86,21 +86,7 @@ unsafe fn signed_tile<const R: usize, const T: usize, X>(
     y: [&[BlockQ8_0]; T],
     unpack: impl Fn(&X) -> ([u8; 2], __m256i),
 ) -> [[f32; T]; R] {
-    let nb = y[0].len();
-    for xr in x {
-        assert_eq!(
-            xr.len(),
-            nb,
-            "weight and activation rows must have the same number of blocks"
-        );
-    }
-    for yt in y {
-        assert_eq!(
-            yt.len(),
-            nb,
-            "weight and activation rows must have the same number of blocks"
-        );
-    }
+    let nb = crate::kernels::tile_blocks(&x, &y);
     let mut acc = [[_mm256_setzero_ps(); T]; R];
     for i in 0..nb {
         // SAFETY (all blocks below): this function's target features are the helpers' ones.
@@ -130,21 +116,7 @@ unsafe fn unsigned_tile<const R: usize, const T: usize, X>(
     y: [&[BlockQ8_1]; T],
     unpack: impl Fn(&X) -> ([u8; 2], [u8; 2], __m256i),
 ) -> [[f32; T]; R] {
-    let nb = y[0].len();
-    for xr in x {
-        assert_eq!(
-            xr.len(),
-            nb,
-            "weight and activation rows must have the same number of blocks"
-        );
-    }
-    for yt in y {
-        assert_eq!(
-            yt.len(),
-            nb,
-            "weight and activation rows must have the same number of blocks"
-        );
-    }
+    let nb = crate::kernels::tile_blocks(&x, &y);
     let mut acc = [[_mm256_setzero_ps(); T]; R];
     let mut summs = [[_mm_setzero_ps(); T]; R];
     for i in 0..nb {
@@ -373,14 +345,11 @@ mod tests {
     use crate::kernels::reference::legacy as r;
     use alloc::vec::Vec;
 
-    struct Rng(u64);
+    /// The crate's test generator with this module's value shapes.
+    struct Rng(crate::quant::test_rng::Rng);
     impl Rng {
         fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
+            self.0.next_u64()
         }
         fn bytes<const N: usize>(&mut self) -> [u8; N] {
             core::array::from_fn(|_| self.next() as u8)
@@ -437,7 +406,7 @@ mod tests {
     #[test]
     fn matches_reference_bit_for_bit() {
         let t = token();
-        let mut g = Rng(0x1234_5678);
+        let mut g = Rng(crate::quant::test_rng::Rng(0x1234_5678));
         for n in lengths() {
             for _rep in 0..4 {
                 let y0: Vec<BlockQ8_0> = (0..n).map(|_| q8_0(&mut g)).collect();

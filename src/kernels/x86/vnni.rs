@@ -68,27 +68,6 @@ fn hsum_halves(v: __m512) -> [f32; 2] {
     unsafe { [hsum_float_8(lo), hsum_float_8(hi)] }
 }
 
-/// Checks the row lengths; returns the number of blocks.
-#[inline(always)]
-fn check<X, Y, const R: usize, const T: usize>(x: &[&[X]; R], y: &[&[Y]; T]) -> usize {
-    let nb = y[0].len();
-    for xr in x {
-        assert_eq!(
-            xr.len(),
-            nb,
-            "weight and activation rows must have the same number of blocks"
-        );
-    }
-    for yt in y {
-        assert_eq!(
-            yt.len(),
-            nb,
-            "weight and activation rows must have the same number of blocks"
-        );
-    }
-    nb
-}
-
 /// Signed weights `x = u - offset` against Q8_0 activations; `T` even.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
@@ -99,7 +78,7 @@ fn offset_tile<const R: usize, const T: usize, X>(
     unpack: impl Fn(&X) -> ([u8; 2], __m512i),
 ) -> [[f32; T]; R] {
     const { assert!(T.is_multiple_of(2) && T > 0) };
-    let nb = check(&x, &y);
+    let nb = crate::kernels::tile_blocks(&x, &y);
     let off = _mm512_set1_epi8(offset as i8);
     let zero = _mm512_setzero_si512();
     let mut acc = [[_mm512_setzero_ps(); T]; R];
@@ -146,7 +125,7 @@ fn unsigned_tile<const R: usize, const T: usize, X>(
     unpack: impl Fn(&X) -> ([u8; 2], [u8; 2], __m512i),
 ) -> [[f32; T]; R] {
     const { assert!(T.is_multiple_of(2) && T > 0 && T <= 8) };
-    let nb = check(&x, &y);
+    let nb = crate::kernels::tile_blocks(&x, &y);
     let zero = _mm512_setzero_si512();
     let mut acc = [[_mm512_setzero_ps(); T]; R];
     let mut summs = [_mm256_setzero_ps(); R];
