@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"testing"
-	"text/tabwriter"
 	"time"
 )
 
@@ -14,7 +13,6 @@ import (
 // pool. Run:
 //
 //	go test -run '^$' -bench EvalToken -benchtime 2000x
-//	LLAMETTE_OVERHEAD=1 go test -run TestParallelOverhead -v   (a table with the overhead)
 //
 // LLAMETTE_BENCH_THREADS sets the width (default 2).
 
@@ -102,52 +100,4 @@ func BenchmarkDispatch(b *testing.B) {
 			}
 		})
 	}
-}
-
-// TestParallelOverhead prints, for each model and executor, the time per token and per
-// parallel call, and the overhead per call over the serial path. Opt-in (it takes a while):
-// LLAMETTE_OVERHEAD=1.
-func TestParallelOverhead(t *testing.T) {
-	if os.Getenv("LLAMETTE_OVERHEAD") == "" {
-		t.Skip("set LLAMETTE_OVERHEAD=1 to measure the executors' per-call overhead")
-	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(w, "executor\tno-op dispatch µs/call (8 tasks, best of 5 x 20000)\t\n")
-	for _, e := range benchExecs() {
-		var best time.Duration
-		for r := 0; r < 5; r++ {
-			d, err := measureDispatch(e.par, 8, 20000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r == 0 || d < best {
-				best = d
-			}
-		}
-		fmt.Fprintf(w, "%s\t%.2f\t\n", e.name, float64(best.Nanoseconds())/1000)
-	}
-	w.Flush()
-	fmt.Println()
-	fmt.Fprintf(w, "model\texecutor\tcalls/token\ttasks/call\tµs/token\tµs/call\toverhead µs/call vs serial\t\n")
-	for _, bm := range benchModels(t) {
-		m := mustLoad(t, bm.path)
-		serialPerToken := 0.0
-		for _, e := range benchExecs() {
-			// Best of 3 runs, to damp noise from other processes.
-			var best testing.BenchmarkResult
-			for r := 0; r < 3; r++ {
-				res := testing.Benchmark(func(b *testing.B) { evalTokens(b, m, e.par) })
-				if r == 0 || res.Extra["µs/token"] < best.Extra["µs/token"] {
-					best = res
-				}
-			}
-			perToken, calls := best.Extra["µs/token"], best.Extra["calls/token"]
-			if e.name == "serial" {
-				serialPerToken = perToken
-			}
-			fmt.Fprintf(w, "%s\t%s\t%.0f\t%.1f\t%.1f\t%.2f\t%+.2f\t\n", bm.name, e.name, calls,
-				best.Extra["tasks/call"], perToken, perToken/calls, (perToken-serialPerToken)/calls)
-		}
-	}
-	w.Flush()
 }
