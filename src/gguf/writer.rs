@@ -131,7 +131,9 @@ struct PendingTensor {
     name: String,
     ty: GgmlType,
     dims: Vec<u64>,
-    data: Vec<u8>,
+    /// The bytes, or `None` for a tensor declared by [`Writer::tensor_info`] whose bytes the
+    /// caller writes after [`Writer::header_bytes`].
+    data: Option<Vec<u8>>,
 }
 
 /// Builds a GGUF file in memory.
@@ -183,14 +185,34 @@ impl Writer {
             name: name.to_string(),
             ty,
             dims: dims.to_vec(),
-            data,
+            data: Some(data),
         });
         self
     }
 
-    /// Lays the file out. Fails when a tensor's bytes do not match its shape and type, or an
-    /// array holds an element of another type than declared.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+    /// Declares a tensor whose bytes are not held here: for files too large to build in
+    /// memory, [`Writer::header_bytes`] lays out everything before the data and the caller
+    /// then writes each tensor's `row_size` bytes in the order declared, each padded with zeros
+    /// to [`Writer::alignment`]. [`Writer::to_bytes`] refuses a writer with such tensors.
+    pub fn tensor_info(mut self, name: &str, ty: GgmlType, dims: &[u64]) -> Writer {
+        self.tensors.push(PendingTensor {
+            name: name.to_string(),
+            ty,
+            dims: dims.to_vec(),
+            data: None,
+        });
+        self
+    }
+
+    /// The alignment of the data section and of every tensor in it.
+    pub fn alignment(&self) -> usize {
+        self.alignment as usize
+    }
+
+    /// Header, metadata and tensor infos, padded to the alignment: the file up to the first
+    /// tensor's bytes. Fails as [`Writer::to_bytes`] does for a tensor's bytes that do not
+    /// match its shape, or a shape whose size overflows.
+    pub fn header_bytes(&self) -> Result<Vec<u8>> {
         let align = self.alignment as usize;
         let mut out = Vec::new();
         out.extend_from_slice(&MAGIC);
@@ -204,19 +226,25 @@ impl Writer {
         }
         let mut offset = 0usize;
         for t in &self.tensors {
-            let n: u64 = t.dims.iter().product();
-            let expected = usize::try_from(n).ok().and_then(|n| t.ty.row_size(n));
-            if expected != Some(t.data.len()) {
-                return Err(Error::BadTensor {
-                    tensor: t.name.clone(),
-                    reason: alloc::format!(
-                        "{} bytes given for shape {:?} of {}",
-                        t.data.len(),
-                        t.dims,
-                        t.ty
-                    ),
-                });
-            }
+            let n = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            let expected = n
+                .and_then(|n| usize::try_from(n).ok())
+                .and_then(|n| t.ty.row_size(n));
+            let len = match (&t.data, expected) {
+                (Some(data), Some(e)) if data.len() == e => e,
+                (None, Some(e)) => e,
+                _ => {
+                    return Err(Error::BadTensor {
+                        tensor: t.name.clone(),
+                        reason: alloc::format!(
+                            "{} bytes given for shape {:?} of {}",
+                            t.data.as_ref().map_or(0, Vec::len),
+                            t.dims,
+                            t.ty
+                        ),
+                    })
+                }
+            };
             write_str(&t.name, &mut out);
             out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
             for d in &t.dims {
@@ -224,13 +252,27 @@ impl Writer {
             }
             out.extend_from_slice(&(t.ty as u32).to_le_bytes());
             out.extend_from_slice(&(offset as u64).to_le_bytes());
-            offset += t.data.len().next_multiple_of(align);
+            offset += len.next_multiple_of(align);
         }
         if !self.tensors.is_empty() {
             out.resize(out.len().next_multiple_of(align), 0);
         }
+        Ok(out)
+    }
+
+    /// Lays the file out. Fails when a tensor's bytes do not match its shape and type, an
+    /// array holds an element of another type than declared, or a tensor was declared by
+    /// [`Writer::tensor_info`] without bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let align = self.alignment as usize;
+        let mut out = self.header_bytes()?;
         for t in &self.tensors {
-            out.extend_from_slice(&t.data);
+            let data = t.data.as_ref().ok_or_else(|| Error::BadTensor {
+                tensor: t.name.clone(),
+                reason: "declared without its bytes (tensor_info): write it after header_bytes"
+                    .into(),
+            })?;
+            out.extend_from_slice(data);
             out.resize(out.len().next_multiple_of(align), 0);
         }
         Ok(out)
