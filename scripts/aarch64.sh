@@ -16,6 +16,8 @@
 # then the model suite three times: on qemu's default CPU (which has dotprod: the SDOT kernels),
 # on a Cortex-A53 model (no dotprod: the plain NEON kernels, chosen by run-time detection) and
 # with LLAMETTE_SCALAR=1 (the reference); each run checks it got the kernels it meant to test.
+# The SDOT and plain-NEON runs also check some real-shape models (issue 14; scripts/shape/make.sh
+# builds them first) on their short prompt: about 90 s a CodeLlama-70B-shaped model under qemu.
 # Usage, from anywhere:  scripts/aarch64.sh [extra cargo test arguments]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,8 +35,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/aarch64}"
 cd "$ROOT"
 T=aarch64-unknown-linux-gnu
 cargo test --release --target "$T" --lib "$@" -- --test-threads=1 kernels
-LLAMETTE_EXPECT_KERNELS=sdot cargo test --release --target "$T" --test aarch64 "$@"
-QEMU_CPU=cortex-a53 LLAMETTE_EXPECT_KERNELS=neon \
+export LLAMETTE_SHAPE_CASES=code
+LLAMETTE_EXPECT_KERNELS=sdot LLAMETTE_SHAPE_MODELS=70b-1l.q4_k_m,13b-1l.q6_k,13b-1l.q8_0 \
+    cargo test --release --target "$T" --test aarch64 "$@"
+QEMU_CPU=cortex-a53 LLAMETTE_EXPECT_KERNELS=neon LLAMETTE_SHAPE_MODELS=70b-1l.q6_k,13b-1l.q2_k \
     cargo test --release --target "$T" --test aarch64 "$@"
 LLAMETTE_SCALAR=1 LLAMETTE_EXPECT_KERNELS=scalar \
     cargo test --release --target "$T" --test aarch64 "$@"

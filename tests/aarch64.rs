@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{check_model, fixture, parse_json, MODELS};
+use common::{check_model, fixture, parse_json, shape, MODELS};
 use llamette::{Model, Serial};
 
 /// Every tiny fixture model: logits at every prompt position and 32 greedy tokens equal
@@ -31,6 +31,23 @@ fn smollm2() {
     )
     .unwrap();
     check_model(&model, &golden, "smollm2-135m-instruct.q4_1", &Serial, 48);
+}
+
+/// The real-shape models that `LLAMETTE_SHAPE_MODELS` names (scripts/shape/make.sh builds
+/// them), on the prompts `LLAMETTE_SHAPE_CASES` names: logits and greedy tokens bit for bit with
+/// llama.cpp's (tests/shape_golden.rs runs all of them natively).
+fn shape_models() {
+    let models = shape::expected_models();
+    assert!(
+        !models.is_empty(),
+        "LLAMETTE_SHAPE_MODELS names no model of scripts/shape/SHA256SUMS"
+    );
+    for (name, sum) in &models {
+        match shape::check_file(name, sum, &Serial) {
+            Ok(line) => println!("  {line}"),
+            Err(report) => panic!("{report}"),
+        }
+    }
 }
 
 /// Which kernels this run uses: `sdot` (NEON with the dotprod extension), `neon` (NEON
@@ -67,6 +84,11 @@ fn main() {
     // Only where a run says which kernels it means to test (no vacuous pass otherwise).
     if std::env::var_os("LLAMETTE_EXPECT_KERNELS").is_some() {
         checks.insert(0, ("the expected kernels are in use", expected_kernels));
+    }
+    // The real-shape models are gigabytes that scripts/shape/make.sh builds; scripts/aarch64.sh
+    // names the ones to run (a plain `cargo test` has no such models).
+    if std::env::var_os("LLAMETTE_SHAPE_MODELS").is_some() {
+        checks.push(("real-shape models match llama.cpp", shape_models));
     }
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in checks {

@@ -4,7 +4,9 @@
 # example, quantized by llama.cpp's own quantizer (llama-cpp-python 0.3.36 = llama.cpp 0c1e570,
 # installed by scripts/install-peer.sh when missing). Files already present with the right
 # SHA-256 are kept; a cache directory (LLAMETTE_SHAPE_CACHE, default ~/.cache/llamette/shape)
-# keeps them across clones on one machine.
+# keeps them across clones on one machine (hard links where it can). Each verified file gets a
+# stamp, FILE.verified ("sha256 size mtime"), which tests/shape_golden.rs checks instead of
+# hashing gigabytes again.
 #
 #   scripts/shape/make.sh            # every model in SHA256SUMS
 #   scripts/shape/make.sh --update   # rebuild and rewrite SHA256SUMS (after changing the recipe)
@@ -25,10 +27,19 @@ MODELS=(
 )
 
 want_sum() { awk -v f="$1" '$2 == f { print $1 }' "$sums" 2>/dev/null; }
-ok() { # file is present with the recorded SHA-256
+stamp() { echo "$1 $(stat -c '%s %Y' "$2")"; }
+ok() { # file is present with the recorded SHA-256 (a current stamp, or hashed now)
   local f=$1 w
   w=$(want_sum "$(basename "$f")")
-  [[ -n $w && -f $f ]] && [[ $(sha256sum "$f" | cut -d' ' -f1) == "$w" ]]
+  [[ -n $w && -f $f ]] || return 1
+  [[ -f $f.verified && $(cat "$f.verified") == "$(stamp "$w" "$f")" ]] && return 0
+  [[ $(sha256sum "$f" | cut -d' ' -f1) == "$w" ]] || return 1
+  stamp "$w" "$f" > "$f.verified"
+}
+keep() { # file, destination: a hard link (the stamp stays true) or a copy
+  ln -f "$1" "$2" 2>/dev/null || cp -p "$1" "$2"
+  [[ -f $1.verified ]] && cp "$1.verified" "$2.verified"
+  return 0
 }
 
 gen=""
@@ -38,7 +49,7 @@ for m in "${MODELS[@]}"; do
   f="$out/$base.$ty.gguf"
   if [[ $update != --update ]]; then
     ok "$f" && continue
-    if ok "$cache/$base.$ty.gguf"; then cp "$cache/$base.$ty.gguf" "$f"; continue; fi
+    if ok "$cache/$base.$ty.gguf"; then keep "$cache/$base.$ty.gguf" "$f"; ok "$f"; continue; fi
   fi
   [[ $ty != f16 ]] && need_peer=1
   gen=1
@@ -57,6 +68,7 @@ for m in "${MODELS[@]}"; do
   src="$out/$base.f16.gguf"
   if [[ $update != --update ]] && ok "$f"; then continue; fi
   start=$(date +%s)
+  rm -f "$f" "$f.verified" # it may be a hard link into the cache: write a new file
   if [[ $ty == f16 ]]; then
     shape=${base#shape-}; layers=${shape#*-}; shape=${shape%%-*}
     "$bin" "$shape" "${layers%l}" "$f" > /dev/null
@@ -73,7 +85,10 @@ for m in "${MODELS[@]}"; do
     echo "(a different llama.cpp or generator: rebuild on purpose with --update and remake the goldens)" >&2
     exit 1
   fi
-  cp "$f" "$cache/"
+  keep "$f" "$cache/$base.$ty.gguf"
 done
-[[ $update == --update ]] && mv "$sums.new" "$sums"
+if [[ $update == --update ]]; then
+  mv "$sums.new" "$sums"
+  for m in "${MODELS[@]}"; do read -r base ty <<< "$m"; ok "$out/$base.$ty.gguf"; ok "$cache/$base.$ty.gguf"; done
+fi
 echo "shape models: built and verified in $out"

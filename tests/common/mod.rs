@@ -5,6 +5,7 @@ mod fixtures;
 mod golden;
 mod json;
 mod sha256;
+pub mod shape;
 
 pub use fixtures::{fixture, fixture_path, smollm2_path, MODELS};
 pub use golden::{argmax, check_model, REL_TOL};
