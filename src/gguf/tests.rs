@@ -508,3 +508,39 @@ fn a_header_parses_from_a_prefix_of_the_file() {
     let short = GgufHeader::from_prefix(&bytes[..data_offset], data_offset as u64 + 10);
     assert!(matches!(short, Err(Error::BadTensor { .. })));
 }
+
+#[test]
+fn streamed_header_and_tensor_bytes_equal_the_whole_file() {
+    // tensor_info + header_bytes, then each tensor's bytes padded to the alignment, is the file
+    // to_bytes writes (what examples/make_shape_model.rs streams to disk).
+    let a: Vec<u8> = (0..4 * 5).map(|i| i as u8).collect();
+    let b: Vec<u8> = (0..2 * 3).map(|i| (i * 7) as u8).collect();
+    let whole = Writer::new()
+        .meta("general.architecture", MetaValue::String("llama".into()))
+        .tensor("a", GgmlType::F32, &[5], a.clone())
+        .tensor("b", GgmlType::F16, &[3], b.clone())
+        .to_bytes()
+        .unwrap();
+    let streamed = Writer::new()
+        .meta("general.architecture", MetaValue::String("llama".into()))
+        .tensor_info("a", GgmlType::F32, &[5])
+        .tensor_info("b", GgmlType::F16, &[3]);
+    let mut out = streamed.header_bytes().unwrap();
+    for data in [&a, &b] {
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(streamed.alignment()), 0);
+    }
+    assert_eq!(out, whole);
+    let file = GgufFile::from_bytes(&out).unwrap();
+    assert_eq!(file.tensor("b").unwrap().data, &b[..]);
+    // A writer holding a tensor without its bytes cannot lay out the whole file.
+    assert!(matches!(
+        streamed.to_bytes(),
+        Err(Error::BadTensor { ref tensor, .. }) if tensor == "a"
+    ));
+    // A shape whose size overflows is an error, not a panic.
+    assert!(Writer::new()
+        .tensor_info("huge", GgmlType::F32, &[u64::MAX, 3])
+        .header_bytes()
+        .is_err());
+}
