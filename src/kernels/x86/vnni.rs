@@ -295,6 +295,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs a CPU with AVX-512F/BW/VNNI: cargo test --lib -- --ignored x86:: (CI runs it where /proc/cpuinfo has avx512bw and avx512_vnni)"]
     fn matches_avx2_on_quantized_activations() {
         let mut rng = Rng(7);
         for _ in 0..60 {
@@ -310,6 +311,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "needs a CPU with AVX-512F/BW/VNNI: cargo test --lib -- --ignored x86:: (CI runs it where /proc/cpuinfo has avx512bw and avx512_vnni)"]
     fn other_types_and_ragged_rows_are_none() {
         let (_, t5) = tokens();
         let w = [0u8; 34];
