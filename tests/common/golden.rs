@@ -35,6 +35,17 @@ pub fn diff(ours: &[f32], theirs: &[f32]) -> (f32, f32) {
     (d, m)
 }
 
+/// Largest |ours - theirs| over a golden's `[id, logit]` pairs, relative to their largest |logit|.
+pub fn top_diff(ours: &[f32], top: &[Json]) -> f32 {
+    let scale = top
+        .iter()
+        .map(|p| p[1].as_f32().unwrap().abs())
+        .fold(0f32, f32::max);
+    top.iter()
+        .map(|p| (ours[p[0].as_usize().unwrap()] - p[1].as_f32().unwrap()).abs() / scale)
+        .fold(0f32, f32::max)
+}
+
 /// Checks one model against its golden file; returns the worst relative difference seen.
 pub fn check_model(
     model: &Model,
@@ -63,15 +74,7 @@ pub fn check_model(
             let top = top.as_array().unwrap();
             let best = top[0][0].as_usize().unwrap();
             assert_eq!(argmax(ours), best, "{name} case {ci} position {i}: argmax");
-            let scale = top
-                .iter()
-                .map(|p| p[1].as_f32().unwrap().abs())
-                .fold(0f32, f32::max);
-            for p in top {
-                let (id, v) = (p[0].as_usize().unwrap(), p[1].as_f32().unwrap());
-                let rel = (ours[id] - v).abs() / scale;
-                worst = worst.max(rel);
-            }
+            worst = worst.max(top_diff(ours, top));
             if let Some(all) = case.get("all_logits") {
                 let (d, m) = diff(ours, &all[i].f32_vec());
                 worst = worst.max(d / m);

@@ -8,7 +8,7 @@ mod sha256;
 pub mod shape;
 
 pub use fixtures::{fixture, fixture_path, smollm2_path, MODELS};
-pub use golden::{argmax, check_model, REL_TOL};
+pub use golden::{argmax, check_model, top_diff, REL_TOL};
 pub use json::parse as parse_json;
 pub use json::Json;
 pub use sha256::{hex, sha256};

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{argmax, hex, parse_json, sha256, Json};
+use super::{argmax, hex, parse_json, sha256, top_diff, Json};
 use llamette::{Context, ContextParams, Model, Parallel};
 
 fn root() -> PathBuf {
@@ -65,18 +65,6 @@ fn sha_f32(v: &[f32]) -> String {
     hex(&sha256(&bytes))
 }
 
-/// Largest |ours - theirs| over golden `[id, logit]` pairs, relative to the largest |logit|.
-fn top_diff(ours: &[f32], top: &Json) -> f32 {
-    let top = top.as_array().unwrap();
-    let scale = top
-        .iter()
-        .map(|p| p[1].as_f32().unwrap().abs())
-        .fold(0f32, f32::max);
-    top.iter()
-        .map(|p| (ours[p[0].as_usize().unwrap()] - p[1].as_f32().unwrap()).abs() / scale)
-        .fold(0f32, f32::max)
-}
-
 /// One case against its golden (`LLAMETTE_SHAPE_CASES` picks cases in [`check_file`]); returns the failures (empty when bit-identical) and the worst
 /// relative difference seen on the golden's top logits.
 fn check_case(model: &Model, case: &Json, par: &dyn Parallel) -> (Vec<String>, f32) {
@@ -96,13 +84,13 @@ fn check_case(model: &Model, case: &Json, par: &dyn Parallel) -> (Vec<String>, f
     let mut all = Vec::with_capacity(prompt.len() * n_vocab);
     for (i, top) in case["top_per_pos"].as_array().unwrap().iter().enumerate() {
         let row = ctx.logits_at(i).unwrap();
-        worst = worst.max(top_diff(row, top));
+        worst = worst.max(top_diff(row, top.as_array().unwrap()));
         if argmax(row) != top[0][0].as_usize().unwrap() {
             fails.push(format!("{name}: argmax differs at position {i}"));
         }
         all.extend_from_slice(row);
     }
-    worst = worst.max(top_diff(ctx.logits(), &case["last_top"]));
+    worst = worst.max(top_diff(ctx.logits(), case["last_top"].as_array().unwrap()));
     if sha_f32(ctx.logits()) != case["last_sha256"].as_str().unwrap() {
         fails.push(format!("{name}: last position's logits differ"));
     }
@@ -145,7 +133,10 @@ fn check_case(model: &Model, case: &Json, par: &dyn Parallel) -> (Vec<String>, f
     };
     let mut ctx = Context::new(model, params).unwrap();
     ctx.eval(&prompt, par).unwrap();
-    worst = worst.max(top_diff(ctx.logits(), &case["last_only_top"]));
+    worst = worst.max(top_diff(
+        ctx.logits(),
+        case["last_only_top"].as_array().unwrap(),
+    ));
     if sha_f32(ctx.logits()) != case["last_only_sha256"].as_str().unwrap() {
         fails.push(format!(
             "{name}: last logits differ when only the last position asks for them"
