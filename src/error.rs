@@ -166,6 +166,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Memory the library asked the allocator for, sized by the input (a context's KV cache,
+    /// a copy of tensors), could not be had, or is more than the machine has.
+    OutOfMemory {
+        /// What the memory was for.
+        what: String,
+        /// Bytes asked for.
+        bytes: usize,
+        /// The machine's memory and swap in bytes, where the request was refused for being
+        /// larger (std on Linux); `None` where the allocator refused it.
+        limit: Option<u64>,
+    },
     /// An operating-system I/O error (std only), with the path it concerned.
     Io {
         /// The path.
@@ -263,6 +274,22 @@ impl fmt::Display for Error {
                 "token id {token} is outside the vocabulary of {n_vocab} tokens"
             ),
             Error::BadChat { message, reason } => write!(f, "chat message {message}: {reason}"),
+            Error::OutOfMemory { what, bytes, limit } => {
+                let gib = |b: f64| b / (1u64 << 30) as f64;
+                write!(
+                    f,
+                    "out of memory: {what} needs {bytes} bytes ({:.1} GiB), ",
+                    gib(*bytes as f64)
+                )?;
+                match limit {
+                    Some(l) => write!(
+                        f,
+                        "more than this machine's memory and swap ({l} bytes, {:.1} GiB)",
+                        gib(*l as f64)
+                    ),
+                    None => write!(f, "which the allocator refused"),
+                }
+            }
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -36,6 +36,7 @@ pub mod parallel;
 pub mod quant;
 pub mod sampling;
 pub mod tokenizer;
+mod sys;
 
 pub use error::{Error, Result};
 pub use model::{Context, ContextParams, KvType, Model};

@@ -291,6 +291,14 @@ pub unsafe extern "C" fn llamette_context_new(
         // SAFETY: readable or NULL per the contract.
         let params = unsafe { params_or_default(p) }?;
         let n = Context::required_bytes(model.model()?, &params)?;
+        if let Some(limit) = crate::sys::total_memory().filter(|&m| n as u64 > m) {
+            return Err(crate::error::Error::OutOfMemory {
+                what: format!("a context of {} positions", params.n_ctx),
+                bytes: n,
+                limit: Some(limit),
+            }
+            .into());
+        }
         let layout = Layout::from_size_align(n, ALIGN)
             .map_err(|_| Fail::invalid(format!("a context of {n} bytes cannot be allocated")))?;
         // SAFETY: `n > 0` (the context always has a KV cache and scratch). Zeroed memory

@@ -249,6 +249,7 @@ pub(crate) fn status_of(e: &Error) -> LlametteStatus {
         Error::BadToken { .. } => LLAMETTE_ERR_BAD_TOKEN,
         Error::BadChat { .. } => LLAMETTE_ERR_BAD_CHAT,
         Error::Io { .. } => LLAMETTE_ERR_IO,
+        Error::OutOfMemory { .. } => LLAMETTE_ERR_ALLOCATION,
     }
 }
 
@@ -277,11 +278,18 @@ pub(crate) fn guard(name: &str, f: impl FnOnce() -> Result<(), Fail>) -> Llamett
         }
         Err(payload) => {
             set_last_error(format!("{name}: panic: {}", panic_message(&*payload)));
-            // Dropping the payload could itself panic (a payload with a panicking Drop);
-            // leak it rather than risk unwinding into C.
-            core::mem::forget(payload);
+            drop_payload(payload);
             LLAMETTE_ERR_PANIC
         }
+    }
+}
+
+/// Drops a caught panic's payload. Its `Drop` could panic in turn (a payload type with a
+/// panicking destructor): that second panic is caught too, and only its payload is leaked, so
+/// nothing unwinds into C and an ordinary payload (a message) is freed.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        core::mem::forget(second);
     }
 }
 
@@ -292,7 +300,7 @@ pub(crate) fn guard_or<T>(name: &str, fallback: T, f: impl FnOnce() -> T) -> T {
         Ok(v) => v,
         Err(payload) => {
             set_last_error(format!("{name}: panic: {}", panic_message(&*payload)));
-            core::mem::forget(payload);
+            drop_payload(payload);
             fallback
         }
     }

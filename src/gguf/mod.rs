@@ -536,6 +536,10 @@ pub struct GgufHeader<'a> {
     total_len: u64,
     metadata: Vec<MetaEntry>,
     tensors: Vec<TensorEntry>,
+    /// Metadata entry numbers sorted by key, and tensor numbers sorted by name: lookups are
+    /// binary searches, so a file with many entries costs `n log n` to load, never `n^2`.
+    meta_by_key: Vec<u32>,
+    tensor_by_name: Vec<u32>,
 }
 
 impl core::fmt::Debug for GgufHeader<'_> {
@@ -594,6 +598,17 @@ impl<'a> GgufHeader<'a> {
 
     pub(crate) fn parse(storage: Storage<'a>, total_len: u64) -> Result<GgufHeader<'a>> {
         let index = Index::parse(storage.bytes(), total_len)?;
+        let bytes = storage.bytes();
+        let span = |s: Span| &bytes[s.start..s.start + s.len];
+        // The counts were checked against the bytes: they fit in u32.
+        let mut meta_by_key: Vec<u32> = (0..index.metadata.len() as u32).collect();
+        meta_by_key.sort_unstable_by(|&a, &b| {
+            span(index.metadata[a as usize].key).cmp(span(index.metadata[b as usize].key))
+        });
+        let mut tensor_by_name: Vec<u32> = (0..index.tensors.len() as u32).collect();
+        tensor_by_name.sort_unstable_by(|&a, &b| {
+            span(index.tensors[a as usize].name).cmp(span(index.tensors[b as usize].name))
+        });
         Ok(GgufHeader {
             storage,
             version: index.version,
@@ -602,7 +617,37 @@ impl<'a> GgufHeader<'a> {
             total_len,
             metadata: index.metadata,
             tensors: index.tensors,
+            meta_by_key,
+            tensor_by_name,
         })
+    }
+
+    fn span_bytes(&self, s: Span) -> &[u8] {
+        &self.bytes()[s.start..s.start + s.len]
+    }
+
+    /// The metadata entry whose key is `key` (binary search over the sorted keys).
+    fn meta_entry(&self, key: &str) -> Option<&MetaEntry> {
+        let i = self
+            .meta_by_key
+            .binary_search_by(|&e| {
+                self.span_bytes(self.metadata[e as usize].key)
+                    .cmp(key.as_bytes())
+            })
+            .ok()?;
+        Some(&self.metadata[self.meta_by_key[i] as usize])
+    }
+
+    /// The tensor entry named `name` (binary search over the sorted names).
+    fn tensor_entry(&self, name: &str) -> Option<&TensorEntry> {
+        let i = self
+            .tensor_by_name
+            .binary_search_by(|&e| {
+                self.span_bytes(self.tensors[e as usize].name)
+                    .cmp(name.as_bytes())
+            })
+            .ok()?;
+        Some(&self.tensors[self.tensor_by_name[i] as usize])
     }
 
     /// The length of the whole file the header describes.
@@ -655,10 +700,7 @@ impl<'a> GgufHeader<'a> {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<Value<'_>> {
-        self.metadata
-            .iter()
-            .find(|e| self.span_str(e.key) == key)
-            .map(|e| self.entry_value(e))
+        self.meta_entry(key).map(|e| self.entry_value(e))
     }
 
     fn integer<T: TryFrom<i128>>(&self, key: &str, expected: &'static str) -> Result<Option<T>> {
@@ -794,10 +836,7 @@ impl<'a> GgufHeader<'a> {
 
     /// Where the tensor named `name` is, if present.
     pub fn tensor_location(&self, name: &str) -> Option<TensorLocation<'_>> {
-        self.tensors
-            .iter()
-            .find(|t| self.span_str(t.name) == name)
-            .map(|t| self.location(t))
+        self.tensor_entry(name).map(|t| self.location(t))
     }
 }
 
@@ -875,11 +914,7 @@ impl<'a> GgufFile<'a> {
 
     /// The tensor named `name`, if present.
     pub fn tensor(&self, name: &str) -> Option<TensorInfo<'_>> {
-        self.header
-            .tensors
-            .iter()
-            .find(|t| self.header.span_str(t.name) == name)
-            .map(|t| self.info(t))
+        self.header.tensor_entry(name).map(|t| self.info(t))
     }
 
     /// The tensor named `name`, or [`Error::MissingTensor`].

@@ -2,7 +2,6 @@
 //! allocation; evaluating tokens allocates nothing.
 
 use alloc::format;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::{llama, Model};
@@ -155,6 +154,34 @@ impl Layout {
     }
 }
 
+/// `n` zero bytes for `what`, or [`Error::OutOfMemory`] (never an abort) where the allocator
+/// refuses them or, with `std` on Linux, where they are more than the machine's memory and swap:
+/// an allocation that could never be backed is refused before it is made. Zeroed pages come
+/// from the system untouched, so a large context costs memory only as it fills.
+pub(crate) fn zeroed_bytes(n: usize, what: impl Fn() -> alloc::string::String) -> Result<Vec<u8>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let limit = crate::sys::total_memory();
+    let fail = |limit| Error::OutOfMemory {
+        what: what(),
+        bytes: n,
+        limit,
+    };
+    if limit.is_some_and(|m| n as u64 > m) {
+        return Err(fail(limit));
+    }
+    let layout = core::alloc::Layout::array::<u8>(n).map_err(|_| fail(None))?;
+    // SAFETY: `layout` has a non-zero size.
+    let ptr = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(fail(None));
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `[u8; n]`, which
+    // is the layout a `Vec<u8>` of capacity `n` has; its `n` bytes are initialized (zeroed).
+    Ok(unsafe { Vec::from_raw_parts(ptr, n, n) })
+}
+
 enum Memory<'a> {
     Owned(Vec<u8>),
     Borrowed(&'a mut [u8]),
@@ -198,7 +225,13 @@ impl<'a> Context<'a> {
     /// A context in one allocation of [`Context::required_bytes`].
     pub fn new(model: &'a Model<'a>, params: ContextParams) -> Result<Context<'a>> {
         let n = Context::required_bytes(model, &params)?;
-        Context::build(model, params, Memory::Owned(vec![0u8; n]))
+        let memory = zeroed_bytes(n, || {
+            format!(
+                "a context of {} positions (batch {}, {:?} KV cache)",
+                params.n_ctx, params.n_batch, params.kv_type
+            )
+        })?;
+        Context::build(model, params, Memory::Owned(memory))
     }
 
     /// A context that lives entirely in `buffer`, which must hold at least

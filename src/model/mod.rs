@@ -260,7 +260,7 @@ impl<'a> Model<'a> {
         for p in &paths {
             storages.push(Storage::Mapped(crate::gguf::map_file(p)?));
         }
-        let first = paths[0].clone();
+        let first = paths.first().cloned().unwrap_or_default();
         Model::build(Source::from_storages(storages, move || {
             Ok(Storage::Mapped(crate::gguf::map_file(&first)?))
         })?)
@@ -279,7 +279,7 @@ impl<'a> Model<'a> {
         for p in &paths {
             storages.push(crate::gguf::read_file_resident(p)?);
         }
-        let first = paths[0].clone();
+        let first = paths.first().cloned().unwrap_or_default();
         Model::build(Source::from_storages(storages, move || {
             Ok(Storage::Mapped(crate::gguf::map_file(&first)?))
         })?)

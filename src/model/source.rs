@@ -57,6 +57,9 @@ pub(crate) struct Source<'a> {
     parts: Vec<Storage<'a>>,
     copied: Vec<u8>,
     pub tensors: Vec<TensorRef>,
+    /// Tensor numbers sorted by name (lookups are binary searches: a model's load costs
+    /// `n log n` in its number of tensors).
+    by_name: Vec<u32>,
     pub layout: Layout,
 }
 
@@ -74,7 +77,42 @@ impl<'a> Source<'a> {
     }
 
     pub(crate) fn tensor(&self, name: &str) -> Option<&TensorRef> {
-        self.tensors.iter().find(|t| t.name == name)
+        let i = self
+            .by_name
+            .binary_search_by(|&t| self.tensors[t as usize].name.as_str().cmp(name))
+            .ok()?;
+        Some(&self.tensors[self.by_name[i] as usize])
+    }
+
+    /// A source of these tensors, with its name index; two tensors of one name are an error.
+    fn new(
+        header: GgufHeader<'a>,
+        parts: Vec<Storage<'a>>,
+        copied: Vec<u8>,
+        tensors: Vec<TensorRef>,
+        layout: Layout,
+    ) -> Result<Source<'a>> {
+        let n = u32::try_from(tensors.len()).map_err(|_| Error::BadModel {
+            reason: alloc::format!("{} tensors: too many", tensors.len()),
+        })?;
+        let mut by_name: Vec<u32> = (0..n).collect();
+        by_name.sort_unstable_by(|&a, &b| tensors[a as usize].name.cmp(&tensors[b as usize].name));
+        if let Some(w) = by_name
+            .windows(2)
+            .find(|w| tensors[w[0] as usize].name == tensors[w[1] as usize].name)
+        {
+            return Err(Error::DuplicateTensor {
+                tensor: tensors[w[0] as usize].name.clone(),
+            });
+        }
+        Ok(Source {
+            header,
+            parts,
+            copied,
+            tensors,
+            by_name,
+            layout,
+        })
     }
 
     /// A model given as parts (one part is a plain file). `header_storage` gives the storage the
@@ -122,11 +160,6 @@ impl<'a> Source<'a> {
                 });
             }
             for t in h.tensor_locations() {
-                if tensors.iter().any(|u: &TensorRef| u.name == t.name) {
-                    return Err(Error::DuplicateTensor {
-                        tensor: t.name.to_string(),
-                    });
-                }
                 tensors.push(TensorRef {
                     name: t.name.to_string(),
                     ty: t.ggml_type,
@@ -151,13 +184,7 @@ impl<'a> Source<'a> {
                 });
             }
         }
-        Ok(Source {
-            header,
-            parts,
-            copied: Vec::new(),
-            tensors,
-            layout: Layout::Shards,
-        })
+        Source::new(header, parts, Vec::new(), tensors, Layout::Shards)
     }
 
     fn byte_split(parts: Vec<Storage<'a>>, first: Storage<'a>) -> Result<Source<'a>> {
@@ -217,17 +244,12 @@ impl<'a> Source<'a> {
                 loc,
             });
         }
-        Ok(Source {
-            header,
-            parts,
-            copied,
-            tensors,
-            layout: if lens.len() == 1 {
-                Layout::Single
-            } else {
-                Layout::ByteSplit
-            },
-        })
+        let layout = if lens.len() == 1 {
+            Layout::Single
+        } else {
+            Layout::ByteSplit
+        };
+        Source::new(header, parts, copied, tensors, layout)
     }
 }
 
@@ -270,6 +292,12 @@ pub(crate) fn part_paths(path: &std::path::Path) -> Result<Vec<std::path::PathBu
             let no = &stem[stem.len() - 14..stem.len() - 9];
             let count = &stem[stem.len() - 5..];
             if let (Ok(_), Ok(count)) = (no.parse::<u32>(), count.parse::<u32>()) {
+                if count == 0 {
+                    return Err(Error::Io {
+                        path: path.display().to_string(),
+                        message: "a gguf-split name says the model has 0 parts".to_string(),
+                    });
+                }
                 let base = &stem[..stem.len() - 15];
                 return Ok((1..=count)
                     .map(|i| dir.join(alloc::format!("{base}-{i:05}-of-{count:05}.gguf")))
@@ -286,6 +314,13 @@ pub(crate) fn part_paths(path: &std::path::Path) -> Result<Vec<std::path::PathBu
                 break;
             }
             paths.push(p);
+        }
+        if paths.is_empty() {
+            return Err(Error::Io {
+                path: path.display().to_string(),
+                message: "No such file or directory (the first part of a byte-split model)"
+                    .to_string(),
+            });
         }
         return Ok(paths);
     }
