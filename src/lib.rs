@@ -35,8 +35,8 @@ pub mod model;
 pub mod parallel;
 pub mod quant;
 pub mod sampling;
-pub mod tokenizer;
 mod sys;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use model::{Context, ContextParams, KvType, Model};

@@ -12,7 +12,12 @@ pub(crate) fn total_memory() -> Option<u64> {
             let text = std::fs::read_to_string("/proc/meminfo").ok()?;
             let kib = |key: &str| -> Option<u64> {
                 let line = text.lines().find(|l| l.starts_with(key))?;
-                line[key.len()..].trim().strip_suffix("kB")?.trim().parse().ok()
+                line[key.len()..]
+                    .trim()
+                    .strip_suffix("kB")?
+                    .trim()
+                    .parse()
+                    .ok()
             };
             let total = kib("MemTotal:")?.checked_add(kib("SwapTotal:").unwrap_or(0))?;
             total.checked_mul(1024)

@@ -13,7 +13,7 @@ use core::fmt;
 use core::ops::Range;
 
 use super::bpe::{self, BpeSession};
-use super::index::{hash_bytes, hash_pair, HashIndex};
+use super::index::HashIndex;
 use super::pretokenize::PreTokenizer;
 use super::spm;
 use crate::error::{Error, Result};
@@ -413,7 +413,18 @@ fn parse_hex_byte(s: &[u8]) -> u8 {
 
 /// llama.cpp's `llama_decode_text`: each character of a byte-level BPE token stands for one
 /// byte; a character that stands for none is written out as `[UNK_BYTE_0x<utf8 hex><text>]`.
+///
+/// That repeats the whole token text once per such character, which is quadratic in a token's
+/// length: a 181 KB vocabulary of long tokens made of such characters would decode to 5.9 GB.
+/// So the repeat is bounded: while the piece stays within [`MAX_PIECE_GROWTH`] times the text
+/// plus [`MAX_PIECE_SLACK`] bytes it is llama.cpp's exactly (every real vocabulary's tokens are
+/// far inside that); past it, an unmapped character is written as `[UNK_BYTE_0x<hex>]` alone.
 fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    let budget = text
+        .len()
+        .saturating_mul(MAX_PIECE_GROWTH)
+        .saturating_add(MAX_PIECE_SLACK);
     for c in text.chars() {
         match bpe::char_to_byte(c) {
             Some(b) => out.push(b),
@@ -423,25 +434,79 @@ fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
                 for b in c.encode_utf8(&mut buf).bytes() {
                     out.extend_from_slice(format!("{b:02x}").as_bytes());
                 }
-                out.extend_from_slice(text.as_bytes());
+                if out.len() - start + text.len() < budget {
+                    out.extend_from_slice(text.as_bytes());
+                }
                 out.push(b']');
             }
         }
     }
 }
 
-/// First position of `needle` in `hay`.
+/// A byte-level token's piece repeats its text for an unmapped character only while the piece
+/// stays below this many times the text's length plus [`MAX_PIECE_SLACK`] (see
+/// `decode_byte_level`): a token's piece is then at most 20 times its text plus 256 bytes
+/// (an unmapped one-byte character, such as a space, is 15 bytes of piece on its own).
+pub const MAX_PIECE_GROWTH: usize = 4;
+
+/// See [`MAX_PIECE_GROWTH`].
+pub const MAX_PIECE_SLACK: usize = 256;
+
+/// First position of `needle` in `hay`, in time linear in their lengths: candidate positions
+/// are compared directly while that has cost at most a few bytes per byte of `hay` (the common
+/// case: a special token's first byte is rare), then Knuth-Morris-Pratt takes over, so a
+/// hostile pattern (`aaa...ab` in `aaa...a`) cannot make the search quadratic.
 fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let first = *needle.first()?;
     let last_start = hay.len().checked_sub(needle.len())?;
+    let mut budget = hay.len().saturating_mul(4).saturating_add(64);
     let mut i = 0;
     while i <= last_start {
         let p = hay[i..=last_start].iter().position(|&b| b == first)?;
         i += p;
-        if &hay[i..i + needle.len()] == needle {
+        let same = hay[i..i + needle.len()]
+            .iter()
+            .zip(needle)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if same == needle.len() {
             return Some(i);
         }
+        budget = budget.saturating_sub(same + 1);
         i += 1;
+        if budget == 0 {
+            return find_kmp(&hay[i..], needle).map(|p| i + p);
+        }
+    }
+    None
+}
+
+/// Knuth-Morris-Pratt: the first position of a non-empty `needle` in `hay`, in
+/// `O(hay + needle)` time.
+fn find_kmp(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    // fail[i]: the length of the longest proper border of needle[..=i].
+    let mut fail = vec![0usize; needle.len()];
+    let mut k = 0;
+    for i in 1..needle.len() {
+        while k > 0 && needle[i] != needle[k] {
+            k = fail[k - 1];
+        }
+        if needle[i] == needle[k] {
+            k += 1;
+        }
+        fail[i] = k;
+    }
+    let mut k = 0;
+    for (i, &b) in hay.iter().enumerate() {
+        while k > 0 && b != needle[k] {
+            k = fail[k - 1];
+        }
+        if b == needle[k] {
+            k += 1;
+        }
+        if k == needle.len() {
+            return Some(i + 1 - k);
+        }
     }
     None
 }
@@ -768,7 +833,7 @@ impl Vocab {
             let key = text_at(id);
             if let Some(first) = self
                 .token_index
-                .insert(hash_bytes(key), id, |e| text_at(e) == key)
+                .insert(self.token_index.hash(key), id, |e| text_at(e) == key)
             {
                 return Err(bad(
                     KEY_TOKENS,
@@ -820,7 +885,7 @@ impl Vocab {
             // `emplace` keeps the first rank of a duplicated pair.
             if self
                 .merge_index
-                .insert(hash_pair(left, right), entry, is_key)
+                .insert(self.merge_index.hash_pair(left, right), entry, is_key)
                 .is_none()
             {
                 self.merges.push(merge);
@@ -1042,16 +1107,18 @@ impl Vocab {
     pub(crate) fn token_id_bytes(&self, bytes: &[u8]) -> Option<u32> {
         let text = self.text.as_bytes();
         let offsets = &self.text_offsets;
-        self.token_index.find(hash_bytes(bytes), |e| {
+        self.token_index.find(self.token_index.hash(bytes), |e| {
             &text[offsets[e as usize]..offsets[e as usize + 1]] == bytes
         })
     }
 
     /// The rank of merging `left` with `right`, if that merge exists.
     pub(crate) fn merge_rank(&self, left: &[u8], right: &[u8]) -> Option<u32> {
-        let e = self.merge_index.find(hash_pair(left, right), |e| {
-            merge_parts(&self.merge_text, &self.merges[e as usize]) == (left, right)
-        })?;
+        let e = self
+            .merge_index
+            .find(self.merge_index.hash_pair(left, right), |e| {
+                merge_parts(&self.merge_text, &self.merges[e as usize]) == (left, right)
+            })?;
         Some(self.merges[e as usize].rank)
     }
 
@@ -1426,6 +1493,57 @@ mod tests {
         out.clear();
         decode_byte_level("a€", &mut out);
         assert_eq!(out, b"a[UNK_BYTE_0xe282aca\xe2\x82\xac]".to_vec());
+    }
+
+    /// llama.cpp repeats the token's text for every unmapped character: kept exactly while the
+    /// piece is small, bounded (linear in the text) past that.
+    #[test]
+    fn byte_level_decoding_is_linear_in_the_text() {
+        let mut out = Vec::new();
+        // Three unmapped characters in a short token: llama.cpp's piece, text repeated 3 times.
+        decode_byte_level("€x€€", &mut out);
+        let text = "€x€€";
+        let group = format!("[UNK_BYTE_0xe282ac{text}]");
+        assert_eq!(out, format!("{group}x{group}{group}").into_bytes());
+        // 60,000 unmapped characters (180 KB): llama.cpp would write 10.8 GB.
+        let text = "€".repeat(60_000);
+        out.clear();
+        decode_byte_level(&text, &mut out);
+        let bound = text.len() * 20 + MAX_PIECE_SLACK;
+        assert!(out.len() <= bound, "{} > {bound}", out.len());
+        // The first groups repeat the text; the remaining characters are bare groups.
+        let bare = b"[UNK_BYTE_0xe282ac]";
+        assert!(out.starts_with(format!("[UNK_BYTE_0xe282ac{text}]").as_bytes()));
+        assert!(out.ends_with(&bare.repeat(100)));
+        let n_full = (out.len() - 60_000 * bare.len()) / text.len();
+        // Groups with the text are written while the piece stays under 4 x 180,000 + 256.
+        assert_eq!(n_full, 4);
+    }
+
+    #[test]
+    fn find_bytes_is_linear_on_hostile_patterns() {
+        // Every position matches all but the last byte of the needle: the direct comparison
+        // would cost 10^5 x 10^4 byte compares; the budget hands over to KMP.
+        let hay = vec![b'a'; 100_000];
+        let mut needle = vec![b'a'; 10_000];
+        needle.push(b'b');
+        assert_eq!(find_bytes(&hay, &needle), None);
+        let mut hay2 = hay.clone();
+        hay2.extend_from_slice(&needle);
+        assert_eq!(find_bytes(&hay2, &needle), Some(100_000));
+        // KMP agrees with the direct search on every split of small texts.
+        let texts: [&[u8]; 5] = [b"abababca", b"aabaabaaab", b"abcabcabd", b"zzzz", b""];
+        for hay in texts {
+            for needle in texts {
+                for start in 0..needle.len() {
+                    let n = &needle[start..];
+                    let naive = (0..=hay.len().saturating_sub(n.len()))
+                        .find(|&i| hay.len() >= n.len() && &hay[i..i + n.len()] == n);
+                    assert_eq!(find_kmp(hay, n), naive, "{hay:?} {n:?}");
+                    assert_eq!(find_bytes(hay, n), naive, "{hay:?} {n:?}");
+                }
+            }
+        }
     }
 
     #[test]
