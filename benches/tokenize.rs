@@ -7,6 +7,14 @@
 //! python3 scripts/bench_tokenize_llama.py     # llama.cpp's llama_tokenize on the same text
 //! ```
 //!
+//! The `adversarial` group tokenizes long runs of one character (spaces, digits, a letter, a
+//! combining mark, newlines) at 100,000 and 400,000 repetitions: the time per byte must not
+//! grow faster than the merge queue's `log n` (issue 15):
+//!
+//! ```text
+//! cargo bench --bench tokenize -- adversarial
+//! ```
+//!
 //! The SmolLM2 vocabulary comes from `models/` (scripts/fetch-smollm2.sh) and is skipped with a
 //! message when absent; the others are committed fixtures.
 
@@ -60,5 +68,40 @@ fn tokenize(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tokenize);
+/// Long runs of one character: one word of 400,000 spaces for a byte-level BPE pre-tokenizer
+/// that keeps whitespace together, one SentencePiece symbol chain of 400,000 `▁`, and so on.
+fn adversarial(c: &mut Criterion) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut group = c.benchmark_group("adversarial");
+    group.sample_size(10);
+    group.measurement_time(std::time::Duration::from_secs(2));
+    for rel in [VOCABS[0], VOCABS[4], VOCABS[5]] {
+        let file = GgufFile::open(root.join(rel)).expect("vocabulary file");
+        let vocab = Vocab::from_gguf(&file).expect("vocabulary");
+        let name = rel.rsplit('/').next().unwrap().replace(".gguf", "");
+        for (what, unit) in [
+            ("spaces", " "),
+            ("digits", "1"),
+            ("letter", "a"),
+            ("combining", "\u{301}"),
+            ("newlines", "\n"),
+        ] {
+            for n in [100_000usize, 400_000] {
+                let text = unit.repeat(n);
+                group.throughput(Throughput::Bytes(text.len() as u64));
+                let mut ids = Vec::with_capacity(text.len());
+                group.bench_function(format!("{name}/{what}/{n}"), |b| {
+                    b.iter(|| {
+                        ids.clear();
+                        vocab.tokenize_into(&text, false, false, &mut ids).unwrap();
+                        ids.len()
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tokenize, adversarial);
 criterion_main!(benches);

@@ -4,37 +4,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use common::{fixture, fixture_path, parse_json, smollm2_path};
 use llamette::gguf::GgufFile;
 use llamette::tokenizer::Vocab;
 
-/// The example binary, built by `cargo test` with the other targets (built here if missing).
-fn program() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
-    let bin = dir.join(format!("examples/llamette{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "--example", "llamette"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap()
-            .success();
-        assert!(
-            ok && bin.exists(),
-            "could not build the llamette example ({})",
-            bin.display()
-        );
-    }
-    bin
-}
-
 fn run(args: &[&str]) -> Output {
-    Command::new(program())
+    Command::new(common::llamette_program())
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())

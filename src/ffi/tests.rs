@@ -330,6 +330,14 @@ fn errors_map_to_their_statuses() {
         LLAMETTE_ERR_INVALID_ARGUMENT
     );
     assert_eq!(
+        status_of(&Error::OutOfMemory {
+            what: e("w"),
+            bytes: 1,
+            limit: None
+        }),
+        LLAMETTE_ERR_ALLOCATION
+    );
+    assert_eq!(
         status_of(&Error::ContextFull {
             n_ctx: 1,
             needed: 2
@@ -547,6 +555,54 @@ fn models_load_from_parts_and_files() {
         "{}",
         last_error()
     );
+    // Split names whose parts are not there (these panicked indexing an empty list).
+    for path in [
+        c"/no/such/model-split-a",
+        c"/no/such/model-00001-of-00000.gguf",
+        c"/no/such/model-00001-of-00002.gguf",
+    ] {
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(
+            unsafe { llamette_model_load(path.as_ptr(), &mut m) },
+            LLAMETTE_ERR_IO,
+            "{path:?}"
+        );
+        assert!(
+            last_error().starts_with("llamette_model_load: /no/such/model-"),
+            "{}",
+            last_error()
+        );
+    }
+    assert_eq!(m, sentinel);
+}
+
+/// A caught panic's payload is dropped (it was leaked), and one whose `Drop` panics in turn is
+/// caught as well: nothing unwinds out of the boundary.
+#[test]
+fn caught_panic_payloads_are_freed() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Counted;
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            DROPS.fetch_add(10, Ordering::SeqCst);
+            panic!("a payload that panics when dropped");
+        }
+    }
+    let status = guard("t", || std::panic::panic_any(Counted));
+    assert_eq!(status, LLAMETTE_ERR_PANIC);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+    assert_eq!(guard_or("t", 7, || std::panic::panic_any(Counted)), 7);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 2);
+    let status = guard("t", || std::panic::panic_any(Bomb));
+    assert_eq!(status, LLAMETTE_ERR_PANIC);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 12);
+    assert_eq!(last_error(), "t: panic: a panic without a message");
 }
 
 fn llamette_model_info_of(m: *const LlametteModel) -> LlametteModelInfo {

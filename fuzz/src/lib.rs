@@ -1,0 +1,780 @@
+//! Shared helpers for llamette's fuzz targets: embedded fixtures, a byte reader over the fuzz
+//! input, a metadata walker, an owned editable GGUF (parsed from a fixture, mutated, written
+//! back with `llamette::gguf::Writer`) and the "evaluate a small model" step.
+//!
+//! Everything here panics only where llamette broke a documented promise: the targets rely on
+//! libFuzzer's panic hook to turn that into a crash.
+
+use std::sync::OnceLock;
+
+use llamette::gguf::writer::MetaValue;
+use llamette::gguf::{GgufFile, GgufHeader, Value, ValueType, Writer};
+use llamette::model::{Context, ContextParams, Model};
+use llamette::tokenizer::Vocab;
+use llamette::{GgmlType, Serial};
+
+/// Fixture files compiled into the targets.
+pub mod fixtures {
+    /// Smallest tiny model (885 KB): Q2_K/Q3_K/Q4_K mix, untied output, 1024-token SPM vocab.
+    pub static TINY_Q2_K: &[u8] =
+        include_bytes!("../../tests/fixtures/models/tiny-codellama.q2_k.gguf");
+    /// Tied-output tiny model (887 KB): Q4_K_M mix, no `output.weight`.
+    pub static TINY_TIED_Q4_K_M: &[u8] =
+        include_bytes!("../../tests/fixtures/models/tiny-codellama-tied.q4_k_m.gguf");
+    /// CodeLlama-70B-Instruct's SPM vocabulary (32016 tokens, `<step>`, chat template).
+    pub static VOCAB_CODELLAMA: &[u8] =
+        include_bytes!("../../tests/fixtures/vocab/codellama-70b-instruct-vocab.gguf");
+    /// GPT-2 byte-level BPE (`gpt-2` pre-tokenizer).
+    pub static VOCAB_GPT2: &[u8] = include_bytes!("../../tests/fixtures/vocab/ggml-vocab-gpt-2.gguf");
+    /// Llama 3 byte-level BPE (`llama-bpe` pre-tokenizer, 128k tokens).
+    pub static VOCAB_LLAMA_BPE: &[u8] =
+        include_bytes!("../../tests/fixtures/vocab/ggml-vocab-llama-bpe.gguf");
+    /// Qwen2 byte-level BPE (`qwen2` pre-tokenizer, ChatML special tokens).
+    pub static VOCAB_QWEN2: &[u8] = include_bytes!("../../tests/fixtures/vocab/ggml-vocab-qwen2.gguf");
+}
+
+/// The fixed vocabularies, loaded once: CodeLlama SPM, GPT-2, Llama 3 (llama-bpe), Qwen2.
+pub fn vocabs() -> &'static [Vocab] {
+    static V: OnceLock<Vec<Vocab>> = OnceLock::new();
+    V.get_or_init(|| {
+        [
+            fixtures::VOCAB_CODELLAMA,
+            fixtures::VOCAB_GPT2,
+            fixtures::VOCAB_LLAMA_BPE,
+            fixtures::VOCAB_QWEN2,
+        ]
+        .iter()
+        .map(|b| {
+            let f = GgufFile::from_bytes(b).expect("fixture vocabulary parses");
+            Vocab::from_gguf(f.header()).expect("fixture vocabulary loads")
+        })
+        .collect()
+    })
+}
+
+/// A reader over the fuzz input that yields zeros once the input is used up.
+pub struct Input<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    /// A reader over `data`.
+    pub fn new(data: &'a [u8]) -> Input<'a> {
+        Input { data, pos: 0 }
+    }
+    /// Whether every byte was consumed.
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+    /// Bytes left.
+    pub fn remaining(&self) -> usize {
+        self.data.len().saturating_sub(self.pos)
+    }
+    /// One byte (0 at the end).
+    pub fn u8(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+    /// Little-endian u16.
+    pub fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    /// Little-endian u32.
+    pub fn u32(&mut self) -> u32 {
+        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    /// Little-endian u64.
+    pub fn u64(&mut self) -> u64 {
+        (self.u32() as u64) | ((self.u32() as u64) << 32)
+    }
+    /// Up to `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
+        let start = self.pos.min(self.data.len());
+        let end = start.saturating_add(n).min(self.data.len());
+        self.pos = self.pos.saturating_add(n);
+        &self.data[start..end]
+    }
+    /// Everything left.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let r = &self.data[self.pos.min(self.data.len())..];
+        self.pos = self.data.len();
+        r
+    }
+    /// A short string: a length byte, then bytes (lossy UTF-8).
+    pub fn short_string(&mut self, max: usize) -> String {
+        let n = self.u8() as usize % (max + 1);
+        String::from_utf8_lossy(self.bytes(n)).into_owned()
+    }
+    /// One of `items`.
+    pub fn pick<'t, T>(&mut self, items: &'t [T]) -> &'t T {
+        &items[self.u8() as usize % items.len()]
+    }
+}
+
+/// Reads every metadata value (arrays nested included) and every tensor location of a header,
+/// checking what `Array` documents: iteration yields exactly `len` elements and never fails.
+pub fn walk_header(h: &GgufHeader<'_>) -> u64 {
+    let mut acc = h.version() as u64 ^ h.alignment() as u64 ^ h.data_offset() ^ h.file_len();
+    acc ^= h.bytes().len() as u64;
+    let mut n = 0;
+    for (key, v) in h.metadata() {
+        n += 1;
+        acc = acc.wrapping_add(key.len() as u64).wrapping_add(walk_value(&v));
+        // A key listed by the iteration is found by lookup.
+        assert!(h.get(key).is_some(), "metadata key {key:?} listed but not found");
+    }
+    assert_eq!(n, h.metadata_len(), "metadata iteration count");
+    let mut t = 0;
+    for loc in h.tensor_locations() {
+        t += 1;
+        acc = acc
+            .wrapping_add(loc.dims().len() as u64)
+            .wrapping_add(loc.n_elements())
+            .wrapping_add(loc.file_offset)
+            .wrapping_add(loc.n_bytes as u64)
+            .wrapping_add(loc.ggml_type as u64);
+        assert!(h.tensor_location(loc.name).is_some(), "tensor {:?} listed but not found", loc.name);
+    }
+    assert_eq!(t, h.tensor_count(), "tensor iteration count");
+    acc
+}
+
+/// Decodes a value completely.
+pub fn walk_value(v: &Value<'_>) -> u64 {
+    let _ = (v.value_type(), v.as_integer(), v.as_float(), v.as_str());
+    match v {
+        Value::String(s) => s.len() as u64,
+        Value::Array(a) => {
+            let mut acc = a.len() as u64 ^ a.raw_bytes().len() as u64;
+            let mut count = 0usize;
+            for item in a.iter() {
+                count += 1;
+                acc = acc.wrapping_add(walk_value(&item));
+            }
+            assert_eq!(count, a.len(), "array iteration yields len elements");
+            if !a.is_empty() {
+                assert!(a.get(0).is_some() && a.get(a.len() - 1).is_some(), "array get in range");
+            }
+            assert!(a.get(a.len()).is_none(), "array get past the end");
+            if let Some(s) = a.strings() {
+                acc = acc.wrapping_add(s.count() as u64);
+            }
+            if let Some(f) = a.f32s() {
+                acc = acc.wrapping_add(f.count() as u64);
+            }
+            if let Some(i) = a.integers() {
+                acc = acc.wrapping_add(i.count() as u64);
+            }
+            acc
+        }
+        _ => 1,
+    }
+}
+
+/// Loading a vocabulary and using it a little: the quick checks every model-ish target does.
+pub fn exercise_vocab(vocab: &Vocab, text: &str) {
+    let n = vocab.n_tokens();
+    for &(add, parse) in &[(false, false), (true, true)] {
+        if let Ok(ids) = vocab.tokenize(text, add, parse) {
+            check_ids_detok(vocab, &ids, parse);
+        }
+    }
+    // A few pieces, including past the end (must be errors).
+    for id in [0u32, 1, 2, (n / 2) as u32, n.saturating_sub(1) as u32] {
+        if (id as usize) < n {
+            assert!(vocab.token_to_piece(id, true).is_ok(), "token_to_piece({id}) in range");
+            let _ = vocab.token_text(id);
+        }
+    }
+    assert!(vocab.token_to_piece(n as u32, false).is_err(), "token_to_piece(n_tokens) is an error");
+    assert!(vocab.token_to_piece(u32::MAX, true).is_err(), "token_to_piece(u32::MAX) is an error");
+    let _ = (vocab.bos(), vocab.eos(), vocab.eot(), vocab.eog_ids().count());
+}
+
+/// Ids that came out of `tokenize`: each has a piece, the sequence detokenizes, and the
+/// streaming detokenizer gives the same text (the promise of `Detokenizer`).
+pub fn check_ids_detok(vocab: &Vocab, ids: &[u32], flags: bool) {
+    let n = vocab.n_tokens();
+    for &id in ids {
+        assert!((id as usize) < n, "tokenize produced id {id} outside {n} tokens");
+        vocab.token_to_piece(id, false).expect("piece of a produced id");
+        vocab.token_to_piece(id, true).expect("piece of a produced id");
+    }
+    for &(rs, us) in &[(flags, !flags), (!flags, flags)] {
+        let whole = vocab.detokenize(ids, rs, us).expect("detokenize produced ids");
+        let mut d = vocab.detokenizer(rs, us);
+        let mut streamed = String::new();
+        for &id in ids {
+            streamed.push_str(d.push(id).expect("push a produced id"));
+        }
+        streamed.push_str(d.finish());
+        assert_eq!(
+            streamed,
+            String::from_utf8_lossy(&whole),
+            "streamed detokenization differs from detokenize (remove_special {rs}, unparse_special {us})"
+        );
+    }
+}
+
+/// Size limits under which `run_small_model` evaluates (keeps one execution in milliseconds).
+pub const SMALL_FILE: usize = 2_500_000;
+
+/// If the model is small, makes a context (n_ctx 8..32, n_batch 8) and evaluates 1-3 tokens
+/// chosen by `sel`; checks that an out-of-range token and an over-long batch are errors.
+pub fn run_small_model(model: &Model<'_>, file_len: usize, sel: &mut Input<'_>) {
+    let c = model.config();
+    let _ = (model.layout(), model.copied_bytes(), model.tied_output(), c.rope_freq_scale());
+    if file_len > SMALL_FILE
+        || c.n_vocab == 0
+        || c.n_vocab > 50_000
+        || c.n_embd.saturating_mul(c.n_layer) > 1 << 16
+    {
+        return;
+    }
+    let n_ctx = 8 + (sel.u8() as usize % 25);
+    let params = ContextParams {
+        n_ctx,
+        n_batch: 8,
+        logits_all: sel.u8() & 1 == 1,
+        ..ContextParams::default()
+    };
+    match Context::required_bytes(model, &params) {
+        Ok(n) if n <= 256 << 20 => {}
+        _ => return,
+    }
+    let Ok(mut ctx) = Context::new(model, params) else { return };
+    let nv = c.n_vocab as u32;
+    let k = 1 + sel.u8() as usize % 3;
+    let tokens: Vec<u32> = (0..k).map(|_| sel.u16() as u32 % nv).collect();
+    let bad = nv.wrapping_add(sel.u8() as u32).max(nv);
+    assert!(ctx.eval(&[bad], &Serial).is_err(), "eval of token {bad} (n_vocab {nv}) must fail");
+    assert_eq!(ctx.n_past(), 0, "a failed eval leaves the context as it was");
+    let too_many = vec![0u32; n_ctx + 1];
+    assert!(ctx.eval(&too_many, &Serial).is_err(), "eval past n_ctx must fail");
+    if ctx.eval(&tokens, &Serial).is_ok() {
+        assert_eq!(ctx.n_past(), tokens.len());
+        let _ = ctx.logits().len();
+        let _ = ctx.logits_at(0);
+        // One more step, as generation does.
+        let _ = ctx.eval(&tokens[..1], &Serial);
+    }
+}
+
+/// A tensor of an editable GGUF.
+#[derive(Clone)]
+pub struct EditTensor {
+    /// Name.
+    pub name: String,
+    /// Raw ggml type number.
+    pub ty: u32,
+    /// Shape.
+    pub dims: Vec<u64>,
+    /// Bytes.
+    pub data: Vec<u8>,
+    /// A data offset to write instead of the writer's (forces the patch path).
+    pub offset: Option<u64>,
+}
+
+/// A GGUF file as owned, editable parts.
+#[derive(Clone)]
+pub struct EditGguf {
+    /// Header version.
+    pub version: u32,
+    /// Metadata, in order.
+    pub meta: Vec<(String, MetaValue)>,
+    /// Tensors, in order.
+    pub tensors: Vec<EditTensor>,
+}
+
+impl EditGguf {
+    /// Copies a parsed file.
+    pub fn from_file(f: &GgufFile<'_>) -> EditGguf {
+        let h = f.header();
+        EditGguf {
+            version: h.version(),
+            meta: h.metadata().map(|(k, v)| (k.to_string(), MetaValue::from_value(&v))).collect(),
+            tensors: f
+                .tensors()
+                .map(|t| EditTensor {
+                    name: t.name.to_string(),
+                    ty: t.ggml_type as u32,
+                    dims: t.dims().to_vec(),
+                    data: t.data.to_vec(),
+                    offset: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes the file with `gguf::Writer`. Tensors whose type is unknown or whose bytes do not
+    /// match their shape cannot go through the writer: they are written as F32 `[1]` and their
+    /// real type/shape patched into the tensor table afterwards (see `raw_patch`).
+    pub fn to_bytes(&self) -> Option<Vec<u8>> {
+        let mut w = Writer::new().version(self.version);
+        for (k, v) in &self.meta {
+            w = w.meta(k, v.clone());
+        }
+        let mut patches = Vec::new();
+        for (i, t) in self.tensors.iter().enumerate() {
+            let ty = GgmlType::from_u32(t.ty);
+            let expected = ty.and_then(|ty| {
+                let n = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+                ty.row_size(usize::try_from(n).ok()?)
+            });
+            match (ty, expected) {
+                (Some(ty), Some(e)) if e == t.data.len() && t.dims.len() <= 4 && t.offset.is_none() => {
+                    w = w.tensor(&t.name, ty, &t.dims, t.data.clone());
+                }
+                _ => {
+                    // Keep the data's size: an F32 vector of the right length (rounded up).
+                    let n = t.data.len().div_ceil(4).max(1);
+                    let mut data = t.data.clone();
+                    data.resize(n * 4, 0);
+                    w = w.tensor(&t.name, GgmlType::F32, &[n as u64], data);
+                    patches.push(i);
+                }
+            }
+        }
+        let align = w.alignment();
+        let out = w.to_bytes().ok()?;
+        if patches.is_empty() {
+            return Some(out);
+        }
+        // Rewrite the patched tensors' infos (same name, new dims/type, same offset), then
+        // pad the header again so the data section stays aligned.
+        let infos = self.info_positions(&out)?;
+        let first = infos.first()?.0;
+        let last_end = infos.last()?.1;
+        let data_start = last_end.next_multiple_of(align);
+        let mut rebuilt = Vec::with_capacity(out.len() + 64);
+        rebuilt.extend_from_slice(&out[..first]);
+        for (i, &(start, end)) in infos.iter().enumerate() {
+            if !patches.contains(&i) {
+                rebuilt.extend_from_slice(&out[start..end]);
+                continue;
+            }
+            let t = &self.tensors[i];
+            rebuilt.extend_from_slice(&(t.name.len() as u64).to_le_bytes());
+            rebuilt.extend_from_slice(t.name.as_bytes());
+            rebuilt.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+            for d in &t.dims {
+                rebuilt.extend_from_slice(&d.to_le_bytes());
+            }
+            rebuilt.extend_from_slice(&t.ty.to_le_bytes());
+            match t.offset {
+                Some(o) => rebuilt.extend_from_slice(&o.to_le_bytes()),
+                None => rebuilt.extend_from_slice(&out[end - 8..end]),
+            }
+        }
+        rebuilt.resize(rebuilt.len().next_multiple_of(align), 0);
+        rebuilt.extend_from_slice(out.get(data_start..)?);
+        Some(rebuilt)
+    }
+
+    /// Byte ranges of each tensor info in a file written by `to_bytes` (before patching).
+    pub fn info_positions(&self, out: &[u8]) -> Option<Vec<(usize, usize)>> {
+        let mut w = Writer::new().version(self.version);
+        for (k, v) in &self.meta {
+            w = w.meta(k, v.clone());
+        }
+        let mut pos = w.header_bytes().ok()?.len();
+        let mut v = Vec::with_capacity(self.tensors.len());
+        for _ in &self.tensors {
+            let start = pos;
+            let name_len = u64::from_le_bytes(out.get(pos..pos + 8)?.try_into().ok()?) as usize;
+            pos += 8 + name_len;
+            let n_dims = u32::from_le_bytes(out.get(pos..pos + 4)?.try_into().ok()?) as usize;
+            pos += 4 + 8 * n_dims + 4 + 8;
+            if pos > out.len() {
+                return None;
+            }
+            v.push((start, pos));
+        }
+        Some(v)
+    }
+}
+
+/// Metadata keys that the model and vocabulary loaders read (for "add a key" mutations).
+pub const KNOWN_KEYS: &[&str] = &[
+    "general.architecture",
+    "general.alignment",
+    "general.name",
+    "llama.vocab_size",
+    "llama.context_length",
+    "llama.embedding_length",
+    "llama.block_count",
+    "llama.feed_forward_length",
+    "llama.attention.head_count",
+    "llama.attention.head_count_kv",
+    "llama.attention.key_length",
+    "llama.attention.value_length",
+    "llama.attention.layer_norm_rms_epsilon",
+    "llama.rope.dimension_count",
+    "llama.rope.freq_base",
+    "llama.rope.scaling.type",
+    "llama.rope.scaling.factor",
+    "llama.rope.scale_linear",
+    "tokenizer.ggml.model",
+    "tokenizer.ggml.pre",
+    "tokenizer.ggml.tokens",
+    "tokenizer.ggml.scores",
+    "tokenizer.ggml.token_type",
+    "tokenizer.ggml.merges",
+    "tokenizer.ggml.bos_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eom_token_id",
+    "tokenizer.ggml.unknown_token_id",
+    "tokenizer.ggml.seperator_token_id",
+    "tokenizer.ggml.padding_token_id",
+    "tokenizer.ggml.mask_token_id",
+    "tokenizer.ggml.fim_pre_token_id",
+    "tokenizer.ggml.fim_suf_token_id",
+    "tokenizer.ggml.fim_mid_token_id",
+    "tokenizer.ggml.prefix_token_id",
+    "tokenizer.ggml.add_bos_token",
+    "tokenizer.ggml.add_eos_token",
+    "tokenizer.ggml.add_space_prefix",
+    "tokenizer.chat_template",
+    "split.count",
+    "split.no",
+    "split.tensors.count",
+];
+
+/// Pre-tokenizer names: every family `PreTokenizer::from_name` knows, plus names it rejects.
+pub const PRE_NAMES: &[&str] = &[
+    "", "default", "gpt-2", "llama-bpe", "llama3", "qwen2", "qwen35", "starcoder", "deepseek-coder",
+    "deepseek-llm", "deepseek-v3", "falcon", "kimi-k2", "bloom", "viking", "laguna", "tekken",
+    "gpt-4o", "granite-embed-multi-97m", "seed-coder", "ufakzeka", "minicpm5", "bailingmoe",
+    "exaone-moe", "jais-2", "tiny_aya", "afmoe", "spark2_5", "youtu", "chameleon", "gemma4",
+    "whitespace", "smollm", "command-r", "refact", "superbpe", "gpt2", "bogus",
+];
+
+/// Interesting integers.
+pub const EDGE_INTS: &[i64] = &[
+    0, 1, 2, 3, 4, 7, 8, 16, 31, 32, 63, 64, 255, 256, 1023, 1024, 1025, 4096, 65535, 65536,
+    i32::MAX as i64, 1 << 31, u32::MAX as i64, -1, -2, i64::MIN, i64::MAX,
+];
+
+/// Interesting floats.
+pub const EDGE_FLOATS: &[f64] = &[
+    0.0, -0.0, 1.0, -1.0, 1e-5, 1e-30, 1e30, 10000.0, 0.5, f64::NAN, f64::INFINITY,
+    f64::NEG_INFINITY, f64::MIN_POSITIVE, 3.4e38,
+];
+
+/// A value of type `ty` derived from the input (for scalar types), or a string/array.
+pub fn derive_value(inp: &mut Input<'_>, ty: u8, like: Option<&MetaValue>) -> MetaValue {
+    let i = if inp.u8() & 1 == 0 {
+        *inp.pick(EDGE_INTS)
+    } else {
+        inp.u64() as i64
+    };
+    let f = if inp.u8() & 1 == 0 {
+        *inp.pick(EDGE_FLOATS)
+    } else {
+        f32::from_bits(inp.u32()) as f64
+    };
+    match ty % 14 {
+        0 => MetaValue::U8(i as u8),
+        1 => MetaValue::I8(i as i8),
+        2 => MetaValue::U16(i as u16),
+        3 => MetaValue::I16(i as i16),
+        4 => MetaValue::U32(i as u32),
+        5 => MetaValue::I32(i as i32),
+        6 => MetaValue::F32(f as f32),
+        7 => MetaValue::Bool(i & 1 == 1),
+        8 => MetaValue::String(inp.short_string(24)),
+        9 => MetaValue::U64(i as u64),
+        10 => MetaValue::I64(i),
+        11 => MetaValue::F64(f),
+        12 => {
+            // An array: of the same kind as `like` when it is one, else of a derived type.
+            let n = inp.u8() as usize % 8;
+            let elem_ty = match like {
+                Some(MetaValue::Array(_, items)) if !items.is_empty() => match &items[0] {
+                    MetaValue::String(_) => 8,
+                    MetaValue::F32(_) => 6,
+                    MetaValue::I32(_) => 5,
+                    _ => inp.u8() % 12,
+                },
+                _ => inp.u8() % 12,
+            };
+            let items: Vec<MetaValue> = (0..n).map(|_| derive_value(inp, elem_ty, None)).collect();
+            let vt = items.first().map(|v| v.value_type()).unwrap_or(ValueType::U32);
+            MetaValue::Array(vt, items)
+        }
+        _ => {
+            // Nested arrays.
+            let depth = 1 + inp.u8() as usize % 10;
+            let mut v = MetaValue::Array(ValueType::U8, vec![MetaValue::U8(1)]);
+            for _ in 0..depth {
+                v = MetaValue::Array(ValueType::Array, vec![v]);
+            }
+            v
+        }
+    }
+}
+
+/// Edits applied to the written bytes.
+#[derive(Default)]
+pub struct RawEdits {
+    /// Cut the file to this length.
+    pub truncate: Option<usize>,
+    /// (position, byte) overwrites, position taken modulo the length.
+    pub pokes: Vec<(usize, u8)>,
+}
+
+impl RawEdits {
+    /// Applies the edits.
+    pub fn apply(&self, bytes: &mut Vec<u8>) {
+        for &(p, b) in &self.pokes {
+            if !bytes.is_empty() {
+                let n = bytes.len();
+                bytes[p % n] = b;
+            }
+        }
+        if let Some(t) = self.truncate {
+            bytes.truncate(t);
+        }
+    }
+}
+
+/// Tweaks a value a little (keeps its type).
+fn tweak(inp: &mut Input<'_>, v: &mut MetaValue) {
+    let d = inp.u8() as i8 as i64;
+    match v {
+        MetaValue::U8(x) => *x = (*x as i64 + d) as u8,
+        MetaValue::I8(x) => *x = (*x as i64 + d) as i8,
+        MetaValue::U16(x) => *x = (*x as i64 + d) as u16,
+        MetaValue::I16(x) => *x = (*x as i64 + d) as i16,
+        MetaValue::U32(x) => {
+            *x = if d & 1 == 0 { (*x as i64 + (d >> 1)) as u32 } else { *inp.pick(EDGE_INTS) as u32 }
+        }
+        MetaValue::I32(x) => {
+            *x = if d & 1 == 0 { (*x as i64 + (d >> 1)) as i32 } else { *inp.pick(EDGE_INTS) as i32 }
+        }
+        MetaValue::U64(x) => *x = (*x as i64).wrapping_add(d) as u64,
+        MetaValue::I64(x) => *x = x.wrapping_add(d),
+        MetaValue::F32(x) => *x = *inp.pick(EDGE_FLOATS) as f32,
+        MetaValue::F64(x) => *x = *inp.pick(EDGE_FLOATS),
+        MetaValue::Bool(x) => *x = !*x,
+        MetaValue::String(s) => tweak_string(inp, s),
+        MetaValue::Array(_, items) => {
+            if !items.is_empty() {
+                let i = inp.u16() as usize % items.len();
+                tweak(inp, &mut items[i]);
+            }
+        }
+    }
+}
+
+/// Pieces that matter to tokenizers and chat templates.
+pub const PIECES: &[&str] = &[
+    "", " ", "\u{2581}", "\u{120}", "\u{10a}", "<", ">", "<s>", "</s>", "<unk>", "<step>", "<0x",
+    "0A>", "<0xFF>", "<0x00>", "<|im_start|>", "<|im_end|>", "<|eot_id|>", "[INST]", "\n", "\t",
+    "a", "b", "ab", "\u{e9}", "\u{1f600}", "\u{fffd}", "'s", "?", "\0", "Source: ",
+    "Destination: user", "<|start_header_id|>", "<|end_header_id|>", "  ", "\r\n",
+];
+
+/// Edits a string: truncate, append or insert a piece, or replace with a piece.
+pub fn tweak_string(inp: &mut Input<'_>, s: &mut String) {
+    let piece = *inp.pick(PIECES);
+    match inp.u8() % 4 {
+        0 => {
+            let mut n = inp.u8() as usize % (s.len() + 1);
+            while !s.is_char_boundary(n) {
+                n -= 1;
+            }
+            s.truncate(n);
+        }
+        1 => s.push_str(piece),
+        2 => {
+            let mut n = inp.u8() as usize % (s.len() + 1);
+            while !s.is_char_boundary(n) {
+                n -= 1;
+            }
+            s.insert_str(n, piece);
+        }
+        _ => *s = piece.to_string(),
+    }
+}
+
+/// Indexes of array-valued metadata entries.
+fn arrays(g: &EditGguf) -> Vec<usize> {
+    g.meta.iter().enumerate().filter(|(_, (_, v))| matches!(v, MetaValue::Array(..))).map(|(i, _)| i).collect()
+}
+
+/// Applies `n_ops` edits read from the input to the metadata and tensor table.
+pub fn mutate(g: &mut EditGguf, inp: &mut Input<'_>, n_ops: usize) -> RawEdits {
+    let mut raw = RawEdits::default();
+    for _ in 0..n_ops {
+        if inp.is_empty() {
+            break;
+        }
+        let op = inp.u8() % 19;
+        let nm = g.meta.len().max(1);
+        let nt = g.tensors.len().max(1);
+        match op {
+            // Replace a value by one of any type.
+            0 if !g.meta.is_empty() => {
+                let i = inp.u16() as usize % nm;
+                let ty = inp.u8();
+                let v = derive_value(inp, ty, Some(&g.meta[i].1));
+                g.meta[i].1 = v;
+            }
+            // Tweak a value, keeping its type.
+            1 if !g.meta.is_empty() => {
+                let i = inp.u16() as usize % nm;
+                tweak(inp, &mut g.meta[i].1);
+            }
+            // Edit an array (the tokenizer's lists).
+            2 => {
+                let a = arrays(g);
+                if a.is_empty() {
+                    continue;
+                }
+                let i = a[inp.u8() as usize % a.len()];
+                if let MetaValue::Array(_, items) = &mut g.meta[i].1 {
+                    let n = items.len().max(1);
+                    let j = inp.u16() as usize % n;
+                    let k = inp.u16() as usize % n;
+                    match inp.u8() % 6 {
+                        0 => items.truncate(inp.u16() as usize % n),
+                        1 if !items.is_empty() => {
+                            items.remove(j);
+                        }
+                        2 if !items.is_empty() => {
+                            let v = items[j].clone();
+                            items.insert(k.min(items.len()), v);
+                        }
+                        3 if !items.is_empty() => items.swap(j, k.min(items.len() - 1)),
+                        4 if !items.is_empty() => {
+                            let mut v = items[j].clone();
+                            tweak(inp, &mut v);
+                            items[k.min(items.len() - 1)] = v;
+                        }
+                        _ => {
+                            if let Some(v) = items.last().cloned() {
+                                let mut v = v;
+                                tweak(inp, &mut v);
+                                items.push(v);
+                            }
+                        }
+                    }
+                }
+            }
+            3 if !g.meta.is_empty() => {
+                g.meta.remove(inp.u16() as usize % nm);
+            }
+            4 if !g.meta.is_empty() => {
+                let e = g.meta[inp.u16() as usize % nm].clone();
+                g.meta.push(e);
+            }
+            5 => {
+                let k = inp.pick(KNOWN_KEYS).to_string();
+                let ty = inp.u8();
+                let v = derive_value(inp, ty, None);
+                g.meta.retain(|(kk, _)| *kk != k);
+                g.meta.push((k, v));
+            }
+            6 if !g.meta.is_empty() => {
+                let i = inp.u16() as usize % nm;
+                g.meta[i].0 = inp.pick(KNOWN_KEYS).to_string();
+            }
+            // Tensor type (optionally with data resized to the new type).
+            7 if !g.tensors.is_empty() => {
+                let t = &mut g.tensors[inp.u16() as usize % nt];
+                let b = inp.u8();
+                t.ty = if b & 0x80 == 0 {
+                    GgmlType::ALL[b as usize % GgmlType::ALL.len()] as u32
+                } else {
+                    inp.u32() % 64
+                };
+                if b & 0x40 != 0 {
+                    resize_to_shape(t);
+                }
+            }
+            // Tensor shape.
+            8 if !g.tensors.is_empty() => {
+                let t = &mut g.tensors[inp.u16() as usize % nt];
+                let b = inp.u8();
+                match b % 4 {
+                    0 if !t.dims.is_empty() => {
+                        let j = inp.u8() as usize % t.dims.len();
+                        t.dims[j] = *inp.pick(EDGE_INTS) as u64;
+                    }
+                    1 => t.dims.push(1 + inp.u8() as u64 % 3),
+                    2 => {
+                        t.dims.pop();
+                    }
+                    _ => t.dims.reverse(),
+                }
+                if b & 0x40 != 0 {
+                    resize_to_shape(t);
+                }
+            }
+            9 if !g.tensors.is_empty() => {
+                let t = &mut g.tensors[inp.u16() as usize % nt];
+                t.offset = Some(if inp.u8() & 1 == 0 { *inp.pick(EDGE_INTS) as u64 } else { inp.u32() as u64 * 32 });
+            }
+            10 if !g.tensors.is_empty() => {
+                let i = inp.u16() as usize % nt;
+                let j = inp.u16() as usize % nt;
+                g.tensors[i].name = if inp.u8() & 1 == 0 {
+                    g.tensors[j].name.clone()
+                } else {
+                    let mut s = g.tensors[j].name.clone();
+                    tweak_string(inp, &mut s);
+                    s
+                };
+            }
+            11 if !g.tensors.is_empty() => {
+                g.tensors.remove(inp.u16() as usize % nt);
+            }
+            // Corrupt data bytes (f16 scales become inf/NaN, and so on).
+            12 if !g.tensors.is_empty() => {
+                let t = &mut g.tensors[inp.u16() as usize % nt];
+                if !t.data.is_empty() {
+                    let p = inp.u32() as usize % t.data.len();
+                    let v = *inp.pick(&[0x00u8, 0xFF, 0x7C, 0x7E, 0x80, 0xFE, 0x01]);
+                    let n = 1 + inp.u8() as usize % 32;
+                    let end = (p + n).min(t.data.len());
+                    t.data[p..end].fill(v);
+                }
+            }
+            13 if !g.tensors.is_empty() => {
+                let i = inp.u16() as usize % nt;
+                let j = inp.u16() as usize % nt;
+                g.tensors.swap(i, j);
+            }
+            14 => g.version = *inp.pick(&[1u32, 2, 3, 4, 0, u32::MAX, 0x0300_0000]),
+            15 if !g.tensors.is_empty() => {
+                let t = &mut g.tensors[inp.u16() as usize % nt];
+                let n = inp.u32() as usize % (t.data.len() + 64);
+                t.data.resize(n, 0);
+            }
+            16 => raw.truncate = Some(inp.u32() as usize),
+            17 => raw.pokes.push((inp.u32() as usize, inp.u8())),
+            // Drop all tensors but a few (files with odd tables, and faster ones).
+            18 if !g.tensors.is_empty() => {
+                let keep = inp.u8() as usize % nt;
+                g.tensors.truncate(keep);
+            }
+            _ => {}
+        }
+    }
+    raw
+}
+
+/// Makes a tensor's bytes the size its type and shape need (when that size is computable and
+/// not huge), so the file passes the writer and reaches the model's own checks.
+fn resize_to_shape(t: &mut EditTensor) {
+    let Some(ty) = GgmlType::from_u32(t.ty) else { return };
+    let Some(n) = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) else { return };
+    let Some(e) = usize::try_from(n).ok().and_then(|n| ty.row_size(n)) else { return };
+    if e <= 4 << 20 {
+        t.data.resize(e, 0);
+    }
+}
