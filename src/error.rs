@@ -40,6 +40,16 @@ pub enum Error {
         /// Byte offset of the count.
         offset: u64,
     },
+    /// More of something than this library allows (see the `MAX_` constants: tensors,
+    /// metadata entries, tokens); the format itself sets no limit.
+    TooMany {
+        /// What is counted, and where.
+        what: String,
+        /// The count in the input.
+        count: u64,
+        /// The most allowed.
+        max: u64,
+    },
     /// A string in the file is not valid UTF-8.
     InvalidUtf8 {
         /// Which string ("metadata key", "value of 'tokenizer.ggml.tokens'", "tensor name").
@@ -221,6 +231,9 @@ impl fmt::Display for Error {
                 f,
                 "implausible count at offset {offset}: {count} {what} cannot fit in the file"
             ),
+            Error::TooMany { what, count, max } => {
+                write!(f, "{count} {what}: at most {max} are allowed")
+            }
             Error::InvalidUtf8 { what, offset } => {
                 write!(f, "{what} at offset {offset} is not valid UTF-8")
             }

@@ -649,11 +649,15 @@ pub fn mutate(g: &mut EditGguf, inp: &mut Input<'_>, n_ops: usize) -> RawEdits {
                             let v = items[j].clone();
                             items.insert(k.min(items.len()), v);
                         }
-                        3 if !items.is_empty() => items.swap(j, k.min(items.len() - 1)),
+                        3 if !items.is_empty() => {
+                            let k = k.min(items.len() - 1);
+                            items.swap(j, k);
+                        }
                         4 if !items.is_empty() => {
                             let mut v = items[j].clone();
                             tweak(inp, &mut v);
-                            items[k.min(items.len() - 1)] = v;
+                            let k = k.min(items.len() - 1);
+                            items[k] = v;
                         }
                         _ => {
                             if let Some(v) = items.last().cloned() {

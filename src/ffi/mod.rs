@@ -222,6 +222,7 @@ pub(crate) fn status_of(e: &Error) -> LlametteStatus {
         Error::Truncated { .. }
         | Error::BadMagic { .. }
         | Error::ImplausibleCount { .. }
+        | Error::TooMany { .. }
         | Error::InvalidUtf8 { .. }
         | Error::UnknownValueType { .. }
         | Error::DuplicateKey { .. }

@@ -38,6 +38,15 @@ pub use writer::Writer;
 pub const MAGIC: [u8; 4] = *b"GGUF";
 /// Alignment of tensor data when `general.alignment` is absent.
 pub const DEFAULT_ALIGNMENT: u32 = 32;
+/// The most tensors a file may describe (1,048,576; a 70B llama has 723, the largest published
+/// mixtures of experts a few thousand). GGUF sets no limit; this one bounds the memory the index
+/// of a file takes (about 100 bytes a tensor), whatever its size.
+pub const MAX_TENSORS: usize = 1 << 20;
+
+/// The most metadata entries a file may have (1,048,576; models have a few dozen, an array
+/// being one entry). Bounds the index's memory as [`MAX_TENSORS`] does.
+pub const MAX_METADATA: usize = 1 << 20;
+
 /// The most dimensions a tensor may have (`GGML_MAX_DIMS`).
 pub const MAX_DIMS: usize = 4;
 /// How deeply arrays may nest inside arrays. GGUF files in the wild use one level; the limit
@@ -958,10 +967,23 @@ impl Index {
         let n_kv_at = cur.pos();
         let n_kv = cur.u64(&describe("metadata count"))?;
 
-        // Smallest possible entries: a key/name length (8), a value type (4) and a 1-byte value;
-        // a tensor info is a name length (8), n_dims (4), type (4) and offset (8).
+        // What the bytes left could hold, then this library's limits. Smallest possible
+        // entries: a key/name length (8), a value type (4) and a 1-byte value; a tensor info is
+        // a name length (8), n_dims (4), type (4) and offset (8).
         check_count("metadata entries", n_kv, 13, cur.remaining(), n_kv_at)?;
         check_count("tensors", n_tensors, 24, cur.remaining(), n_tensors_at)?;
+        for (what, count, max, at) in [
+            ("metadata entries", n_kv, MAX_METADATA, n_kv_at),
+            ("tensors", n_tensors, MAX_TENSORS, n_tensors_at),
+        ] {
+            if count > max as u64 {
+                return Err(Error::TooMany {
+                    what: format!("{what} (count at offset {at})"),
+                    count,
+                    max: max as u64,
+                });
+            }
+        }
 
         let mut metadata = Vec::with_capacity((n_kv as usize).min(INITIAL_CAPACITY));
         let mut keys: BTreeMap<&str, ()> = BTreeMap::new();

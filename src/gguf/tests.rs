@@ -256,6 +256,23 @@ fn absurd_counts_fail_before_allocating() {
         GgufFile::from_bytes(&bytes).unwrap_err(),
         Error::ImplausibleCount { offset: 16, .. }
     ));
+    // More tensors or entries than the library's limits, in a file that could hold them.
+    for (at, max, what) in [
+        (8, MAX_TENSORS, "tensors (count at offset 8)"),
+        (16, MAX_METADATA, "metadata entries (count at offset 16)"),
+    ] {
+        let mut bytes = sample_bytes();
+        put_u64(&mut bytes, at, max as u64 + 1);
+        bytes.resize(24 * (max + 2), 0);
+        assert_eq!(
+            GgufFile::from_bytes(&bytes).unwrap_err(),
+            Error::TooMany {
+                what: what.into(),
+                count: max as u64 + 1,
+                max: max as u64
+            }
+        );
+    }
     // An array claiming 2^60 strings.
     let mut bytes = sample_bytes();
     let count_at = find(&bytes, b"t.strings") + 9 + 4 + 4;

@@ -443,6 +443,16 @@ fn decode_byte_level(text: &str, out: &mut Vec<u8>) {
     }
 }
 
+/// The most tokens a vocabulary may have (4,194,304; the largest published vocabularies have
+/// about 260,000). GGUF sets no limit; this one bounds the memory a vocabulary takes (about
+/// 40 bytes a token) whatever its file says.
+pub const MAX_TOKENS: usize = 1 << 22;
+
+/// The longest token text, in bytes (published vocabularies stay under a few hundred). GGUF sets
+/// no limit; this one bounds the work of tokenizing, which looks up candidate pieces up to twice
+/// this long, per byte of text.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
 /// A byte-level token's piece repeats its text for an unmapped character only while the piece
 /// stays below this many times the text's length plus [`MAX_PIECE_SLACK`] (see
 /// `decode_byte_level`): a token's piece is then at most 20 times its text plus 256 bytes
@@ -684,13 +694,26 @@ impl Vocab {
             .strings()
             .ok_or_else(|| wrong_type(KEY_TOKENS, "arr[str]", &tokens))?;
         let n = tokens.len();
-        if n > u32::MAX as usize {
-            return Err(bad(KEY_TOKENS, format!("{n} tokens do not fit in u32 ids")));
+        if n > MAX_TOKENS {
+            return Err(Error::TooMany {
+                what: format!("tokens in '{KEY_TOKENS}'"),
+                count: n as u64,
+                max: MAX_TOKENS as u64,
+            });
         }
         let mut text = String::new();
         let mut text_offsets = Vec::with_capacity(n + 1);
         text_offsets.push(0);
         for (i, t) in token_texts.enumerate() {
+            if t.len() > MAX_TOKEN_BYTES {
+                return Err(bad(
+                    KEY_TOKENS,
+                    format!(
+                        "token {i} is {} bytes long: at most {MAX_TOKEN_BYTES} are allowed",
+                        t.len()
+                    ),
+                ));
+            }
             if t.is_empty() {
                 // llama.cpp renames empty tokens so that every text is distinct and non-empty.
                 text.push_str(&format!("[EMPTY_{i}]"));

@@ -26,7 +26,15 @@ fn spm_vocab(w: Writer, tokens: impl IntoIterator<Item = String>) -> Writer {
     all.extend(tokens);
     let n = all.len();
     let types = (0..n)
-        .map(|i| MetaValue::I32(if i == 0 { 2 } else if i < 3 { 3 } else { 1 }))
+        .map(|i| {
+            MetaValue::I32(if i == 0 {
+                2
+            } else if i < 3 {
+                3
+            } else {
+                1
+            })
+        })
         .collect();
     w.meta("tokenizer.ggml.model", s("llama"))
         .meta("tokenizer.ggml.tokens", strings(all))
@@ -34,7 +42,10 @@ fn spm_vocab(w: Writer, tokens: impl IntoIterator<Item = String>) -> Writer {
             "tokenizer.ggml.scores",
             MetaValue::Array(ValueType::F32, vec![MetaValue::F32(0.0); n]),
         )
-        .meta("tokenizer.ggml.token_type", MetaValue::Array(ValueType::I32, types))
+        .meta(
+            "tokenizer.ggml.token_type",
+            MetaValue::Array(ValueType::I32, types),
+        )
         .meta("tokenizer.ggml.bos_token_id", MetaValue::U32(1))
         .meta("tokenizer.ggml.eos_token_id", MetaValue::U32(2))
 }
@@ -78,13 +89,21 @@ pub fn llama_model(shape: Shape) -> Vec<u8> {
         .meta("llama.feed_forward_length", u32v(n_ff))
         .meta("llama.attention.head_count", u32v(1))
         .meta("llama.attention.head_count_kv", u32v(1))
-        .meta("llama.attention.layer_norm_rms_epsilon", MetaValue::F32(1e-5));
+        .meta(
+            "llama.attention.layer_norm_rms_epsilon",
+            MetaValue::F32(1e-5),
+        );
     w = spm_vocab(w, chars);
     let zeros = |n: usize| vec![0u8; n * 4];
     let ones = |n: usize| 1.0f32.to_le_bytes().repeat(n);
     let f32 = GgmlType::F32;
     w = w
-        .tensor("token_embd.weight", f32, &[n_embd as u64, n_vocab as u64], zeros(n_embd * n_vocab))
+        .tensor(
+            "token_embd.weight",
+            f32,
+            &[n_embd as u64, n_vocab as u64],
+            zeros(n_embd * n_vocab),
+        )
         .tensor("output_norm.weight", f32, &[n_embd as u64], ones(n_embd));
     let (e, f) = (n_embd as u64, n_ff as u64);
     for i in 0..n_layer {
@@ -129,14 +148,16 @@ pub fn huge_context() -> Vec<u8> {
 }
 
 /// Issue 15, finding 1: a byte-level BPE vocabulary (no model) of `n_long` tokens, each of
-/// `n_chars` copies of `€` (a character outside GPT-2's byte map) and one distinguishing
-/// letter. llama.cpp's piece for such a token repeats its whole text once per `€`: three tokens
-/// of 20,000 (181 KB) would decode to 3.6 GB.
+/// `n_chars` copies of `€` (a character outside GPT-2's byte map) and a distinguishing suffix.
+/// llama.cpp's piece for such a token repeats its whole text once per `€`: 45 tokens of 1,333
+/// (181 KB) decode to 241 MB, 3 tokens of 20,000 (the same size) to 3.6 GB.
 pub fn unmapped_vocab(n_long: usize, n_chars: usize) -> Vec<u8> {
     let mut tokens: Vec<String> = (b'a'..=b'z').map(|b| (b as char).to_string()).collect();
     for i in 0..n_long {
-        tokens.push(format!("{}{}", "€".repeat(n_chars), (b'a' + (i % 26) as u8) as char)
-            + &"z".repeat(i / 26));
+        tokens.push(
+            format!("{}{}", "€".repeat(n_chars), (b'a' + (i % 26) as u8) as char)
+                + &"z".repeat(i / 26),
+        );
     }
     Writer::new()
         .meta("general.architecture", s("llama"))
@@ -165,7 +186,10 @@ fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 pub fn flooded_tokens(k: u32) -> Vec<String> {
     let bits = k + 2;
     let mask = (1u64 << bits) - 1;
-    let alnum: Vec<u8> = (b'a'..=b'z').chain(b'A'..=b'Z').chain(b'0'..=b'9').collect();
+    let alnum: Vec<u8> = (b'a'..=b'z')
+        .chain(b'A'..=b'Z')
+        .chain(b'0'..=b'9')
+        .collect();
     let mut state = 0xcbf2_9ce4_8422_2325u64;
     let mut blocks: Vec<[[u8; 3]; 2]> = Vec::new();
     for _ in 0..k {
@@ -214,11 +238,16 @@ pub fn flooded_vocab(k: u32) -> Vec<u8> {
 
 /// `n` bytes of letters and digits from a fixed linear congruential sequence.
 pub fn alnum_text(n: usize) -> String {
-    let alnum: Vec<u8> = (b'a'..=b'z').chain(b'A'..=b'Z').chain(b'0'..=b'9').collect();
+    let alnum: Vec<u8> = (b'a'..=b'z')
+        .chain(b'A'..=b'Z')
+        .chain(b'0'..=b'9')
+        .collect();
     let mut x = 0x2545_f491_4f6c_dd1du64;
     (0..n)
         .map(|_| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             alnum[(x >> 33) as usize % alnum.len()] as char
         })
         .collect()

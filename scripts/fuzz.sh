@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Fuzzes llamette with cargo-fuzz (libFuzzer): builds every target in fuzz/ once, seeds
+# fuzz/corpus/<target>/ from tests/fixtures/, runs each target for SECONDS, prints one summary
+# line per target and exits non-zero when any target found a crash, timeout or OOM (the
+# artifact path is printed; reproduce with `cargo +nightly fuzz run -O -a TARGET ARTIFACT`,
+# minimize with `cargo +nightly fuzz tmin -O -a TARGET ARTIFACT`).
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default 60 s, every target)
+#
+# Targets are discovered with `cargo fuzz list`: a new fuzz_targets/<name>.rs plus its [[bin]]
+# in fuzz/Cargo.toml is picked up with no change here.
+#
+# Environment: FUZZ_TOOLCHAIN (default nightly), FUZZ_SANITIZER (address | none; default
+# address), FUZZ_MAX_LEN_FILE / FUZZ_MAX_LEN_TEXT (max input sizes), FUZZ_RSS_MB (2048).
+set -uo pipefail
+
+SECONDS_PER_TARGET=${1:-60}
+shift $(( $# > 0 ? 1 : 0 ))
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+TC=${FUZZ_TOOLCHAIN:-nightly}
+SAN=${FUZZ_SANITIZER:-address}
+MAX_LEN_FILE=${FUZZ_MAX_LEN_FILE:-2400000}
+MAX_LEN_TEXT=${FUZZ_MAX_LEN_TEXT:-65536}
+RSS_MB=${FUZZ_RSS_MB:-2048}
+FIX=tests/fixtures
+# -O: release; -a: debug assertions and overflow checks on (as in the crate's dev profile).
+FLAGS=(-O -a -s "$SAN")
+
+if ! cargo "+$TC" fuzz --version >/dev/null 2>&1; then
+    echo "fuzz: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked || exit 2
+fi
+
+start=$(date +%s)
+cargo "+$TC" fuzz build "${FLAGS[@]}" || { echo "fuzz: build failed"; exit 2; }
+echo "fuzz: build took $(( $(date +%s) - start )) s (sanitizer $SAN)"
+
+if [ $# -gt 0 ]; then
+    TARGETS=("$@")
+else
+    mapfile -t TARGETS < <(cargo "+$TC" fuzz list)
+fi
+
+# --- seed corpora (rebuilt each run from the fixtures; fuzz/corpus is not committed) -------
+
+# Fixture GGUF files small enough to be inputs.
+small_ggufs() {
+    find "$FIX/models" "$FIX/vocab" -name '*.gguf' -size -2300k 2>/dev/null | sort
+}
+
+# Texts: each input of llama.cpp's tokenizer suites, and 4 KB pieces of the source benchmark.
+texts() {  # $1: output dir for text pieces
+    local out=$1 i=0 f
+    mkdir -p "$out"
+    for f in "$FIX"/vocab/*.inp; do
+        [ -f "$f" ] || continue
+        awk -v dir="$out" -v base="$(basename "$f")" '
+            /^__ggml_vocab_test__$/ { n++; next }
+            { file = sprintf("%s/%s.%03d", dir, base, n); printf "%s\n", $0 >> file; close(file) }
+        ' "$f"
+    done
+    if [ -f "$FIX/bench/source-100k.rs.txt" ]; then
+        split -b 4096 -a 3 "$FIX/bench/source-100k.rs.txt" "$out/source."
+    fi
+    for f in "$FIX"/pretok/*.txt; do
+        [ -f "$f" ] && head -c 65536 "$f" >"$out/pretok.$(basename "$f")"
+    done
+    i=$(find "$out" -type f | wc -l)
+    [ "$i" -gt 0 ]
+}
+
+# Writes $2 with byte $1 (decimal) in front of file $3.
+prefixed() {
+    { printf "\\$(printf '%03o' "$1")"; cat "$3"; } >"$2"
+}
+
+seed() {  # $1: target
+    local t=$1 dir=fuzz/corpus/$1 tmp f i b
+    mkdir -p "$dir"
+    tmp=$(mktemp -d)
+    case $t in
+        gguf_parse|model_from_bytes)
+            for f in $(small_ggufs); do cp "$f" "$dir/"; done ;;
+        ffi_model)
+            for f in $(small_ggufs); do prefixed 1 "$dir/$(basename "$f")" "$f"; done ;;
+        model_from_parts)
+            # [n_cuts][4 bytes per cut][file]: cuts at ~300 KB, ~600 KB and 1 byte in.
+            for f in $(small_ggufs); do
+                { printf '\002\000\300\004\000\000\100\011\000\001\000\000\000'; cat "$f"; } \
+                    >"$dir/$(basename "$f")"
+            done ;;
+        vocab)
+            for f in $(small_ggufs); do prefixed 0 "$dir/raw.$(basename "$f")" "$f"; done
+            # Structured mode: flag words with different bits, then bytes from texts.
+            texts "$tmp" >/dev/null
+            i=0
+            for f in $(find "$tmp" -type f | sort | head -64); do
+                b=$(( (i * 2 + 1) % 256 ))
+                { printf "\\001\\$(printf '%03o' $b)\\$(printf '%03o' $(( (i * 37) % 256 )))"; cat "$f"; } \
+                    >"$dir/struct.$i"
+                i=$((i + 1))
+            done ;;
+        model_mutate)
+            # [fixture][n_ops][ops...][token choices]: each op kind once, on both fixtures.
+            for b in 0 1; do
+                for i in $(seq 0 18); do
+                    { printf "\\$(printf '%03o' $b)\\000\\$(printf '%03o' "$i")"
+                      head -c 24 "$FIX/bench/source-100k.rs.txt"; } >"$dir/op$i.f$b"
+                done
+            done ;;
+        tokenize|detokenize)
+            texts "$tmp" >/dev/null
+            i=0
+            for f in $(find "$tmp" -type f | sort); do
+                # Vocabulary (low 2 bits) and flags vary across seeds.
+                prefixed $(( (i * 7) % 64 )) "$dir/$(basename "$f")" "$f"
+                i=$((i + 1))
+            done ;;
+        chat)
+            local msgs='system\000You are helpful.\000user\000Hello <s> [INST] there\000assistant\000Hi!\000user\000Again <|im_start|>\000'
+            for b in 0 2 4 6 8 10 12 14 16 18 20 22; do
+                printf "\\$(printf '%03o' $b)chatml\\000$msgs" >"$dir/name.$b"
+            done
+            printf '\001{{ "Source: " }}Destination: user\000'"$msgs" >"$dir/tmpl.codellama"
+            printf '\011<|start_header_id|><|end_header_id|>\000'"$msgs" >"$dir/tmpl.llama3"
+            printf '\021<|im_start|>\000'"$msgs" >"$dir/tmpl.chatml"
+            printf '\003[INST]\000'"$msgs" >"$dir/tmpl.llama2"
+            if command -v jq >/dev/null && [ -d "$FIX/chat" ]; then
+                for f in "$FIX"/chat/*.json; do
+                    jq -j '.messages[] | .role, "\u0000", .content, "\u0000"' "$f" >"$tmp/m" 2>/dev/null || continue
+                    for b in 0 2 4; do
+                        { printf "\\$(printf '%03o' $b)codellama-70b\\000"; cat "$tmp/m"; } \
+                            >"$dir/$(basename "$f").$b"
+                    done
+                done
+            fi ;;
+        *)
+            # A target this script does not know: seed it with the small files and texts.
+            for f in $(small_ggufs); do cp "$f" "$dir/"; done
+            texts "$tmp" >/dev/null && cp "$tmp"/* "$dir/" ;;
+    esac
+    rm -rf "$tmp"
+}
+
+max_len() {
+    case $1 in
+        tokenize|detokenize|chat) echo "$MAX_LEN_TEXT" ;;
+        model_mutate) echo 4096 ;;
+        *) echo "$MAX_LEN_FILE" ;;
+    esac
+}
+
+# --- run ------------------------------------------------------------------------------------
+
+mkdir -p fuzz/artifacts
+failed=0
+summary=()
+for t in "${TARGETS[@]}"; do
+    seed "$t"
+    log=fuzz/artifacts/$t.log
+    mkdir -p "fuzz/artifacts/$t"
+    echo "fuzz: running $t for $SECONDS_PER_TARGET s (log $log)"
+    cargo "+$TC" fuzz run "${FLAGS[@]}" "$t" -- \
+        -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb="$RSS_MB" -malloc_limit_mb=1024 \
+        -timeout=10 -max_len="$(max_len "$t")" -print_final_stats=1 -jobs=1 -workers=1 \
+        >"$log" 2>&1
+    rc=$?
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    secs=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+    artifact=$(grep -o 'Test unit written to [^ ]*' "$log" | tail -1 | sed 's/Test unit written to //')
+    if [ $rc -ne 0 ] || [ -n "$artifact" ]; then
+        failed=1
+        kind=$(basename "${artifact:-unknown}" | cut -d- -f1)
+        line="fuzz $t: ${execs:-?} executions in $SECONDS_PER_TARGET s (${secs:-?}/s), 1 ${kind:-failure} (exit $rc): ${artifact:-see $log}"
+        grep -m1 -E "panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer|SUMMARY:" "$log" | sed 's/^/    /'
+    else
+        line="fuzz $t: ${execs:-?} executions in $SECONDS_PER_TARGET s (${secs:-?}/s), 0 crashes"
+    fi
+    echo "$line"
+    summary+=("$line")
+done
+
+echo "---- fuzz summary ----"
+printf '%s\n' "${summary[@]}"
+exit $failed
