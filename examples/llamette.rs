@@ -45,6 +45,24 @@ struct Args {
     no_mmap: bool,
 }
 
+/// The most threads `-t` takes.
+const MAX_THREADS: usize = 1024;
+
+/// `eprintln!` without its panic when stderr cannot be written (closed, a full disk).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `eprint!` without its panic.
+macro_rules! say_inline {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stderr(), $($t)*);
+        let _ = std::io::stderr().flush();
+    }};
+}
+
 enum Failure {
     Usage(String),
     Run(String),
@@ -75,7 +93,18 @@ fn parse_args() -> Result<Args, Failure> {
         no_mmap: false,
         tokenize: false,
     };
-    let mut it = std::env::args().skip(1);
+    // Arguments that are not UTF-8 are a usage error (`std::env::args` would panic on them).
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        let arg = arg.into_string().map_err(|a| {
+            usage(format!(
+                "argument is not valid UTF-8: {}",
+                a.to_string_lossy()
+            ))
+        })?;
+        args.push(arg);
+    }
+    let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let mut value = |name: &str| {
             it.next()
@@ -102,7 +131,15 @@ fn parse_args() -> Result<Args, Failure> {
                 a.n_predict = usize::try_from(n).ok();
             }
             "-c" | "--ctx-size" => a.ctx_size = num!(&flag),
-            "-t" | "--threads" => a.threads = num!(&flag),
+            "-t" | "--threads" => {
+                a.threads = num!(&flag);
+                if a.threads > MAX_THREADS {
+                    return Err(usage(format!(
+                        "{flag} {}: at most {MAX_THREADS} threads",
+                        a.threads
+                    )));
+                }
+            }
             "--temp" => a.sampling.temp = num!(&flag),
             "--top-k" => a.sampling.top_k = num!(&flag),
             "--top-p" => a.sampling.top_p = num!(&flag),
@@ -134,7 +171,7 @@ fn model_path(a: &Args) -> Result<PathBuf, Failure> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let path = root.join(DEFAULT_MODEL);
     if !path.exists() {
-        eprintln!("llamette: no -m given; fetching the default model SmolLM2-135M-Instruct once");
+        say!("llamette: no -m given; fetching the default model SmolLM2-135M-Instruct once");
         let status = std::process::Command::new("bash")
             .arg(root.join("scripts/fetch-smollm2.sh"))
             .stdout(std::process::Stdio::null())
@@ -150,10 +187,10 @@ fn model_path(a: &Args) -> Result<PathBuf, Failure> {
 }
 
 fn print_tokens(vocab: &Vocab, ids: &[u32]) {
-    eprintln!("llamette: prompt is {} tokens:", ids.len());
+    say!("llamette: prompt is {} tokens:", ids.len());
     for &id in ids {
         let piece = vocab.token_to_piece(id, true).unwrap_or(b"?");
-        eprintln!("{id:>8} -> '{}'", String::from_utf8_lossy(piece));
+        say!("{id:>8} -> '{}'", String::from_utf8_lossy(piece));
     }
 }
 
@@ -168,7 +205,7 @@ fn run() -> Result<(), Failure> {
         let vocab = Vocab::from_gguf(&file)?;
         let ids = vocab.tokenize(a.prompt.as_deref().unwrap_or(""), true, true)?;
         let list: Vec<String> = ids.iter().map(u32::to_string).collect();
-        println!("[{}]", list.join(", "));
+        writeln!(std::io::stdout(), "[{}]", list.join(", "))?;
         return Ok(());
     }
 
@@ -242,7 +279,7 @@ fn run() -> Result<(), Failure> {
                 Some(u) => u,
                 None => {
                     if interactive {
-                        eprint!("\n> ");
+                        say_inline!("\n> ");
                     }
                     let mut line = String::new();
                     if stdin.lock().read_line(&mut line)? == 0 {
@@ -287,7 +324,7 @@ fn run() -> Result<(), Failure> {
         }
     }
     out.flush()?;
-    eprintln!(
+    say!(
         "llamette: load {:.0} ms; prompt {} tokens in {:.0} ms ({:.2} tokens/s); generation {} tokens in {:.0} ms ({:.2} tokens/s); seed {}",
         load_seconds * 1e3,
         totals.prompt_tokens,
@@ -345,7 +382,7 @@ fn run_turn(
                 out.write_all(piece.as_bytes())?;
                 text.push_str(&piece);
                 if reason == StopReason::ContextFull {
-                    eprintln!("\nllamette: the context is full (raise -c)");
+                    say!("\nllamette: the context is full (raise -c)");
                 }
                 break;
             }
@@ -362,11 +399,11 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
-            eprintln!("llamette: {msg}");
+            say!("llamette: {msg}");
             ExitCode::from(2)
         }
         Err(Failure::Run(msg)) => {
-            eprintln!("llamette: error: {msg}");
+            say!("llamette: error: {msg}");
             ExitCode::FAILURE
         }
     }

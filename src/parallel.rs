@@ -103,7 +103,8 @@ mod pool {
 
     impl ThreadPool {
         /// A pool of `threads` threads in all (the caller plus `threads - 1` workers; 0 is
-        /// taken as 1).
+        /// taken as 1). Where the system refuses to start that many, the pool has the threads
+        /// it could start (see its `Debug` output or [`Parallel::width`]).
         pub fn new(threads: usize) -> ThreadPool {
             let width = threads.max(1);
             let shared = Arc::new(Shared {
@@ -114,17 +115,21 @@ mod pool {
                 started: AtomicUsize::new(0),
                 shutdown: AtomicBool::new(false),
             });
-            let workers = (1..width)
-                .map(|i| {
-                    let s = Arc::clone(&shared);
-                    let handle = thread::Builder::new()
-                        .name(format!("llamette-{i}"))
-                        .spawn(move || worker(&s))
-                        .expect("spawning a pool thread");
-                    let t = handle.thread().clone();
-                    (handle, t)
-                })
-                .collect();
+            // Where the system refuses a thread (a limit on threads or memory), the pool is as
+            // wide as the threads it got: fewer threads, never a panic.
+            let mut workers = Vec::with_capacity(width - 1);
+            for i in 1..width {
+                let s = Arc::clone(&shared);
+                let Ok(handle) = thread::Builder::new()
+                    .name(format!("llamette-{i}"))
+                    .spawn(move || worker(&s))
+                else {
+                    break;
+                };
+                let t = handle.thread().clone();
+                workers.push((handle, t));
+            }
+            let width = workers.len() + 1;
             // Return only when every worker runs: a thread's start-up allocates (its name, its
             // stack guard), and that must not happen later, inside an evaluation.
             while shared.started.load(SeqCst) < width - 1 {

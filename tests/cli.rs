@@ -141,6 +141,19 @@ fn bad_input_is_one_line_and_an_exit_code() {
     assert_fails(&o, 2, "unknown argument: --bogus");
     let o = run(&["-m", "x.gguf", "-n"]);
     assert_fails(&o, 2, "-n needs a value");
+    let o = run(&["-m", "x.gguf", "-t", "100000"]);
+    assert_fails(&o, 2, "-t 100000: at most 1024 threads");
+    // An argument that is not UTF-8 (std::env::args would panic on it).
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bad = std::ffi::OsStr::from_bytes(b"-m\xff.gguf");
+        let o = Command::new(common::llamette_program())
+            .arg(bad)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_fails(&o, 2, "argument is not valid UTF-8: -m\u{fffd}.gguf");
+    }
     // An architecture llamette does not run.
     let bytes = fixture("models/tiny-codellama.q8_0.gguf");
     let f = GgufFile::from_bytes(&bytes).unwrap();
