@@ -11,12 +11,15 @@ mod hostile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// A file's name and how to make its bytes.
+type Maker = (&'static str, fn() -> Vec<u8>);
+
 fn main() -> ExitCode {
     let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
         eprintln!("usage: make_hostile DIR");
         return ExitCode::from(2);
     };
-    let files: [(&str, fn() -> Vec<u8>); 6] = [
+    let files: [Maker; 6] = [
         ("unmapped-vocab-181k.gguf", || {
             hostile::unmapped_vocab(45, 1333)
         }),

@@ -70,6 +70,37 @@ texts() {  # $1: output dir for text pieces
     [ "$i" -gt 0 ]
 }
 
+# Little-endian integers and GGUF strings on stdout.
+le32() { local v=$1 i; for i in 0 1 2 3; do printf "\\$(printf '%03o' $(( (v >> (8 * i)) & 255 )))"; done; }
+le64() { le32 $(( $1 & 0xFFFFFFFF )); le32 $(( ($1 >> 32) & 0xFFFFFFFF )); }
+gstr() { le64 ${#1}; printf '%s' "$1"; }
+
+# A tiny GGUF: two metadata entries (a string, an array of u32) and one 4x2 F32 tensor.
+gguf_tiny() {
+    printf 'GGUF'; le32 3; le64 1; le64 3
+    gstr general.architecture; le32 8; gstr llama
+    gstr general.alignment; le32 4; le32 32
+    gstr tokenizer.ggml.token_type; le32 9; le32 5; le64 3; le32 1; le32 3; le32 6
+    gstr t; le32 2; le64 4; le64 2; le32 0; le64 0
+    # Header so far: 4+4+8+8 + (8+20+4+8+5) + (8+17+4+4) + (8+25+4+4+8+12) + (8+1+4+16+4+8)
+    # = 24 + 45 + 33 + 61 + 41 = 204 bytes; pad to 224, then 32 bytes of data.
+    head -c 20 /dev/zero; head -c 32 /dev/zero | tr '\0' '\077'
+}
+
+# Seeds for the GGUF parser: tiny hand-made files and the first 32 KB of the fixtures (a
+# model's whole header and tensor table is ~24 KB; the data is irrelevant to the parser).
+parser_seeds() {  # $1: dir, $2: optional prefix byte
+    local f
+    gguf_tiny >"$1/tiny.gguf"
+    { printf 'GGUF'; le32 2; le64 0; le64 0; } >"$1/empty-v2.gguf"
+    for f in $(small_ggufs); do head -c 32768 "$f" >"$1/head32k.$(basename "$f")"; done
+    if [ -n "${2:-}" ]; then
+        for f in "$1"/tiny.gguf "$1"/empty-v2.gguf "$1"/head32k.*; do
+            prefixed "$2" "$f.p" "$f" && mv "$f.p" "$f"
+        done
+    fi
+}
+
 # Writes $2 with byte $1 (decimal) in front of file $3.
 prefixed() {
     { printf "\\$(printf '%03o' "$1")"; cat "$3"; } >"$2"
@@ -80,7 +111,9 @@ seed() {  # $1: target
     mkdir -p "$dir"
     tmp=$(mktemp -d)
     case $t in
-        gguf_parse|model_from_bytes)
+        gguf_parse)
+            parser_seeds "$dir" ;;
+        model_from_bytes)
             for f in $(small_ggufs); do cp "$f" "$dir/"; done ;;
         ffi_model)
             for f in $(small_ggufs); do prefixed 1 "$dir/$(basename "$f")" "$f"; done ;;
@@ -92,6 +125,7 @@ seed() {  # $1: target
             done ;;
         vocab)
             for f in $(small_ggufs); do prefixed 0 "$dir/raw.$(basename "$f")" "$f"; done
+            parser_seeds "$dir" 0
             # Structured mode: flag words with different bits, then bytes from texts.
             texts "$tmp" >/dev/null
             i=0
@@ -146,6 +180,7 @@ seed() {  # $1: target
 max_len() {
     case $1 in
         tokenize|detokenize|chat) echo "$MAX_LEN_TEXT" ;;
+        gguf_parse) echo 262144 ;;
         model_mutate) echo 4096 ;;
         *) echo "$MAX_LEN_FILE" ;;
     esac
@@ -163,7 +198,7 @@ for t in "${TARGETS[@]}"; do
     echo "fuzz: running $t for $SECONDS_PER_TARGET s (log $log)"
     cargo "+$TC" fuzz run "${FLAGS[@]}" "$t" -- \
         -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb="$RSS_MB" -malloc_limit_mb=1024 \
-        -timeout=10 -max_len="$(max_len "$t")" -print_final_stats=1 -jobs=1 -workers=1 \
+        -timeout=10 -max_len="$(max_len "$t")" -print_final_stats=1 \
         >"$log" 2>&1
     rc=$?
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')

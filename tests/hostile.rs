@@ -49,6 +49,11 @@ struct Report {
 /// running only `test`. Returns the child's time for `work`, its peak memory, and `work`'s
 /// result line. Inside the child (the variable [`CHILD`] set), runs `work` and prints those.
 fn in_child(test: &str, file: &[u8], work: fn(&Path) -> String) -> Option<Report> {
+    in_child_as(test, test, file, work)
+}
+
+/// As [`in_child`], the temporary file named `NNN.label` (for work that reads the name).
+fn in_child_as(test: &str, label: &str, file: &[u8], work: fn(&Path) -> String) -> Option<Report> {
     if let Ok(path) = std::env::var(CHILD) {
         let t = Instant::now();
         let result = work(Path::new(&path));
@@ -59,7 +64,7 @@ fn in_child(test: &str, file: &[u8], work: fn(&Path) -> String) -> Option<Report
         );
         return None;
     }
-    let path = std::env::temp_dir().join(format!("llamette-hostile-{}-{test}", std::process::id()));
+    let path = std::env::temp_dir().join(format!("{}.{label}", std::process::id()));
     std::fs::write(&path, file).unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
@@ -312,7 +317,10 @@ fn split_names_without_parts_are_io_errors() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The fuzzers' findings, minimized, each replayed through the code its target runs.
+/// Inputs under `tests/fixtures/hostile/`, each named `CLASS-what.bin`: the fuzzers'
+/// findings, minimized, and small instances of the classes. Each is replayed through
+/// what its class exercises; none may panic, and each must finish within a second and 64 MiB
+/// in a child process.
 fn hostile_files() -> Vec<PathBuf> {
     let dir = common::fixture_path("hostile");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -324,7 +332,86 @@ fn hostile_files() -> Vec<PathBuf> {
     files
 }
 
+/// Replays one file by its class (the name's prefix); the result line names the outcome.
+fn replay(path: &Path) -> String {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    // The temporary copy is `PID.NAME`.
+    let name = name
+        .split_once('.')
+        .map_or(name.clone(), |(_, n)| n.to_string());
+    let bytes = std::fs::read(path).unwrap();
+    let class = name.split('-').next().unwrap();
+    let outcome = |r: Result<String, Error>| match r {
+        Ok(s) => format!("ok {s}"),
+        // Without the machine's memory, which differs between machines.
+        Err(Error::OutOfMemory { what, bytes, .. }) => {
+            format!("error out of memory: {what} needs {bytes} bytes")
+        }
+        Err(e) => format!("error {e}"),
+    };
+    match class {
+        "gguf_parse" => outcome(GgufFile::from_bytes(&bytes).map(|f| {
+            let n = f.metadata().count() + f.tensors().count();
+            format!("{n} entries")
+        })),
+        "model_from_bytes" => outcome((|| {
+            let model = Model::from_bytes(&bytes)?;
+            let n_ctx = model.config().n_ctx_train.min(32);
+            let mut ctx = Context::new(
+                &model,
+                ContextParams {
+                    n_ctx,
+                    n_batch: 8,
+                    ..ContextParams::default()
+                },
+            )?;
+            ctx.eval(&[1], &llamette::parallel::Serial)?;
+            Ok(format!("{} logits", ctx.logits().len()))
+        })()),
+        "model_context" => outcome((|| {
+            let model = Model::from_bytes(&bytes)?;
+            let params = ContextParams {
+                n_ctx: model.config().n_ctx_train,
+                ..ContextParams::default()
+            };
+            Context::new(&model, params).map(|_| "context".to_string())
+        })()),
+        "vocab" => outcome((|| {
+            let f = GgufFile::from_bytes(&bytes)?;
+            let vocab = Vocab::from_gguf(&f)?;
+            let ids = vocab.tokenize("Hello, wörld! €€ 123", true, true)?;
+            let text = vocab.detokenize(&ids, false, false)?;
+            Ok(format!("{} ids, {} bytes", ids.len(), text.len()))
+        })()),
+        other => panic!("{name}: no replay for class '{other}' (see hostile.rs)"),
+    }
+}
+
 #[test]
-fn the_hostile_fixtures_are_present() {
-    assert!(!hostile_files().is_empty());
+fn the_hostile_fixtures_replay_within_bounds() {
+    let files = hostile_files();
+    if std::env::var(CHILD).is_ok() {
+        // The child replays the file it is given.
+        let _ = in_child("the_hostile_fixtures_replay_within_bounds", &[], replay);
+        return;
+    }
+    assert!(files.len() >= 3, "{files:?}");
+    let expected = std::fs::read_to_string(common::fixture_path("hostile/EXPECTED")).unwrap();
+    let mut got = String::new();
+    for f in &files {
+        let r = in_child_as(
+            "the_hostile_fixtures_replay_within_bounds",
+            &f.file_name().unwrap().to_string_lossy(),
+            &std::fs::read(f).unwrap(),
+            replay,
+        )
+        .unwrap();
+        assert!(r.secs <= 1.0 && r.rss_mib <= 64.0, "{}: {r:?}", f.display());
+        got.push_str(&format!(
+            "{}: {}\n",
+            f.file_name().unwrap().to_string_lossy(),
+            r.result
+        ));
+    }
+    assert_eq!(got, expected, "tests/fixtures/hostile/EXPECTED");
 }

@@ -7,10 +7,20 @@ use libfuzzer_sys::fuzz_target;
 use llamette::chat::{ChatFormat, Message};
 use llamette_fuzz::vocabs;
 
-const ROLES: &[&str] = &["system", "user", "assistant", "tool", "", "user\n", "<user>"];
+const ROLES: &[&str] = &[
+    "system",
+    "user",
+    "assistant",
+    "tool",
+    "",
+    "user\n",
+    "<user>",
+];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let mut fields = rest.split(|&b| b == 0).map(String::from_utf8_lossy);
     let head = fields.next().unwrap_or_default();
     let format = if sel & 1 == 0 {
@@ -38,13 +48,22 @@ fuzz_target!(|data: &[u8]| {
     let checked = format.check(&messages);
     let add_assistant = sel & 4 != 0;
     let rendered = format.render(&messages, add_assistant);
-    assert_eq!(checked.is_ok(), rendered.is_ok(), "render fails iff check fails");
+    assert_eq!(
+        checked.is_ok(),
+        rendered.is_ok(),
+        "render fails iff check fails"
+    );
     // Vocabularies: CodeLlama (SPM, <step>), Llama 3, Qwen2 (ChatML).
     let vocab = &vocabs()[[0usize, 2, 3][(sel >> 3) as usize % 3]];
     if let Ok(ids) = format.render_ids(vocab, &messages, add_assistant) {
         let n = vocab.n_tokens();
-        assert!(ids.iter().all(|&id| (id as usize) < n), "render_ids gave an id outside the vocabulary");
-        let _ = vocab.detokenize(&ids, false, true).expect("detokenize rendered ids");
+        assert!(
+            ids.iter().all(|&id| (id as usize) < n),
+            "render_ids gave an id outside the vocabulary"
+        );
+        let _ = vocab
+            .detokenize(&ids, false, true)
+            .expect("detokenize rendered ids");
     }
     let _ = format.stop_tokens(vocab);
 });

@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use llamette_fuzz::vocabs;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&b, rest)) = data.split_first() else { return };
+    let Some((&b, rest)) = data.split_first() else {
+        return;
+    };
     let vocab = &vocabs()[b as usize % 4];
     let (rs, us) = (b & 4 != 0, b & 8 != 0);
     let n = vocab.n_tokens() as u32;
@@ -27,7 +29,11 @@ fuzz_target!(|data: &[u8]| {
     let mut valid = Vec::with_capacity(ids.len());
     for &id in &ids {
         let ok = id < n;
-        assert_eq!(vocab.token_to_piece(id, us).is_ok(), ok, "token_to_piece({id}) of {n}");
+        assert_eq!(
+            vocab.token_to_piece(id, us).is_ok(),
+            ok,
+            "token_to_piece({id}) of {n}"
+        );
         match d.push(id) {
             Ok(s) => {
                 assert!(ok, "push({id}) of {n} tokens succeeded");
@@ -46,7 +52,17 @@ fuzz_target!(|data: &[u8]| {
     }
     streamed.push_str(d.finish());
     let whole = vocab.detokenize(&ids, rs, us);
-    assert_eq!(whole.is_ok(), ids.iter().all(|&i| i < n), "detokenize fails iff an id is out of range");
-    let whole_valid = vocab.detokenize(&valid, rs, us).expect("detokenize of valid ids");
-    assert_eq!(streamed, String::from_utf8_lossy(&whole_valid), "streamed != whole (rs {rs}, us {us})");
+    assert_eq!(
+        whole.is_ok(),
+        ids.iter().all(|&i| i < n),
+        "detokenize fails iff an id is out of range"
+    );
+    let whole_valid = vocab
+        .detokenize(&valid, rs, us)
+        .expect("detokenize of valid ids");
+    assert_eq!(
+        streamed,
+        String::from_utf8_lossy(&whole_valid),
+        "streamed != whole (rs {rs}, us {us})"
+    );
 });

@@ -13,9 +13,20 @@ fuzz_target!(|data: &[u8]| {
             n += 1;
             let _ = (t.dims(), t.n_elements(), t.ggml_type);
             assert_eq!(t.n_bytes(), t.data.len());
-            let end = t.file_offset().checked_add(t.n_bytes() as u64).expect("tensor end overflows");
-            assert!(end <= data.len() as u64, "tensor {:?} ends past the file", t.name);
-            assert!(f.tensor(t.name).is_some(), "tensor {:?} listed but not found", t.name);
+            let end = t
+                .file_offset()
+                .checked_add(t.n_bytes() as u64)
+                .expect("tensor end overflows");
+            assert!(
+                end <= data.len() as u64,
+                "tensor {:?} ends past the file",
+                t.name
+            );
+            assert!(
+                f.tensor(t.name).is_some(),
+                "tensor {:?} listed but not found",
+                t.name
+            );
         }
         assert_eq!(n, f.header().tensor_count());
         let _ = f.require_tensor("token_embd.weight");
@@ -33,8 +44,15 @@ fuzz_target!(|data: &[u8]| {
         walk_header(&h);
         assert_eq!(h.file_len(), total);
         for loc in h.tensor_locations() {
-            let end = loc.file_offset.checked_add(loc.n_bytes as u64).expect("tensor end overflows");
-            assert!(end <= total, "tensor {:?} ends past the declared length", loc.name);
+            let end = loc
+                .file_offset
+                .checked_add(loc.n_bytes as u64)
+                .expect("tensor end overflows");
+            assert!(
+                end <= total,
+                "tensor {:?} ends past the declared length",
+                loc.name
+            );
         }
     }
     let _ = GgufHeader::from_prefix_vec(data.to_vec(), data.len() as u64);

@@ -6,7 +6,9 @@ use llamette::tokenizer::Vocab;
 use llamette_fuzz::{exercise_vocab, run_small_model, Input};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(model) = Model::from_bytes(data) else { return };
+    let Ok(model) = Model::from_bytes(data) else {
+        return;
+    };
     if let Ok(v) = Vocab::from_gguf(model.header()) {
         exercise_vocab(&v, "Hello <s> world");
     }

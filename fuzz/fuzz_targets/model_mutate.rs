@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 use llamette::gguf::GgufFile;
 use llamette::model::Model;
 use llamette::tokenizer::Vocab;
-use llamette_fuzz::{exercise_vocab, fixtures, mutate, run_small_model, walk_header, EditGguf, Input};
+use llamette_fuzz::{
+    exercise_vocab, fixtures, mutate, run_small_model, walk_header, EditGguf, Input,
+};
 
 fn bases() -> &'static [EditGguf; 2] {
     static B: OnceLock<[EditGguf; 2]> = OnceLock::new();
@@ -25,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
     let mut g = bases()[inp.u8() as usize & 1].clone();
     let n_ops = 1 + inp.u8() as usize % 8;
     let raw = mutate(&mut g, &mut inp, n_ops);
-    let Some(mut bytes) = g.to_bytes() else { return };
+    let Some(mut bytes) = g.to_bytes() else {
+        return;
+    };
     raw.apply(&mut bytes);
     if let Ok(f) = GgufFile::from_bytes(&bytes) {
         walk_header(f.header());

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use llamette_fuzz::{check_ids_detok, vocabs};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&b, rest)) = data.split_first() else { return };
+    let Some((&b, rest)) = data.split_first() else {
+        return;
+    };
     let vocab = &vocabs()[b as usize % 4];
     let text = String::from_utf8_lossy(rest);
     if let Ok(ids) = vocab.tokenize(&text, b & 4 != 0, b & 8 != 0) {

@@ -12,8 +12,30 @@ use llamette_fuzz::{check_ids_detok, exercise_vocab, Input, PIECES, PRE_NAMES};
 
 /// Characters token texts and texts are made of, so that tokens, merges and text overlap.
 const ALPHABET: &[&str] = &[
-    "a", "b", "c", "d", " ", "\u{2581}", "\u{120}", "\u{10a}", "\n", "<", ">", "|", "s", "/", "\u{e9}",
-    "\u{1f600}", "'", "?", ".", "1", "\t", "\u{4e2d}", "A", "_",
+    "a",
+    "b",
+    "c",
+    "d",
+    " ",
+    "\u{2581}",
+    "\u{120}",
+    "\u{10a}",
+    "\n",
+    "<",
+    ">",
+    "|",
+    "s",
+    "/",
+    "\u{e9}",
+    "\u{1f600}",
+    "'",
+    "?",
+    ".",
+    "1",
+    "\t",
+    "\u{4e2d}",
+    "A",
+    "_",
 ];
 
 fn token_text(inp: &mut Input<'_>) -> String {
@@ -37,31 +59,57 @@ fn structured(data: &[u8]) {
     let tokens: Vec<String> = (0..n).map(|_| token_text(&mut inp)).collect();
     let mut w = Writer::new().meta(
         "tokenizer.ggml.model",
-        MetaValue::String(if flags & 0x8000 != 0 { "bert".into() } else { model.into() }),
+        MetaValue::String(if flags & 0x8000 != 0 {
+            "bert".into()
+        } else {
+            model.into()
+        }),
     );
     if flags & 2 != 0 {
-        w = w.meta("tokenizer.ggml.pre", MetaValue::String(inp.pick(PRE_NAMES).to_string()));
+        w = w.meta(
+            "tokenizer.ggml.pre",
+            MetaValue::String(inp.pick(PRE_NAMES).to_string()),
+        );
     }
-    let n_listed = if flags & 4 != 0 { n.saturating_sub(inp.u8() as usize % 3) } else { n };
+    let n_listed = if flags & 4 != 0 {
+        n.saturating_sub(inp.u8() as usize % 3)
+    } else {
+        n
+    };
     w = w.meta(
         "tokenizer.ggml.tokens",
         MetaValue::Array(
             ValueType::String,
-            tokens.iter().map(|t| MetaValue::String(t.clone())).collect(),
+            tokens
+                .iter()
+                .map(|t| MetaValue::String(t.clone()))
+                .collect(),
         ),
     );
     if flags & 8 != 0 {
         let scores = (0..n_listed)
-            .map(|_| MetaValue::F32(if inp.u8() & 7 == 0 { f32::NAN } else { -(inp.u8() as f32) }))
+            .map(|_| {
+                MetaValue::F32(if inp.u8() & 7 == 0 {
+                    f32::NAN
+                } else {
+                    -(inp.u8() as f32)
+                })
+            })
             .collect();
-        w = w.meta("tokenizer.ggml.scores", MetaValue::Array(ValueType::F32, scores));
+        w = w.meta(
+            "tokenizer.ggml.scores",
+            MetaValue::Array(ValueType::F32, scores),
+        );
     }
     if flags & 16 != 0 {
         let types = (0..n_listed).map(|_| {
             let b = inp.u8();
             MetaValue::I32(if b < 200 { 1 } else { (b % 8) as i32 - 1 })
         });
-        w = w.meta("tokenizer.ggml.token_type", MetaValue::Array(ValueType::I32, types.collect()));
+        w = w.meta(
+            "tokenizer.ggml.token_type",
+            MetaValue::Array(ValueType::I32, types.collect()),
+        );
     }
     if flags & 32 != 0 || model == "gpt2" {
         let n_merges = inp.u8() as usize * 2 % 300;
@@ -73,7 +121,10 @@ fn structured(data: &[u8]) {
                 MetaValue::String(format!("{a}{sep}{b}"))
             })
             .collect();
-        w = w.meta("tokenizer.ggml.merges", MetaValue::Array(ValueType::String, merges));
+        w = w.meta(
+            "tokenizer.ggml.merges",
+            MetaValue::Array(ValueType::String, merges),
+        );
     }
     for (bit, key) in [
         (64, "tokenizer.ggml.bos_token_id"),
@@ -84,7 +135,11 @@ fn structured(data: &[u8]) {
     ] {
         if flags & bit != 0 {
             let v = inp.u16() as u32;
-            let id = if v >= 0xFFF0 { u32::MAX - (v & 15) } else { v % (n as u32 + 4) };
+            let id = if v >= 0xFFF0 {
+                u32::MAX - (v & 15)
+            } else {
+                v % (n as u32 + 4)
+            };
             w = w.meta(key, MetaValue::U32(id));
         }
     }
@@ -99,11 +154,15 @@ fn structured(data: &[u8]) {
     }
     let Ok(bytes) = w.to_bytes() else { return };
     let f = GgufFile::from_bytes(&bytes).expect("a file gguf::Writer wrote parses");
-    let Ok(vocab) = Vocab::from_gguf(f.header()) else { return };
+    let Ok(vocab) = Vocab::from_gguf(f.header()) else {
+        return;
+    };
     assert_eq!(vocab.n_tokens(), n);
     let rest = inp.rest();
     let text: String = if flags & 0x4000 != 0 {
-        rest.iter().map(|&b| ALPHABET[b as usize % ALPHABET.len()]).collect()
+        rest.iter()
+            .map(|&b| ALPHABET[b as usize % ALPHABET.len()])
+            .collect()
     } else {
         String::from_utf8_lossy(rest).into_owned()
     };
@@ -116,7 +175,9 @@ fn structured(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     if mode & 1 == 0 {
         if let Ok(f) = GgufFile::from_bytes(rest) {
             if let Ok(v) = Vocab::from_gguf(f.header()) {

@@ -25,12 +25,14 @@ pub mod fixtures {
     pub static VOCAB_CODELLAMA: &[u8] =
         include_bytes!("../../tests/fixtures/vocab/codellama-70b-instruct-vocab.gguf");
     /// GPT-2 byte-level BPE (`gpt-2` pre-tokenizer).
-    pub static VOCAB_GPT2: &[u8] = include_bytes!("../../tests/fixtures/vocab/ggml-vocab-gpt-2.gguf");
+    pub static VOCAB_GPT2: &[u8] =
+        include_bytes!("../../tests/fixtures/vocab/ggml-vocab-gpt-2.gguf");
     /// Llama 3 byte-level BPE (`llama-bpe` pre-tokenizer, 128k tokens).
     pub static VOCAB_LLAMA_BPE: &[u8] =
         include_bytes!("../../tests/fixtures/vocab/ggml-vocab-llama-bpe.gguf");
     /// Qwen2 byte-level BPE (`qwen2` pre-tokenizer, ChatML special tokens).
-    pub static VOCAB_QWEN2: &[u8] = include_bytes!("../../tests/fixtures/vocab/ggml-vocab-qwen2.gguf");
+    pub static VOCAB_QWEN2: &[u8] =
+        include_bytes!("../../tests/fixtures/vocab/ggml-vocab-qwen2.gguf");
 }
 
 /// The fixed vocabularies, loaded once: CodeLlama SPM, GPT-2, Llama 3 (llama-bpe), Qwen2.
@@ -121,9 +123,14 @@ pub fn walk_header(h: &GgufHeader<'_>) -> u64 {
     let mut n = 0;
     for (key, v) in h.metadata() {
         n += 1;
-        acc = acc.wrapping_add(key.len() as u64).wrapping_add(walk_value(&v));
+        acc = acc
+            .wrapping_add(key.len() as u64)
+            .wrapping_add(walk_value(&v));
         // A key listed by the iteration is found by lookup.
-        assert!(h.get(key).is_some(), "metadata key {key:?} listed but not found");
+        assert!(
+            h.get(key).is_some(),
+            "metadata key {key:?} listed but not found"
+        );
     }
     assert_eq!(n, h.metadata_len(), "metadata iteration count");
     let mut t = 0;
@@ -135,7 +142,11 @@ pub fn walk_header(h: &GgufHeader<'_>) -> u64 {
             .wrapping_add(loc.file_offset)
             .wrapping_add(loc.n_bytes as u64)
             .wrapping_add(loc.ggml_type as u64);
-        assert!(h.tensor_location(loc.name).is_some(), "tensor {:?} listed but not found", loc.name);
+        assert!(
+            h.tensor_location(loc.name).is_some(),
+            "tensor {:?} listed but not found",
+            loc.name
+        );
     }
     assert_eq!(t, h.tensor_count(), "tensor iteration count");
     acc
@@ -155,7 +166,10 @@ pub fn walk_value(v: &Value<'_>) -> u64 {
             }
             assert_eq!(count, a.len(), "array iteration yields len elements");
             if !a.is_empty() {
-                assert!(a.get(0).is_some() && a.get(a.len() - 1).is_some(), "array get in range");
+                assert!(
+                    a.get(0).is_some() && a.get(a.len() - 1).is_some(),
+                    "array get in range"
+                );
             }
             assert!(a.get(a.len()).is_none(), "array get past the end");
             if let Some(s) = a.strings() {
@@ -184,13 +198,27 @@ pub fn exercise_vocab(vocab: &Vocab, text: &str) {
     // A few pieces, including past the end (must be errors).
     for id in [0u32, 1, 2, (n / 2) as u32, n.saturating_sub(1) as u32] {
         if (id as usize) < n {
-            assert!(vocab.token_to_piece(id, true).is_ok(), "token_to_piece({id}) in range");
+            assert!(
+                vocab.token_to_piece(id, true).is_ok(),
+                "token_to_piece({id}) in range"
+            );
             let _ = vocab.token_text(id);
         }
     }
-    assert!(vocab.token_to_piece(n as u32, false).is_err(), "token_to_piece(n_tokens) is an error");
-    assert!(vocab.token_to_piece(u32::MAX, true).is_err(), "token_to_piece(u32::MAX) is an error");
-    let _ = (vocab.bos(), vocab.eos(), vocab.eot(), vocab.eog_ids().count());
+    assert!(
+        vocab.token_to_piece(n as u32, false).is_err(),
+        "token_to_piece(n_tokens) is an error"
+    );
+    assert!(
+        vocab.token_to_piece(u32::MAX, true).is_err(),
+        "token_to_piece(u32::MAX) is an error"
+    );
+    let _ = (
+        vocab.bos(),
+        vocab.eos(),
+        vocab.eot(),
+        vocab.eog_ids().count(),
+    );
 }
 
 /// Ids that came out of `tokenize`: each has a piece, the sequence detokenizes, and the
@@ -198,12 +226,21 @@ pub fn exercise_vocab(vocab: &Vocab, text: &str) {
 pub fn check_ids_detok(vocab: &Vocab, ids: &[u32], flags: bool) {
     let n = vocab.n_tokens();
     for &id in ids {
-        assert!((id as usize) < n, "tokenize produced id {id} outside {n} tokens");
-        vocab.token_to_piece(id, false).expect("piece of a produced id");
-        vocab.token_to_piece(id, true).expect("piece of a produced id");
+        assert!(
+            (id as usize) < n,
+            "tokenize produced id {id} outside {n} tokens"
+        );
+        vocab
+            .token_to_piece(id, false)
+            .expect("piece of a produced id");
+        vocab
+            .token_to_piece(id, true)
+            .expect("piece of a produced id");
     }
     for &(rs, us) in &[(flags, !flags), (!flags, flags)] {
-        let whole = vocab.detokenize(ids, rs, us).expect("detokenize produced ids");
+        let whole = vocab
+            .detokenize(ids, rs, us)
+            .expect("detokenize produced ids");
         let mut d = vocab.detokenizer(rs, us);
         let mut streamed = String::new();
         for &id in ids {
@@ -225,7 +262,12 @@ pub const SMALL_FILE: usize = 2_500_000;
 /// chosen by `sel`; checks that an out-of-range token and an over-long batch are errors.
 pub fn run_small_model(model: &Model<'_>, file_len: usize, sel: &mut Input<'_>) {
     let c = model.config();
-    let _ = (model.layout(), model.copied_bytes(), model.tied_output(), c.rope_freq_scale());
+    let _ = (
+        model.layout(),
+        model.copied_bytes(),
+        model.tied_output(),
+        c.rope_freq_scale(),
+    );
     if file_len > SMALL_FILE
         || c.n_vocab == 0
         || c.n_vocab > 50_000
@@ -244,15 +286,27 @@ pub fn run_small_model(model: &Model<'_>, file_len: usize, sel: &mut Input<'_>) 
         Ok(n) if n <= 256 << 20 => {}
         _ => return,
     }
-    let Ok(mut ctx) = Context::new(model, params) else { return };
+    let Ok(mut ctx) = Context::new(model, params) else {
+        return;
+    };
     let nv = c.n_vocab as u32;
     let k = 1 + sel.u8() as usize % 3;
     let tokens: Vec<u32> = (0..k).map(|_| sel.u16() as u32 % nv).collect();
     let bad = nv.wrapping_add(sel.u8() as u32).max(nv);
-    assert!(ctx.eval(&[bad], &Serial).is_err(), "eval of token {bad} (n_vocab {nv}) must fail");
-    assert_eq!(ctx.n_past(), 0, "a failed eval leaves the context as it was");
+    assert!(
+        ctx.eval(&[bad], &Serial).is_err(),
+        "eval of token {bad} (n_vocab {nv}) must fail"
+    );
+    assert_eq!(
+        ctx.n_past(),
+        0,
+        "a failed eval leaves the context as it was"
+    );
     let too_many = vec![0u32; n_ctx + 1];
-    assert!(ctx.eval(&too_many, &Serial).is_err(), "eval past n_ctx must fail");
+    assert!(
+        ctx.eval(&too_many, &Serial).is_err(),
+        "eval past n_ctx must fail"
+    );
     if ctx.eval(&tokens, &Serial).is_ok() {
         assert_eq!(ctx.n_past(), tokens.len());
         let _ = ctx.logits().len();
@@ -294,7 +348,10 @@ impl EditGguf {
         let h = f.header();
         EditGguf {
             version: h.version(),
-            meta: h.metadata().map(|(k, v)| (k.to_string(), MetaValue::from_value(&v))).collect(),
+            meta: h
+                .metadata()
+                .map(|(k, v)| (k.to_string(), MetaValue::from_value(&v)))
+                .collect(),
             tensors: f
                 .tensors()
                 .map(|t| EditTensor {
@@ -324,7 +381,9 @@ impl EditGguf {
                 ty.row_size(usize::try_from(n).ok()?)
             });
             match (ty, expected) {
-                (Some(ty), Some(e)) if e == t.data.len() && t.dims.len() <= 4 && t.offset.is_none() => {
+                (Some(ty), Some(e))
+                    if e == t.data.len() && t.dims.len() <= 4 && t.offset.is_none() =>
+                {
                     w = w.tensor(&t.name, ty, &t.dims, t.data.clone());
                 }
                 _ => {
@@ -445,23 +504,93 @@ pub const KNOWN_KEYS: &[&str] = &[
 
 /// Pre-tokenizer names: every family `PreTokenizer::from_name` knows, plus names it rejects.
 pub const PRE_NAMES: &[&str] = &[
-    "", "default", "gpt-2", "llama-bpe", "llama3", "qwen2", "qwen35", "starcoder", "deepseek-coder",
-    "deepseek-llm", "deepseek-v3", "falcon", "kimi-k2", "bloom", "viking", "laguna", "tekken",
-    "gpt-4o", "granite-embed-multi-97m", "seed-coder", "ufakzeka", "minicpm5", "bailingmoe",
-    "exaone-moe", "jais-2", "tiny_aya", "afmoe", "spark2_5", "youtu", "chameleon", "gemma4",
-    "whitespace", "smollm", "command-r", "refact", "superbpe", "gpt2", "bogus",
+    "",
+    "default",
+    "gpt-2",
+    "llama-bpe",
+    "llama3",
+    "qwen2",
+    "qwen35",
+    "starcoder",
+    "deepseek-coder",
+    "deepseek-llm",
+    "deepseek-v3",
+    "falcon",
+    "kimi-k2",
+    "bloom",
+    "viking",
+    "laguna",
+    "tekken",
+    "gpt-4o",
+    "granite-embed-multi-97m",
+    "seed-coder",
+    "ufakzeka",
+    "minicpm5",
+    "bailingmoe",
+    "exaone-moe",
+    "jais-2",
+    "tiny_aya",
+    "afmoe",
+    "spark2_5",
+    "youtu",
+    "chameleon",
+    "gemma4",
+    "whitespace",
+    "smollm",
+    "command-r",
+    "refact",
+    "superbpe",
+    "gpt2",
+    "bogus",
 ];
 
 /// Interesting integers.
 pub const EDGE_INTS: &[i64] = &[
-    0, 1, 2, 3, 4, 7, 8, 16, 31, 32, 63, 64, 255, 256, 1023, 1024, 1025, 4096, 65535, 65536,
-    i32::MAX as i64, 1 << 31, u32::MAX as i64, -1, -2, i64::MIN, i64::MAX,
+    0,
+    1,
+    2,
+    3,
+    4,
+    7,
+    8,
+    16,
+    31,
+    32,
+    63,
+    64,
+    255,
+    256,
+    1023,
+    1024,
+    1025,
+    4096,
+    65535,
+    65536,
+    i32::MAX as i64,
+    1 << 31,
+    u32::MAX as i64,
+    -1,
+    -2,
+    i64::MIN,
+    i64::MAX,
 ];
 
 /// Interesting floats.
 pub const EDGE_FLOATS: &[f64] = &[
-    0.0, -0.0, 1.0, -1.0, 1e-5, 1e-30, 1e30, 10000.0, 0.5, f64::NAN, f64::INFINITY,
-    f64::NEG_INFINITY, f64::MIN_POSITIVE, 3.4e38,
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    1e-5,
+    1e-30,
+    1e30,
+    10000.0,
+    0.5,
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f64::MIN_POSITIVE,
+    3.4e38,
 ];
 
 /// A value of type `ty` derived from the input (for scalar types), or a string/array.
@@ -502,7 +631,10 @@ pub fn derive_value(inp: &mut Input<'_>, ty: u8, like: Option<&MetaValue>) -> Me
                 _ => inp.u8() % 12,
             };
             let items: Vec<MetaValue> = (0..n).map(|_| derive_value(inp, elem_ty, None)).collect();
-            let vt = items.first().map(|v| v.value_type()).unwrap_or(ValueType::U32);
+            let vt = items
+                .first()
+                .map(|v| v.value_type())
+                .unwrap_or(ValueType::U32);
             MetaValue::Array(vt, items)
         }
         _ => {
@@ -550,10 +682,18 @@ fn tweak(inp: &mut Input<'_>, v: &mut MetaValue) {
         MetaValue::U16(x) => *x = (*x as i64 + d) as u16,
         MetaValue::I16(x) => *x = (*x as i64 + d) as i16,
         MetaValue::U32(x) => {
-            *x = if d & 1 == 0 { (*x as i64 + (d >> 1)) as u32 } else { *inp.pick(EDGE_INTS) as u32 }
+            *x = if d & 1 == 0 {
+                (*x as i64 + (d >> 1)) as u32
+            } else {
+                *inp.pick(EDGE_INTS) as u32
+            }
         }
         MetaValue::I32(x) => {
-            *x = if d & 1 == 0 { (*x as i64 + (d >> 1)) as i32 } else { *inp.pick(EDGE_INTS) as i32 }
+            *x = if d & 1 == 0 {
+                (*x as i64 + (d >> 1)) as i32
+            } else {
+                *inp.pick(EDGE_INTS) as i32
+            }
         }
         MetaValue::U64(x) => *x = (*x as i64).wrapping_add(d) as u64,
         MetaValue::I64(x) => *x = x.wrapping_add(d),
@@ -572,10 +712,42 @@ fn tweak(inp: &mut Input<'_>, v: &mut MetaValue) {
 
 /// Pieces that matter to tokenizers and chat templates.
 pub const PIECES: &[&str] = &[
-    "", " ", "\u{2581}", "\u{120}", "\u{10a}", "<", ">", "<s>", "</s>", "<unk>", "<step>", "<0x",
-    "0A>", "<0xFF>", "<0x00>", "<|im_start|>", "<|im_end|>", "<|eot_id|>", "[INST]", "\n", "\t",
-    "a", "b", "ab", "\u{e9}", "\u{1f600}", "\u{fffd}", "'s", "?", "\0", "Source: ",
-    "Destination: user", "<|start_header_id|>", "<|end_header_id|>", "  ", "\r\n",
+    "",
+    " ",
+    "\u{2581}",
+    "\u{120}",
+    "\u{10a}",
+    "<",
+    ">",
+    "<s>",
+    "</s>",
+    "<unk>",
+    "<step>",
+    "<0x",
+    "0A>",
+    "<0xFF>",
+    "<0x00>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "[INST]",
+    "\n",
+    "\t",
+    "a",
+    "b",
+    "ab",
+    "\u{e9}",
+    "\u{1f600}",
+    "\u{fffd}",
+    "'s",
+    "?",
+    "\0",
+    "Source: ",
+    "Destination: user",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "  ",
+    "\r\n",
 ];
 
 /// Edits a string: truncate, append or insert a piece, or replace with a piece.
@@ -603,7 +775,12 @@ pub fn tweak_string(inp: &mut Input<'_>, s: &mut String) {
 
 /// Indexes of array-valued metadata entries.
 fn arrays(g: &EditGguf) -> Vec<usize> {
-    g.meta.iter().enumerate().filter(|(_, (_, v))| matches!(v, MetaValue::Array(..))).map(|(i, _)| i).collect()
+    g.meta
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, v))| matches!(v, MetaValue::Array(..)))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Applies `n_ops` edits read from the input to the metadata and tensor table.
@@ -721,7 +898,11 @@ pub fn mutate(g: &mut EditGguf, inp: &mut Input<'_>, n_ops: usize) -> RawEdits {
             }
             9 if !g.tensors.is_empty() => {
                 let t = &mut g.tensors[inp.u16() as usize % nt];
-                t.offset = Some(if inp.u8() & 1 == 0 { *inp.pick(EDGE_INTS) as u64 } else { inp.u32() as u64 * 32 });
+                t.offset = Some(if inp.u8() & 1 == 0 {
+                    *inp.pick(EDGE_INTS) as u64
+                } else {
+                    inp.u32() as u64 * 32
+                });
             }
             10 if !g.tensors.is_empty() => {
                 let i = inp.u16() as usize % nt;
@@ -775,9 +956,15 @@ pub fn mutate(g: &mut EditGguf, inp: &mut Input<'_>, n_ops: usize) -> RawEdits {
 /// Makes a tensor's bytes the size its type and shape need (when that size is computable and
 /// not huge), so the file passes the writer and reaches the model's own checks.
 fn resize_to_shape(t: &mut EditTensor) {
-    let Some(ty) = GgmlType::from_u32(t.ty) else { return };
-    let Some(n) = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) else { return };
-    let Some(e) = usize::try_from(n).ok().and_then(|n| ty.row_size(n)) else { return };
+    let Some(ty) = GgmlType::from_u32(t.ty) else {
+        return;
+    };
+    let Some(n) = t.dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) else {
+        return;
+    };
+    let Some(e) = usize::try_from(n).ok().and_then(|n| ty.row_size(n)) else {
+        return;
+    };
     if e <= 4 << 20 {
         t.data.resize(e, 0);
     }

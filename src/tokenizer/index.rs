@@ -120,15 +120,11 @@ type Hasher = SipHasher<1, 3>;
 fn new_key(salt: usize) -> (u64, u64) {
     #[cfg(feature = "std")]
     {
-        use core::hash::{BuildHasher, Hash, Hasher as _};
+        use core::hash::BuildHasher;
         // `RandomState::new` takes the thread's random keys (drawn from the OS once) and
         // advances them; two of its hashes give 128 bits no input can predict.
         let state = std::collections::hash_map::RandomState::new();
-        let mut a = state.build_hasher();
-        (salt, 0u8).hash(&mut a);
-        let mut b = state.build_hasher();
-        (salt, 1u8).hash(&mut b);
-        (a.finish(), b.finish())
+        (state.hash_one((salt, 0u8)), state.hash_one((salt, 1u8)))
     }
     #[cfg(not(feature = "std"))]
     {

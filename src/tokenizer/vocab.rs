@@ -495,7 +495,7 @@ fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// `O(hay + needle)` time.
 fn find_kmp(hay: &[u8], needle: &[u8]) -> Option<usize> {
     // fail[i]: the length of the longest proper border of needle[..=i].
-    let mut fail = vec![0usize; needle.len()];
+    let mut fail = alloc::vec![0usize; needle.len()];
     let mut k = 0;
     for i in 1..needle.len() {
         while k > 0 && needle[i] != needle[k] {
