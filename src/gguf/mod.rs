@@ -610,14 +610,8 @@ impl<'a> GgufHeader<'a> {
         let bytes = storage.bytes();
         let span = |s: Span| &bytes[s.start..s.start + s.len];
         // The counts were checked against the bytes: they fit in u32.
-        let mut meta_by_key: Vec<u32> = (0..index.metadata.len() as u32).collect();
-        meta_by_key.sort_unstable_by(|&a, &b| {
-            span(index.metadata[a as usize].key).cmp(span(index.metadata[b as usize].key))
-        });
-        let mut tensor_by_name: Vec<u32> = (0..index.tensors.len() as u32).collect();
-        tensor_by_name.sort_unstable_by(|&a, &b| {
-            span(index.tensors[a as usize].name).cmp(span(index.tensors[b as usize].name))
-        });
+        let meta_by_key = sorted_order(&index.metadata, |e| span(e.key));
+        let tensor_by_name = sorted_order(&index.tensors, |t| span(t.name));
         Ok(GgufHeader {
             storage,
             version: index.version,
@@ -637,26 +631,16 @@ impl<'a> GgufHeader<'a> {
 
     /// The metadata entry whose key is `key` (binary search over the sorted keys).
     fn meta_entry(&self, key: &str) -> Option<&MetaEntry> {
-        let i = self
-            .meta_by_key
-            .binary_search_by(|&e| {
-                self.span_bytes(self.metadata[e as usize].key)
-                    .cmp(key.as_bytes())
-            })
-            .ok()?;
-        Some(&self.metadata[self.meta_by_key[i] as usize])
+        find_sorted(&self.meta_by_key, &self.metadata, key.as_bytes(), |e| {
+            self.span_bytes(e.key)
+        })
     }
 
     /// The tensor entry named `name` (binary search over the sorted names).
     fn tensor_entry(&self, name: &str) -> Option<&TensorEntry> {
-        let i = self
-            .tensor_by_name
-            .binary_search_by(|&e| {
-                self.span_bytes(self.tensors[e as usize].name)
-                    .cmp(name.as_bytes())
-            })
-            .ok()?;
-        Some(&self.tensors[self.tensor_by_name[i] as usize])
+        find_sorted(&self.tensor_by_name, &self.tensors, name.as_bytes(), |t| {
+            self.span_bytes(t.name)
+        })
     }
 
     /// The length of the whole file the header describes.
@@ -1171,6 +1155,26 @@ impl Index {
             tensors,
         })
     }
+}
+
+/// The positions of `items` (fewer than 2^32) in the order of their keys.
+pub(crate) fn sorted_order<'t, T>(items: &'t [T], key: impl Fn(&'t T) -> &'t [u8]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..items.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| key(&items[a as usize]).cmp(key(&items[b as usize])));
+    order
+}
+
+/// The item whose key is `key`, by binary search over `order` (from [`sorted_order`]).
+pub(crate) fn find_sorted<'t, T>(
+    order: &[u32],
+    items: &'t [T],
+    key: &[u8],
+    key_of: impl Fn(&'t T) -> &'t [u8],
+) -> Option<&'t T> {
+    let i = order
+        .binary_search_by(|&e| key_of(&items[e as usize]).cmp(key))
+        .ok()?;
+    Some(&items[order[i] as usize])
 }
 
 fn names_in_order<'b>(

@@ -14,7 +14,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::gguf::{GgufHeader, Storage, MAGIC};
+use crate::gguf::{find_sorted, sorted_order, GgufHeader, Storage, MAGIC};
 use crate::quant::GgmlType;
 
 /// Where one tensor's bytes are.
@@ -77,11 +77,9 @@ impl<'a> Source<'a> {
     }
 
     pub(crate) fn tensor(&self, name: &str) -> Option<&TensorRef> {
-        let i = self
-            .by_name
-            .binary_search_by(|&t| self.tensors[t as usize].name.as_str().cmp(name))
-            .ok()?;
-        Some(&self.tensors[self.by_name[i] as usize])
+        find_sorted(&self.by_name, &self.tensors, name.as_bytes(), |t| {
+            t.name.as_bytes()
+        })
     }
 
     /// A source of these tensors, with its name index; two tensors of one name are an error.
@@ -92,11 +90,12 @@ impl<'a> Source<'a> {
         tensors: Vec<TensorRef>,
         layout: Layout,
     ) -> Result<Source<'a>> {
-        let n = u32::try_from(tensors.len()).map_err(|_| Error::BadModel {
-            reason: alloc::format!("{} tensors: too many", tensors.len()),
-        })?;
-        let mut by_name: Vec<u32> = (0..n).collect();
-        by_name.sort_unstable_by(|&a, &b| tensors[a as usize].name.cmp(&tensors[b as usize].name));
+        if u32::try_from(tensors.len()).is_err() {
+            return Err(Error::BadModel {
+                reason: alloc::format!("{} tensors: too many", tensors.len()),
+            });
+        }
+        let by_name = sorted_order(&tensors, |t| t.name.as_bytes());
         if let Some(w) = by_name
             .windows(2)
             .find(|w| tensors[w[0] as usize].name == tensors[w[1] as usize].name)

@@ -169,8 +169,8 @@ pub fn unmapped_vocab(n_long: usize, n_chars: usize) -> Vec<u8> {
         .expect("a valid vocabulary file")
 }
 
-/// FNV-1a 64, the hash the token index used before issue 15.
-fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+/// FNV-1a 64 continued from state `h`, the hash the token index used before issue 15.
+pub fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
