@@ -177,6 +177,17 @@ impl<'c, 'm> Generation<'c, 'm> {
         Ok(Step::Token { id, text })
     }
 
+    /// Ends the generation where it is (the host stops it between tokens) and returns the text
+    /// still held back: the start of what might have become a stop string, and the
+    /// replacement character of an unfinished UTF-8 sequence. Later calls to
+    /// [`Generation::next`] return [`Step::Done`] with no text.
+    pub fn stop(&mut self) -> String {
+        match self.finish(StopReason::Length) {
+            Step::Done { text, .. } => text,
+            Step::Token { .. } => String::new(),
+        }
+    }
+
     fn finish(&mut self, reason: StopReason) -> Step {
         let mut text = core::mem::take(&mut self.pending);
         if !self.done && !matches!(reason, StopReason::StopString(_)) {

@@ -1194,6 +1194,13 @@ pub(crate) fn map_file(path: &std::path::Path) -> Result<memmap2::Mmap> {
         message: e.to_string(),
     };
     let file = std::fs::File::open(path).map_err(io)?;
+    // A directory opens on Unix and then fails to map with "No such device".
+    if file.metadata().map_err(io)?.is_dir() {
+        return Err(Error::Io {
+            path: path.display().to_string(),
+            message: "is a directory".into(),
+        });
+    }
     // SAFETY: memmap2 requires that the file not be modified while mapped; that is the
     // documented contract of every function that maps a model (model files are read-only in
     // practice).
