@@ -9,7 +9,11 @@
 //!
 //! - `std` (default): `std::error::Error` for [`Error`], file loading.
 //! - `mmap` (default, needs `std`): [`gguf::GgufFile::open`] maps a file with `memmap2`.
-//! - `avx2`, `neon`: hand-written SIMD kernels, chosen at run time (later issues).
+//! - `avx2` (default): AVX2/FMA/F16C kernels for x86-64, and AVX-512BW + VNNI ones, chosen once
+//!   at run time (`LLAMETTE_SCALAR=1` forces the scalar reference, `LLAMETTE_NO_AVX512=1` keeps
+//!   to AVX2); every path gives the reference's bits.
+//! - `neon` (default): NEON kernels for aarch64, with `SDOT` where detected
+//!   (`LLAMETTE_NO_DOTPROD=1` withholds it); the reference's bits too.
 //! - `ffi` (needs `std` and `mmap`): the C ABI (module `ffi`), declared in `include/llamette.h`.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]

@@ -584,3 +584,41 @@ fn ctrl_c_stops_a_reply_and_exits_at_the_prompt() {
     assert_eq!(status.code(), Some(130), "{e}");
     assert!(e.contains("tokens/s"), "timings: {e}");
 }
+
+/// Runs the program on a pseudo-terminal (util-linux `script`), returning what it wrote there.
+fn on_a_terminal(args: &str, no_color: bool) -> Vec<u8> {
+    let cmd = format!("{} {args}", common::llamette_program().display());
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .env_remove("NO_COLOR");
+    if no_color {
+        c.env("NO_COLOR", "1");
+    }
+    let o = c.output().expect(
+        "`script` (util-linux) runs the program on a pseudo-terminal: apt-get install util-linux",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    o.stdout
+}
+
+#[test]
+fn color_only_on_a_terminal_and_not_with_no_color() {
+    let tiny = fixture_path("models/tiny-codellama.q8_0.gguf");
+    let args = format!("-m {} -p Hello -n 3 -s 1 --log-disable", tiny.display());
+    let plain = on_a_terminal(&args, false);
+    let colored = on_a_terminal(&format!("{args} --color"), false);
+    // The prompt in yellow, then back to the terminal's colour for the answer.
+    assert!(colored.starts_with(b"\x1b[33m Hello\x1b[0m"), "{colored:?}");
+    assert_eq!(
+        &colored[b"\x1b[33m".len()..b"\x1b[33m Hello".len()],
+        &plain[..6]
+    );
+    assert_eq!(&colored[b"\x1b[33m Hello\x1b[0m".len()..], &plain[6..]);
+    assert_eq!(on_a_terminal(&format!("{args} --color"), true), plain);
+    assert_eq!(
+        on_a_terminal(&format!("{args} --color --no-color"), false),
+        plain
+    );
+}
