@@ -10,6 +10,12 @@
 
 mod common;
 
+/// The fuzz harness's library (`fuzz/src/lib.rs`): the targets' bodies, so that committed
+/// findings replay through the very code the fuzzer ran.
+#[allow(dead_code, clippy::all)]
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz_lib;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -380,6 +386,18 @@ fn replay(path: &Path) -> String {
             let text = vocab.detokenize(&ids, false, false)?;
             Ok(format!("{} ids, {} bytes", ids.len(), text.len()))
         })()),
+        // A fuzzer's finding, `fuzz-TARGET-what.bin`: the target's own body, which asserts
+        // what the target promises; returning is the outcome.
+        "fuzz" => {
+            let target = name["fuzz-".len()..].split('-').next().unwrap_or("");
+            let run = fuzz_lib::targets::by_name(target).unwrap_or_else(|| {
+                panic!(
+                    "{name}: no fuzz target '{target}' (ffi_model needs `cargo test --features ffi --test hostile`)"
+                )
+            });
+            run(&bytes);
+            format!("ran {target}")
+        }
         other => panic!("{name}: no replay for class '{other}' (see hostile.rs)"),
     }
 }
@@ -403,7 +421,15 @@ fn the_hostile_fixtures_replay_within_bounds() {
             replay,
         )
         .unwrap();
-        assert!(r.secs <= 1.0 && r.rss_mib <= 64.0, "{}: {r:?}", f.display());
+        // A fuzz target loads its fixed vocabularies (Llama 3's has 128k tokens) first: the
+        // fuzzer's own -timeout and -rss_limit_mb (10 s, 2048 MiB) are its bounds.
+        let fuzzed = f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("fuzz-");
+        let (secs, mib) = if fuzzed { (10.0, 2048.0) } else { (1.0, 64.0) };
+        assert!(r.secs <= secs && r.rss_mib <= mib, "{}: {r:?}", f.display());
         got.push_str(&format!(
             "{}: {}\n",
             f.file_name().unwrap().to_string_lossy(),
@@ -411,4 +437,76 @@ fn the_hostile_fixtures_replay_within_bounds() {
         ));
     }
     assert_eq!(got, expected, "tests/fixtures/hostile/EXPECTED");
+}
+
+/// The fuzz targets in `fuzz/fuzz_targets/`, by file name.
+fn fuzz_target_names() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_fuzz_target_is_a_body_the_replay_can_run() {
+    let names = fuzz_target_names();
+    assert!(names.len() >= 9, "{names:?}");
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/Cargo.toml"),
+    )
+    .unwrap();
+    for n in &names {
+        let src = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("fuzz/fuzz_targets/{n}.rs")),
+        )
+        .unwrap();
+        assert!(
+            src.contains(&format!("llamette_fuzz::targets::{n}::run(data)")),
+            "fuzz/fuzz_targets/{n}.rs must only call targets::{n}::run"
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{n}\"\npath = \"fuzz_targets/{n}.rs\"")),
+            "fuzz/Cargo.toml lacks the [[bin]] of {n}"
+        );
+        let known = fuzz_lib::targets::by_name(n).is_some();
+        assert!(
+            known || (n == "ffi_model" && cfg!(not(feature = "ffi"))),
+            "targets::by_name does not know {n}"
+        );
+    }
+}
+
+#[test]
+fn the_fuzz_bodies_run_on_their_seeds_kinds() {
+    // Each body on an empty input, a tiny model, a vocabulary file and a text: none panics.
+    let tiny = common::fixture("models/tiny-codellama.q4_0.gguf");
+    let vocab = common::fixture("vocab/ggml-vocab-llama-spm.gguf");
+    let with_byte = |b: u8, rest: &[u8]| {
+        let mut v = vec![b];
+        v.extend_from_slice(rest);
+        v
+    };
+    let inputs = [
+        Vec::new(),
+        tiny.clone(),
+        with_byte(0, &tiny),
+        with_byte(1, &tiny),
+        with_byte(0, &vocab),
+        with_byte(5, b"Hello <s> world \xe2\x82\xac \n\t 12345"),
+        b"\x00\x02\x05\x00\x00\x00\x01\x00\x00\x00fn main() {}".to_vec(),
+    ];
+    for n in fuzz_target_names() {
+        let Some(run) = fuzz_lib::targets::by_name(&n) else {
+            continue;
+        };
+        for input in &inputs {
+            run(input);
+        }
+    }
 }

@@ -969,3 +969,677 @@ fn resize_to_shape(t: &mut EditTensor) {
         t.data.resize(e, 0);
     }
 }
+
+/// The fuzz targets' bodies, one module each (`run(data)`): `fuzz_targets/NAME.rs` only calls
+/// `targets::NAME::run`, and `tests/hostile.rs` includes this file to replay committed
+/// findings (`tests/fixtures/hostile/fuzz-NAME-*.bin`) through the very same code.
+pub mod targets {
+    /// Arbitrary bytes as a GGUF file: `GgufFile::from_bytes` (walking every metadata value and
+    /// tensor) and `GgufHeader::from_prefix` (the bytes as the prefix of a longer file).
+    pub mod gguf_parse {
+        use super::super::{walk_header, Input};
+        use llamette::gguf::{GgufFile, GgufHeader};
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            if let Ok(f) = GgufFile::from_bytes(data) {
+                walk_header(f.header());
+                let mut n = 0;
+                for t in f.tensors() {
+                    n += 1;
+                    let _ = (t.dims(), t.n_elements(), t.ggml_type);
+                    assert_eq!(t.n_bytes(), t.data.len());
+                    let end = t
+                        .file_offset()
+                        .checked_add(t.n_bytes() as u64)
+                        .expect("tensor end overflows");
+                    assert!(
+                        end <= data.len() as u64,
+                        "tensor {:?} ends past the file",
+                        t.name
+                    );
+                    assert!(
+                        f.tensor(t.name).is_some(),
+                        "tensor {:?} listed but not found",
+                        t.name
+                    );
+                }
+                assert_eq!(n, f.header().tensor_count());
+                let _ = f.require_tensor("token_embd.weight");
+            }
+            // The same bytes as the prefix of a longer file (as a host reading the head of a file).
+            let mut inp = Input::new(data);
+            let extra = match inp.u8() % 4 {
+                0 => 0,
+                1 => inp.u8() as u64,
+                2 => inp.u32() as u64,
+                _ => inp.u64(),
+            };
+            let total = (data.len() as u64).saturating_add(extra);
+            if let Ok(h) = GgufHeader::from_prefix(data, total) {
+                walk_header(&h);
+                assert_eq!(h.file_len(), total);
+                for loc in h.tensor_locations() {
+                    let end = loc
+                        .file_offset
+                        .checked_add(loc.n_bytes as u64)
+                        .expect("tensor end overflows");
+                    assert!(
+                        end <= total,
+                        "tensor {:?} ends past the declared length",
+                        loc.name
+                    );
+                }
+            }
+            let _ = GgufHeader::from_prefix_vec(data.to_vec(), data.len() as u64);
+        }
+    }
+
+    /// Arbitrary bytes as a model: `Model::from_bytes`; a small model that loads is evaluated.
+    pub mod model_from_bytes {
+        use super::super::{exercise_vocab, run_small_model, Input};
+        use llamette::model::Model;
+        use llamette::tokenizer::Vocab;
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Ok(model) = Model::from_bytes(data) else {
+                return;
+            };
+            if let Ok(v) = Vocab::from_gguf(model.header()) {
+                exercise_vocab(&v, "Hello <s> world");
+            }
+            // Token choices from the input's last bytes (the head is the file).
+            let tail = &data[data.len().saturating_sub(8)..];
+            run_small_model(&model, data.len(), &mut Input::new(tail));
+        }
+    }
+
+    /// A model cut into 1-4 parts at offsets derived from the input: `Model::from_parts`.
+    /// Input: [n_cuts][4 bytes per cut][file bytes...].
+    pub mod model_from_parts {
+        use super::super::{run_small_model, Input};
+        use llamette::model::Model;
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let mut inp = Input::new(data);
+            let n_cuts = 1 + inp.u8() as usize % 3;
+            let raw: Vec<u32> = (0..n_cuts).map(|_| inp.u32()).collect();
+            let file = inp.rest();
+            let mut cuts: Vec<usize> = raw.iter().map(|&c| c as usize % (file.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut parts = Vec::with_capacity(n_cuts + 1);
+            let mut last = 0;
+            for c in cuts {
+                parts.push(&file[last..c]);
+                last = c;
+            }
+            parts.push(&file[last..]);
+            if let Ok(model) = Model::from_parts(&parts) {
+                run_small_model(&model, file.len(), &mut Input::new(&raw[0].to_le_bytes()));
+            }
+            // No parts at all.
+            let _ = Model::from_parts(&[]);
+        }
+    }
+
+    /// A valid tiny model (embedded fixture), edited by the input: metadata values (type, value,
+    /// array length and elements, keys), tensor table (type, shape, offset, name, order, data),
+    /// version, raw byte pokes; re-written with `gguf::Writer`; then `Model::from_bytes`,
+    /// `Vocab::from_gguf`, and a context with one small evaluation.
+    /// Input: [fixture][n_ops][ops...][token choices...].
+    pub mod model_mutate {
+        use std::sync::OnceLock;
+
+        use super::super::{
+            exercise_vocab, fixtures, mutate, run_small_model, walk_header, EditGguf, Input,
+        };
+        use llamette::gguf::GgufFile;
+        use llamette::model::Model;
+        use llamette::tokenizer::Vocab;
+
+        fn bases() -> &'static [EditGguf; 2] {
+            static B: OnceLock<[EditGguf; 2]> = OnceLock::new();
+            B.get_or_init(|| {
+                let p = |b| EditGguf::from_file(&GgufFile::from_bytes(b).expect("fixture parses"));
+                [p(fixtures::TINY_Q2_K), p(fixtures::TINY_TIED_Q4_K_M)]
+            })
+        }
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let mut inp = Input::new(data);
+            let mut g = bases()[inp.u8() as usize & 1].clone();
+            let n_ops = 1 + inp.u8() as usize % 8;
+            let raw = mutate(&mut g, &mut inp, n_ops);
+            let Some(mut bytes) = g.to_bytes() else {
+                return;
+            };
+            raw.apply(&mut bytes);
+            if let Ok(f) = GgufFile::from_bytes(&bytes) {
+                walk_header(f.header());
+                if let Ok(v) = Vocab::from_gguf(f.header()) {
+                    exercise_vocab(&v, "<s>Hello world </s> <step> \u{fc} \u{1f600}\n\tx");
+                }
+            }
+            if let Ok(model) = Model::from_bytes(&bytes) {
+                run_small_model(&model, bytes.len(), &mut inp);
+            }
+        }
+    }
+
+    /// Vocabularies: (a) the input as a GGUF file -> `Vocab::from_gguf`; (b) a vocabulary built
+    /// from the input (tokens, scores, types, merges, model "llama"/"gpt2", a pre-tokenizer name,
+    /// special ids and flags) written with `gguf::Writer`, loaded, then a text from the rest of
+    /// the input tokenized (both parse_special settings) and detokenized.
+    /// Input: [mode][...]; mode even = raw GGUF, odd = structured.
+    pub mod vocab {
+        use super::super::{check_ids_detok, exercise_vocab, Input, PIECES, PRE_NAMES};
+        use llamette::gguf::writer::MetaValue;
+        use llamette::gguf::{GgufFile, ValueType, Writer};
+        use llamette::tokenizer::Vocab;
+
+        /// Characters token texts and texts are made of, so that tokens, merges and text overlap.
+        const ALPHABET: &[&str] = &[
+            "a",
+            "b",
+            "c",
+            "d",
+            " ",
+            "\u{2581}",
+            "\u{120}",
+            "\u{10a}",
+            "\n",
+            "<",
+            ">",
+            "|",
+            "s",
+            "/",
+            "\u{e9}",
+            "\u{1f600}",
+            "'",
+            "?",
+            ".",
+            "1",
+            "\t",
+            "\u{4e2d}",
+            "A",
+            "_",
+        ];
+
+        fn token_text(inp: &mut Input<'_>) -> String {
+            let b = inp.u8();
+            match b % 8 {
+                0 => format!("<0x{:02X}>", inp.u8()),
+                1 => inp.pick(PIECES).to_string(),
+                2 => String::from_utf8_lossy(inp.bytes(1 + b as usize % 5)).into_owned(),
+                _ => {
+                    let n = 1 + (b as usize >> 3) % 6;
+                    (0..n).map(|_| *inp.pick(ALPHABET)).collect()
+                }
+            }
+        }
+
+        fn structured(data: &[u8]) {
+            let mut inp = Input::new(data);
+            let flags = inp.u16();
+            let model = if flags & 1 == 0 { "llama" } else { "gpt2" };
+            let n = 1 + inp.u16() as usize % 400;
+            let tokens: Vec<String> = (0..n).map(|_| token_text(&mut inp)).collect();
+            let mut w = Writer::new().meta(
+                "tokenizer.ggml.model",
+                MetaValue::String(if flags & 0x8000 != 0 {
+                    "bert".into()
+                } else {
+                    model.into()
+                }),
+            );
+            if flags & 2 != 0 {
+                w = w.meta(
+                    "tokenizer.ggml.pre",
+                    MetaValue::String(inp.pick(PRE_NAMES).to_string()),
+                );
+            }
+            let n_listed = if flags & 4 != 0 {
+                n.saturating_sub(inp.u8() as usize % 3)
+            } else {
+                n
+            };
+            w = w.meta(
+                "tokenizer.ggml.tokens",
+                MetaValue::Array(
+                    ValueType::String,
+                    tokens
+                        .iter()
+                        .map(|t| MetaValue::String(t.clone()))
+                        .collect(),
+                ),
+            );
+            if flags & 8 != 0 {
+                let scores = (0..n_listed)
+                    .map(|_| {
+                        MetaValue::F32(if inp.u8() & 7 == 0 {
+                            f32::NAN
+                        } else {
+                            -(inp.u8() as f32)
+                        })
+                    })
+                    .collect();
+                w = w.meta(
+                    "tokenizer.ggml.scores",
+                    MetaValue::Array(ValueType::F32, scores),
+                );
+            }
+            if flags & 16 != 0 {
+                let types = (0..n_listed).map(|_| {
+                    let b = inp.u8();
+                    MetaValue::I32(if b < 200 { 1 } else { (b % 8) as i32 - 1 })
+                });
+                w = w.meta(
+                    "tokenizer.ggml.token_type",
+                    MetaValue::Array(ValueType::I32, types.collect()),
+                );
+            }
+            if flags & 32 != 0 || model == "gpt2" {
+                let n_merges = inp.u8() as usize * 2 % 300;
+                let merges = (0..n_merges)
+                    .map(|_| {
+                        let a = &tokens[inp.u16() as usize % n];
+                        let b = &tokens[inp.u16() as usize % n];
+                        let sep = if inp.u8() & 15 == 0 { "" } else { " " };
+                        MetaValue::String(format!("{a}{sep}{b}"))
+                    })
+                    .collect();
+                w = w.meta(
+                    "tokenizer.ggml.merges",
+                    MetaValue::Array(ValueType::String, merges),
+                );
+            }
+            for (bit, key) in [
+                (64, "tokenizer.ggml.bos_token_id"),
+                (128, "tokenizer.ggml.eos_token_id"),
+                (256, "tokenizer.ggml.unknown_token_id"),
+                (512, "tokenizer.ggml.eot_token_id"),
+                (1024, "tokenizer.ggml.padding_token_id"),
+            ] {
+                if flags & bit != 0 {
+                    let v = inp.u16() as u32;
+                    let id = if v >= 0xFFF0 {
+                        u32::MAX - (v & 15)
+                    } else {
+                        v % (n as u32 + 4)
+                    };
+                    w = w.meta(key, MetaValue::U32(id));
+                }
+            }
+            for (bit, key) in [
+                (2048, "tokenizer.ggml.add_bos_token"),
+                (4096, "tokenizer.ggml.add_eos_token"),
+                (8192, "tokenizer.ggml.add_space_prefix"),
+            ] {
+                if flags & bit != 0 {
+                    w = w.meta(key, MetaValue::Bool(inp.u8() & 1 == 1));
+                }
+            }
+            let Ok(bytes) = w.to_bytes() else { return };
+            let f = GgufFile::from_bytes(&bytes).expect("a file gguf::Writer wrote parses");
+            let Ok(vocab) = Vocab::from_gguf(f.header()) else {
+                return;
+            };
+            assert_eq!(vocab.n_tokens(), n);
+            let rest = inp.rest();
+            let text: String = if flags & 0x4000 != 0 {
+                rest.iter()
+                    .map(|&b| ALPHABET[b as usize % ALPHABET.len()])
+                    .collect()
+            } else {
+                String::from_utf8_lossy(rest).into_owned()
+            };
+            for parse in [false, true] {
+                if let Ok(ids) = vocab.tokenize(&text, flags & 0x2000 != 0, parse) {
+                    check_ids_detok(&vocab, &ids, parse);
+                }
+            }
+            exercise_vocab(&vocab, "a b\n<s>");
+        }
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Some((&mode, rest)) = data.split_first() else {
+                return;
+            };
+            if mode & 1 == 0 {
+                if let Ok(f) = GgufFile::from_bytes(rest) {
+                    if let Ok(v) = Vocab::from_gguf(f.header()) {
+                        exercise_vocab(&v, "Hello world <s> <|im_start|> \u{e9}\n");
+                    }
+                }
+            } else {
+                structured(rest);
+            }
+        }
+    }
+
+    /// Text through fixed vocabularies (CodeLlama SPM, GPT-2, Llama 3, Qwen2): tokenize, every
+    /// produced id has a piece, detokenize and stream-detokenize agree.
+    /// Input: [vocab and flags][text (lossy UTF-8)...].
+    pub mod tokenize {
+        use super::super::{check_ids_detok, vocabs};
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Some((&b, rest)) = data.split_first() else {
+                return;
+            };
+            let vocab = &vocabs()[b as usize % 4];
+            let text = String::from_utf8_lossy(rest);
+            if let Ok(ids) = vocab.tokenize(&text, b & 4 != 0, b & 8 != 0) {
+                check_ids_detok(vocab, &ids, b & 16 != 0);
+            }
+        }
+    }
+
+    /// Token ids (some out of range on purpose) through fixed vocabularies: the streaming
+    /// `Detokenizer` and `Vocab::detokenize`. Out-of-range ids are errors (and leave the stream
+    /// unchanged); the streamed text equals the lossy whole-sequence text of the valid ids.
+    /// Input: [vocab and flags][3 bytes per id...].
+    pub mod detokenize {
+        use super::super::vocabs;
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Some((&b, rest)) = data.split_first() else {
+                return;
+            };
+            let vocab = &vocabs()[b as usize % 4];
+            let (rs, us) = (b & 4 != 0, b & 8 != 0);
+            let n = vocab.n_tokens() as u32;
+            let ids: Vec<u32> = rest
+                .chunks(3)
+                .map(|c| {
+                    let v = c.iter().rev().fold(0u32, |a, &x| a << 8 | x as u32);
+                    match v >> 20 {
+                        0xF => n.wrapping_add(v & 7),
+                        0xE if v & 1 == 1 => u32::MAX - (v & 0xFF),
+                        _ => v % n,
+                    }
+                })
+                .collect();
+            let mut d = vocab.detokenizer(rs, us);
+            let mut streamed = String::new();
+            let mut valid = Vec::with_capacity(ids.len());
+            for &id in &ids {
+                let ok = id < n;
+                assert_eq!(
+                    vocab.token_to_piece(id, us).is_ok(),
+                    ok,
+                    "token_to_piece({id}) of {n}"
+                );
+                match d.push(id) {
+                    Ok(s) => {
+                        assert!(ok, "push({id}) of {n} tokens succeeded");
+                        streamed.push_str(s);
+                        valid.push(id);
+                    }
+                    Err(_) => assert!(!ok, "push({id}) of {n} tokens failed"),
+                }
+                if b & 16 != 0 && id % 61 == 0 {
+                    // A mid-stream finish starts a new sequence; compare only the tail afterwards.
+                    streamed.clear();
+                    streamed.push_str(d.finish());
+                    streamed.clear();
+                    valid.clear();
+                }
+            }
+            streamed.push_str(d.finish());
+            let whole = vocab.detokenize(&ids, rs, us);
+            assert_eq!(
+                whole.is_ok(),
+                ids.iter().all(|&i| i < n),
+                "detokenize fails iff an id is out of range"
+            );
+            let whole_valid = vocab
+                .detokenize(&valid, rs, us)
+                .expect("detokenize of valid ids");
+            assert_eq!(
+                streamed,
+                String::from_utf8_lossy(&whole_valid),
+                "streamed != whole (rs {rs}, us {us})"
+            );
+        }
+    }
+
+    /// Chat formats: a format by name or detected from a template string, messages (role,
+    /// content) from the input; `check`, `render`, `render_ids` with a fixed vocabulary and
+    /// `stop_tokens`.
+    /// Input: [selector][format name or template, 0-terminated][role 0 content 0 ...].
+    pub mod chat {
+        use super::super::vocabs;
+        use llamette::chat::{ChatFormat, Message};
+
+        const ROLES: &[&str] = &[
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "",
+            "user\n",
+            "<user>",
+        ];
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Some((&sel, rest)) = data.split_first() else {
+                return;
+            };
+            let mut fields = rest.split(|&b| b == 0).map(String::from_utf8_lossy);
+            let head = fields.next().unwrap_or_default();
+            let format = if sel & 1 == 0 {
+                ChatFormat::from_name(&head)
+                    .unwrap_or(ChatFormat::ALL[(sel >> 1) as usize % ChatFormat::ALL.len()])
+            } else {
+                match ChatFormat::from_template(&head) {
+                    Some(f) => f,
+                    None => return,
+                }
+            };
+            assert_eq!(ChatFormat::from_name(format.name()), Some(format));
+            let owned: Vec<_> = fields.take(64).collect();
+            let mut messages = Vec::with_capacity(owned.len() / 2 + 1);
+            for (i, pair) in owned.chunks(2).enumerate() {
+                // Roles: by index from the role field's first byte when it is short, else verbatim.
+                let role: &str = match pair[0].as_bytes() {
+                    [b] if (*b as usize) < ROLES.len() => ROLES[*b as usize],
+                    [] if sel & 2 != 0 => ROLES[(i + 1) % 3],
+                    _ => &pair[0],
+                };
+                let content = pair.get(1).map(|c| &**c).unwrap_or("");
+                messages.push(Message::new(role, content));
+            }
+            let checked = format.check(&messages);
+            let add_assistant = sel & 4 != 0;
+            let rendered = format.render(&messages, add_assistant);
+            assert_eq!(
+                checked.is_ok(),
+                rendered.is_ok(),
+                "render fails iff check fails"
+            );
+            // Vocabularies: CodeLlama (SPM, <step>), Llama 3, Qwen2 (ChatML).
+            let vocab = &vocabs()[[0usize, 2, 3][(sel >> 3) as usize % 3]];
+            if let Ok(ids) = format.render_ids(vocab, &messages, add_assistant) {
+                let n = vocab.n_tokens();
+                assert!(
+                    ids.iter().all(|&id| (id as usize) < n),
+                    "render_ids gave an id outside the vocabulary"
+                );
+                let _ = vocab
+                    .detokenize(&ids, false, true)
+                    .expect("detokenize rendered ids");
+            }
+            let _ = format.stop_tokens(vocab);
+        }
+    }
+
+    /// The C ABI over arbitrary bytes: `llamette_model_from_memory` (and `_from_parts` with the
+    /// bytes cut in two), then info, metadata, tokenize, a context and one eval of a small model,
+    /// and the frees. A panic inside the boundary is a crash (libFuzzer's panic hook aborts before
+    /// the boundary can turn it into LLAMETTE_ERR_PANIC), and so is LLAMETTE_ERR_PANIC itself.
+    /// Input: [cut selector][file bytes...].
+    #[cfg(feature = "ffi")]
+    pub mod ffi_model {
+        use std::mem::MaybeUninit;
+        use std::ptr;
+
+        use llamette::ffi::context::{
+            llamette_context_free, llamette_context_new, llamette_eval, LlametteContext,
+            LlametteContextParams,
+        };
+        use llamette::ffi::model::{
+            llamette_model_free, llamette_model_from_memory, llamette_model_from_parts,
+            llamette_model_info, llamette_model_meta_string, llamette_tokenize, LlametteModel,
+            LlametteModelInfo,
+        };
+        use llamette::ffi::{KvTypeArg, LlametteStatus};
+
+        fn ok(s: LlametteStatus, what: &str) -> bool {
+            assert_ne!(
+                s,
+                LlametteStatus::LLAMETTE_ERR_PANIC,
+                "{what} reported a panic"
+            );
+            s == LlametteStatus::LLAMETTE_OK
+        }
+
+        /// Info, metadata, tokenize, and for a small model a context with one evaluation.
+        ///
+        /// # Safety
+        /// `m` is a live model handle (from `llamette_model_from_*`, not yet freed).
+        unsafe fn exercise(m: *mut LlametteModel, file_len: usize) {
+            let mut info = MaybeUninit::<LlametteModelInfo>::zeroed();
+            if !ok(
+                // SAFETY: `m` is live (the caller's contract); `info` is writable storage.
+                unsafe { llamette_model_info(m, info.as_mut_ptr()) },
+                "model_info",
+            ) {
+                return;
+            }
+            // SAFETY: zeroed is a valid value of this plain C struct, and model_info filled it.
+            let info = unsafe { info.assume_init() };
+            let mut buf = [0u8; 16];
+            let mut n = 0usize;
+            ok(
+                // SAFETY: a NUL-terminated key; `buf` holds `buf.len()` bytes; `n` is writable.
+                unsafe {
+                    llamette_model_meta_string(
+                        m,
+                        c"general.architecture".as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        &mut n,
+                    )
+                },
+                "meta_string",
+            );
+            let text = "Hello <s> world";
+            let mut ids = [0u32; 64];
+            ok(
+                // SAFETY: `text` is valid for its length, `ids` for `ids.len()` ids; `n` is
+                // writable.
+                unsafe {
+                    llamette_tokenize(
+                        m,
+                        text.as_ptr().cast(),
+                        text.len(),
+                        true,
+                        true,
+                        ids.as_mut_ptr(),
+                        ids.len(),
+                        &mut n,
+                    )
+                },
+                "tokenize",
+            );
+            if file_len > super::super::SMALL_FILE || info.n_vocab == 0 || info.n_vocab > 50_000 {
+                return;
+            }
+            let p = LlametteContextParams {
+                n_ctx: 16,
+                n_batch: 8,
+                kv_type: KvTypeArg(0),
+                logits_all: false,
+            };
+            let mut c: *mut LlametteContext = ptr::null_mut();
+            if ok(
+                // SAFETY: `m` is live, `p` a valid parameter block, `c` writable.
+                unsafe { llamette_context_new(m, &p, &mut c) },
+                "context_new",
+            ) {
+                let bad = [info.n_vocab];
+                assert!(
+                    // SAFETY: `c` is the live context just made; `bad` holds one id.
+                    !ok(unsafe { llamette_eval(c, bad.as_ptr(), 1) }, "eval"),
+                    "eval of an out-of-range token succeeded"
+                );
+                let toks = [1u32 % info.n_vocab, 2 % info.n_vocab];
+                ok(
+                    // SAFETY: as above; `toks` holds `toks.len()` ids.
+                    unsafe { llamette_eval(c, toks.as_ptr(), toks.len()) },
+                    "eval",
+                );
+                // SAFETY: `c` was made above and is freed once.
+                unsafe { llamette_context_free(c) };
+            }
+        }
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Some((&sel, file)) = data.split_first() else {
+                return;
+            };
+            // SAFETY: `file` (and each part of it) stays valid for the whole call, longer than
+            // any model borrowing it (each is freed before the call returns, once); the part
+            // and length arrays hold 2 entries; `m` is writable and live when `exercise` runs.
+            unsafe {
+                let mut m: *mut LlametteModel = ptr::null_mut();
+                if ok(
+                    llamette_model_from_memory(file.as_ptr(), file.len(), &mut m),
+                    "model_from_memory",
+                ) {
+                    exercise(m, file.len());
+                    llamette_model_free(m);
+                }
+                if sel & 1 == 1 {
+                    let cut = (sel as usize * 4099) % (file.len() + 1);
+                    let parts = [file[..cut].as_ptr(), file[cut..].as_ptr()];
+                    let lens = [cut, file.len() - cut];
+                    let mut m: *mut LlametteModel = ptr::null_mut();
+                    if ok(
+                        llamette_model_from_parts(parts.as_ptr(), lens.as_ptr(), 2, &mut m),
+                        "model_from_parts",
+                    ) {
+                        exercise(m, file.len());
+                        llamette_model_free(m);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every target's body by name (`ffi_model` only with the `ffi` feature).
+    pub fn by_name(name: &str) -> Option<fn(&[u8])> {
+        Some(match name {
+            "gguf_parse" => gguf_parse::run,
+            "model_from_bytes" => model_from_bytes::run,
+            "model_from_parts" => model_from_parts::run,
+            "model_mutate" => model_mutate::run,
+            "vocab" => vocab::run,
+            "tokenize" => tokenize::run,
+            "detokenize" => detokenize::run,
+            "chat" => chat::run,
+            #[cfg(feature = "ffi")]
+            "ffi_model" => ffi_model::run,
+            _ => return None,
+        })
+    }
+}
