@@ -43,7 +43,7 @@ mod sys;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
-pub use model::{Context, ContextParams, KvType, Model};
+pub use model::{BatchToken, Context, ContextParams, KvType, Model, SeqSet};
 #[cfg(feature = "std")]
 pub use parallel::ThreadPool;
 pub use parallel::{Parallel, Serial};

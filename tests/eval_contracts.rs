@@ -122,6 +122,7 @@ fn kv_cached_continuation_equals_one_batch() {
         n_batch: 64,
         kv_type: KvType::F32,
         logits_all: true,
+        n_seq_max: 1,
     };
     let mut batch = Context::new(&model, params).unwrap();
     batch.eval(&tokens, &Serial).unwrap();

@@ -52,6 +52,8 @@ impl LlametteContextParams {
             n_batch: self.n_batch as usize,
             kv_type,
             logits_all: self.logits_all,
+            // One sequence until the C ABI has batches (its struct is part of the ABI).
+            n_seq_max: 1,
         })
     }
 }

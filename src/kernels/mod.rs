@@ -383,6 +383,26 @@ pub(crate) fn as_f32_mut(bytes: &mut [u8]) -> &mut [f32] {
     unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<f32>(), bytes.len() / 4) }
 }
 
+/// Views 8-aligned bytes as u64 words (the context's cell and batch bookkeeping).
+pub(crate) fn as_u64(bytes: &[u8]) -> &[u64] {
+    assert!(
+        bytes.as_ptr().align_offset(8) == 0 && bytes.len().is_multiple_of(8),
+        "misaligned u64 region"
+    );
+    // SAFETY: aligned and a whole number of u64 (checked above); every bit pattern is a u64.
+    unsafe { core::slice::from_raw_parts(bytes.as_ptr().cast::<u64>(), bytes.len() / 8) }
+}
+
+/// Views 8-aligned bytes as mutable u64 words.
+pub(crate) fn as_u64_mut(bytes: &mut [u8]) -> &mut [u64] {
+    assert!(
+        bytes.as_ptr().align_offset(8) == 0 && bytes.len().is_multiple_of(8),
+        "misaligned u64 region"
+    );
+    // SAFETY: as in `as_u64`; the exclusive borrow moves to the result.
+    unsafe { core::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<u64>(), bytes.len() / 8) }
+}
+
 /// Quantizes one activation row for weights of type `ty` ([`quant::quantize_row_for_matmul`]),
 /// with the AVX2 quantizers where they apply (bit-identical).
 fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) {

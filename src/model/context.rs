@@ -4,9 +4,11 @@
 use alloc::format;
 use alloc::vec::Vec;
 
+use core::ops::{Bound, RangeBounds};
+
 use super::{llama, Model};
 use crate::error::{Error, Result};
-use crate::kernels::activation_bytes;
+use crate::kernels::{activation_bytes, as_u64, as_u64_mut};
 use crate::parallel::Parallel;
 use crate::quant::GgmlType;
 
@@ -45,7 +47,90 @@ pub struct ContextParams {
     /// Keep the logits of every position of a batch, not only the last
     /// ([`Context::logits_at`]); a batch may then hold at most `n_batch` tokens.
     pub logits_all: bool,
+    /// Sequences the context can hold at once (1 to [`MAX_SEQ`]): they share the `n_ctx`
+    /// cells of one KV cache (llama.cpp's unified cache), and a [`Context::decode`] may ask for
+    /// the logits of up to `n_seq_max` tokens (`n_batch` with `logits_all`).
+    pub n_seq_max: usize,
 }
+
+/// The most sequences a context can hold.
+pub const MAX_SEQ: usize = 64;
+
+/// A set of sequence ids, each below [`MAX_SEQ`] (bit `s` stands for sequence `s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct SeqSet(pub u64);
+
+impl SeqSet {
+    /// The set holding sequence `s` alone (empty when `s >= MAX_SEQ`).
+    pub fn one(s: usize) -> SeqSet {
+        SeqSet(if s < MAX_SEQ { 1 << s } else { 0 })
+    }
+
+    /// This set with sequence `s` added (unchanged when `s >= MAX_SEQ`).
+    pub fn with(self, s: usize) -> SeqSet {
+        SeqSet(self.0 | SeqSet::one(s).0)
+    }
+
+    /// Whether sequence `s` is in the set.
+    pub fn contains(self, s: usize) -> bool {
+        s < MAX_SEQ && self.0 & (1 << s) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The lowest sequence id in the set.
+    pub fn first(self) -> Option<usize> {
+        (self.0 != 0).then(|| self.0.trailing_zeros() as usize)
+    }
+
+    /// The sequence ids in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..MAX_SEQ).filter(move |&s| self.contains(s))
+    }
+}
+
+/// One token of a batch for [`Context::decode`], as an entry of llama.cpp's `llama_batch`:
+/// the token, its position, the sequences it belongs to (a shared prompt token belongs to
+/// several), and whether its logits are wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchToken {
+    /// The token id.
+    pub token: u32,
+    /// Its position in its sequences (what rope rotates by).
+    pub pos: usize,
+    /// The sequences it belongs to (not empty). Its attention follows the lowest of them, as
+    /// llama.cpp's follows the first one listed.
+    pub seqs: SeqSet,
+    /// Keep the logits after this token ([`Context::logits_ith`]).
+    pub logits: bool,
+}
+
+impl BatchToken {
+    /// A token of one sequence.
+    pub fn new(token: u32, pos: usize, seq: usize, logits: bool) -> BatchToken {
+        BatchToken {
+            token,
+            pos,
+            seqs: SeqSet::one(seq),
+            logits,
+        }
+    }
+}
+
+/// Words per KV cell: the sequence set, the position plus one (0: empty, so zeroed memory is
+/// an empty cache), and the number of the evaluation that filled it (to undo an evaluation
+/// that unwinds).
+pub(crate) const CELL_WORDS: usize = 3;
+
+/// Words per token of the batch step being evaluated: token id (bit 32: logits wanted),
+/// position, sequence set, cell.
+pub(crate) const UB_WORDS: usize = 4;
+
+/// Positions are at most this (llama.cpp's `llama_pos` is an `i32`).
+pub const MAX_POS: usize = i32::MAX as usize;
 
 impl Default for ContextParams {
     fn default() -> Self {
@@ -54,6 +139,7 @@ impl Default for ContextParams {
             n_batch: 512,
             kv_type: KvType::F16,
             logits_all: false,
+            n_seq_max: 1,
         }
     }
 }
@@ -83,6 +169,14 @@ pub(crate) struct Layout {
     pub heads: (usize, usize),
     pub act: (usize, usize),
     pub logits: (usize, usize),
+    /// The KV cells ([`CELL_WORDS`] u64 each).
+    pub cells: (usize, usize),
+    /// The batch step being evaluated ([`UB_WORDS`] u64 per token).
+    pub ubatch: (usize, usize),
+    /// The batch index of each logits row (u64).
+    pub out_ids: (usize, usize),
+    /// Rows of the logits region.
+    pub n_out: usize,
     /// Bytes of scratch per attention head.
     pub head_scratch: usize,
     /// Total bytes, excluding the slack for aligning the base.
@@ -98,6 +192,11 @@ impl Layout {
                     "n_ctx ({}) and n_batch ({}) must be positive",
                     p.n_ctx, p.n_batch
                 ),
+            });
+        }
+        if p.n_seq_max == 0 || p.n_seq_max > MAX_SEQ {
+            return Err(Error::BadParams {
+                reason: format!("n_seq_max ({}) must be 1 to {MAX_SEQ}", p.n_seq_max),
             });
         }
         let overflow = || Error::BadParams {
@@ -131,7 +230,8 @@ impl Layout {
             .map(|w| activation_bytes(w.ty, w.cols, b))
             .max()
             .unwrap_or(0);
-        let n_out = if p.logits_all { b } else { 1 };
+        let n_out = if p.logits_all { b } else { p.n_seq_max };
+        let words = |n: usize, w: usize| mul(&[n, w, 8]);
         Ok(Layout {
             k_cache: region(mul(&k_elems))?,
             v_cache: region(mul(&v_elems))?,
@@ -148,6 +248,10 @@ impl Layout {
             heads: region(mul(&[c.n_head, head_scratch]))?,
             act: region(Some(act))?,
             logits: region(f32s(&[n_out, c.n_vocab]))?,
+            cells: region(words(p.n_ctx, CELL_WORDS))?,
+            ubatch: region(words(b, UB_WORDS))?,
+            out_ids: region(words(n_out, 1))?,
+            n_out,
             head_scratch,
             total: at,
         })
@@ -187,7 +291,8 @@ enum Memory<'a> {
     Borrowed(&'a mut [u8]),
 }
 
-/// A model's evaluation state: the KV cache for `n_ctx` positions and the scratch buffers.
+/// A model's evaluation state: the KV cache's `n_ctx` cells, shared by up to `n_seq_max`
+/// sequences, and the scratch buffers.
 pub struct Context<'a> {
     model: &'a Model<'a>,
     params: ContextParams,
@@ -195,9 +300,40 @@ pub struct Context<'a> {
     memory: Memory<'a>,
     /// Offset of the aligned base inside `memory`.
     base: usize,
-    n_past: usize,
-    /// Tokens whose logits are held: 0 before the first evaluation.
-    n_logits: usize,
+    /// Where the search for free cells starts (llama.cpp's `head`).
+    head: usize,
+    /// Cells in use.
+    used: usize,
+    /// Rows of logits held from the last evaluation: 0 before the first.
+    n_outputs: usize,
+    /// Evaluations so far (the number the cells of the next one are marked with).
+    epoch: u64,
+}
+
+/// Undoes an evaluation whose forward pass unwinds (a host `Parallel` that panics): the cells
+/// it claimed are freed, so the context is as it was before the call.
+struct Rollback<'a> {
+    ctx: *mut Context<'a>,
+    state: (usize, usize, usize),
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` comes from the `&mut Context` of the `decode_with` call this guard
+        // lives in; it is dropped (without `forget`) only while that call unwinds, when no
+        // other borrow of the context is in use.
+        let ctx = unsafe { &mut *self.ctx };
+        let epoch = ctx.epoch;
+        let n = ctx.params.n_ctx;
+        let cells = ctx.cells_mut();
+        for i in 0..n {
+            let c = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
+            if c[1] != 0 && c[2] == epoch {
+                c.fill(0);
+            }
+        }
+        (ctx.head, ctx.used, ctx.n_outputs) = self.state;
+    }
 }
 
 impl core::fmt::Debug for Context<'_> {
@@ -205,9 +341,24 @@ impl core::fmt::Debug for Context<'_> {
         f.debug_struct("Context")
             .field("params", &self.params)
             .field("bytes", &self.layout.total)
-            .field("n_past", &self.n_past)
+            .field("used", &self.used)
             .finish()
     }
+}
+
+/// The resolved bounds of a position range: `[p0, p1)`.
+fn span(range: impl RangeBounds<usize>) -> (usize, usize) {
+    let p0 = match range.start_bound() {
+        Bound::Included(&p) => p,
+        Bound::Excluded(&p) => p.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let p1 = match range.end_bound() {
+        Bound::Included(&p) => p.saturating_add(1),
+        Bound::Excluded(&p) => p,
+        Bound::Unbounded => usize::MAX,
+    };
+    (p0, p1)
 }
 
 impl<'a> Context<'a> {
@@ -269,8 +420,10 @@ impl<'a> Context<'a> {
             layout,
             memory,
             base,
-            n_past: 0,
-            n_logits: 0,
+            head: 0,
+            used: 0,
+            n_outputs: 0,
+            epoch: 0,
         })
     }
 
@@ -284,27 +437,173 @@ impl<'a> Context<'a> {
         self.model
     }
 
-    /// Positions already in the KV cache.
-    pub fn n_past(&self) -> usize {
-        self.n_past
-    }
-
-    /// Forgets every position (the cache is reused from position 0).
-    pub fn clear(&mut self) {
-        self.n_past = 0;
-        self.n_logits = 0;
-    }
-
-    /// Forgets positions from `n` on, keeping the first `n` (for example to rewind a chat).
-    pub fn truncate(&mut self, n: usize) {
-        if n < self.n_past {
-            self.n_past = n;
-            self.n_logits = 0;
+    fn mem(&self) -> &[u8] {
+        match &self.memory {
+            Memory::Owned(v) => &v[self.base..],
+            Memory::Borrowed(b) => &b[self.base..],
         }
     }
 
-    /// Evaluates `tokens` at the next positions (a whole prompt at once, causally masked) and
-    /// keeps the logits of the last one (of every one with `logits_all`).
+    fn mem_mut(&mut self) -> &mut [u8] {
+        match &mut self.memory {
+            Memory::Owned(v) => &mut v[self.base..],
+            Memory::Borrowed(b) => &mut b[self.base..],
+        }
+    }
+
+    fn cells(&self) -> &[u64] {
+        let (start, len) = self.layout.cells;
+        as_u64(&self.mem()[start..start + len])
+    }
+
+    fn cells_mut(&mut self) -> &mut [u64] {
+        let (start, len) = self.layout.cells;
+        as_u64_mut(&mut self.mem_mut()[start..start + len])
+    }
+
+    /// Cell `i`'s position and sequences, `None` when it is empty.
+    fn cell(&self, i: usize) -> Option<(usize, SeqSet)> {
+        let c = &self.cells()[i * CELL_WORDS..][..CELL_WORDS];
+        (c[1] != 0).then(|| ((c[1] - 1) as usize, SeqSet(c[0])))
+    }
+
+    /// Cells in use (by any sequence).
+    pub fn n_used(&self) -> usize {
+        self.used
+    }
+
+    /// The next position of sequence 0: the positions it holds, for a context used as one
+    /// sequence at consecutive positions from 0 ([`Context::eval`]).
+    pub fn n_past(&self) -> usize {
+        self.seq_pos_max(0).map_or(0, |p| p + 1)
+    }
+
+    /// The smallest position sequence `seq` holds (`None`: it holds none, or `seq` is not a
+    /// sequence of this context).
+    pub fn seq_pos_min(&self, seq: usize) -> Option<usize> {
+        (0..self.params.n_ctx)
+            .filter_map(|i| self.cell(i))
+            .filter(|(_, s)| s.contains(seq))
+            .map(|(p, _)| p)
+            .min()
+    }
+
+    /// The largest position sequence `seq` holds (`None`: it holds none).
+    pub fn seq_pos_max(&self, seq: usize) -> Option<usize> {
+        (0..self.params.n_ctx)
+            .filter_map(|i| self.cell(i))
+            .filter(|(_, s)| s.contains(seq))
+            .map(|(p, _)| p)
+            .max()
+    }
+
+    fn check_seq(&self, seq: usize) -> Result<()> {
+        if seq >= self.params.n_seq_max {
+            return Err(Error::BadParams {
+                reason: format!(
+                    "sequence {seq} is not below this context's n_seq_max ({})",
+                    self.params.n_seq_max
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies `f(seqs, pos) -> new seqs` to every non-empty cell; cells left with no sequence
+    /// become empty (llama.cpp moves its head back to the first cell freed before it).
+    fn edit_cells(&mut self, f: impl Fn(SeqSet, usize) -> SeqSet) {
+        let n = self.params.n_ctx;
+        let mut freed_first = None;
+        let mut used = self.used;
+        let cells = self.cells_mut();
+        for i in 0..n {
+            let c = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
+            if c[1] == 0 {
+                continue;
+            }
+            let seqs = f(SeqSet(c[0]), (c[1] - 1) as usize);
+            c[0] = seqs.0;
+            if seqs.is_empty() {
+                c[1] = 0;
+                used -= 1;
+                freed_first.get_or_insert(i);
+            }
+        }
+        self.used = used;
+        if let Some(i) = freed_first {
+            if i < self.head {
+                self.head = i;
+            }
+        }
+    }
+
+    /// Removes the positions in `range` of sequence `seq` (`None`: of every sequence), as
+    /// llama.cpp's `llama_memory_seq_rm`; a cell shared with other sequences stays theirs.
+    /// The logits of the last evaluation stay readable.
+    pub fn seq_rm(&mut self, seq: Option<usize>, range: impl RangeBounds<usize>) -> Result<()> {
+        if let Some(s) = seq {
+            self.check_seq(s)?;
+        }
+        let (p0, p1) = span(range);
+        let drop = seq.map_or(SeqSet(u64::MAX), SeqSet::one);
+        self.edit_cells(|seqs, pos| {
+            if (p0..p1).contains(&pos) {
+                SeqSet(seqs.0 & !drop.0)
+            } else {
+                seqs
+            }
+        });
+        Ok(())
+    }
+
+    /// Adds sequence `dst` to the cells of sequence `src` in `range` (the cells are shared,
+    /// not copied), as `llama_memory_seq_cp`.
+    pub fn seq_cp(&mut self, src: usize, dst: usize, range: impl RangeBounds<usize>) -> Result<()> {
+        self.check_seq(src)?;
+        self.check_seq(dst)?;
+        if src == dst {
+            return Ok(());
+        }
+        let (p0, p1) = span(range);
+        self.edit_cells(|seqs, pos| {
+            if seqs.contains(src) && (p0..p1).contains(&pos) {
+                seqs.with(dst)
+            } else {
+                seqs
+            }
+        });
+        Ok(())
+    }
+
+    /// Keeps sequence `seq` only: every other sequence is removed, as `llama_memory_seq_keep`.
+    pub fn seq_keep(&mut self, seq: usize) -> Result<()> {
+        self.check_seq(seq)?;
+        let keep = SeqSet::one(seq);
+        self.edit_cells(|seqs, _| SeqSet(seqs.0 & keep.0));
+        Ok(())
+    }
+
+    /// Forgets every position of every sequence (the cache is reused from cell 0).
+    pub fn clear(&mut self) {
+        let n = self.params.n_ctx * CELL_WORDS;
+        self.cells_mut()[..n].fill(0);
+        self.used = 0;
+        self.head = 0;
+        self.n_outputs = 0;
+    }
+
+    /// Forgets positions from `n` on of sequence 0, keeping the first `n` (for example to
+    /// rewind a chat). The logits are forgotten when anything is removed.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.n_past() {
+            // Sequence 0 always exists.
+            let _ = self.seq_rm(Some(0), n..);
+            self.n_outputs = 0;
+        }
+    }
+
+    /// Evaluates `tokens` at the next positions of sequence 0 (a whole prompt at once,
+    /// causally masked) and keeps the logits of the last one (of every one with `logits_all`).
     ///
     /// Errors, leaving the context as it was: an empty batch, a token outside the vocabulary,
     /// more positions than the context holds, or more than `n_batch` tokens with `logits_all`.
@@ -322,27 +621,8 @@ impl<'a> Context<'a> {
         &mut self,
         tokens: &[u32],
         par: &dyn Parallel,
-        mut trace: Option<llama::Trace>,
+        trace: Option<llama::Trace>,
     ) -> Result<()> {
-        let c = self.model.config();
-        if tokens.is_empty() {
-            return Err(Error::BadParams {
-                reason: "eval needs at least one token".into(),
-            });
-        }
-        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(Error::BadToken {
-                token: t,
-                n_vocab: c.n_vocab,
-            });
-        }
-        let needed = self.n_past.saturating_add(tokens.len());
-        if needed > self.params.n_ctx {
-            return Err(Error::ContextFull {
-                n_ctx: self.params.n_ctx,
-                needed,
-            });
-        }
         if self.params.logits_all && tokens.len() > self.params.n_batch {
             return Err(Error::BadParams {
                 reason: format!(
@@ -352,67 +632,287 @@ impl<'a> Context<'a> {
                 ),
             });
         }
-        let n_chunks = tokens.len().div_ceil(self.params.n_batch);
-        for (i, chunk) in tokens.chunks(self.params.n_batch).enumerate() {
-            let last = i + 1 == n_chunks;
-            let want = match (last, self.params.logits_all) {
-                (false, _) => llama::Logits::None,
-                (true, false) => llama::Logits::Last,
-                (true, true) => llama::Logits::All,
-            };
-            let mem = match &mut self.memory {
-                Memory::Owned(v) => &mut v[self.base..],
-                Memory::Borrowed(b) => &mut b[self.base..],
-            };
+        let n_past = self.n_past();
+        let all = self.params.logits_all;
+        let n = tokens.len();
+        let at = |i: usize| BatchToken {
+            token: tokens[i],
+            pos: n_past + i,
+            seqs: SeqSet::one(0),
+            logits: all || i + 1 == n,
+        };
+        self.decode_with(n, &at, par, trace)
+    }
+
+    /// Evaluates a batch: tokens of any of the context's sequences, each at its own position,
+    /// in one pass over the weights per step of `n_batch` tokens (llama.cpp's `llama_decode`).
+    /// Each token attends to the cached cells of its (lowest) sequence at positions up to its
+    /// own, including the batch's earlier tokens; its keys and values take the first free
+    /// cells from where the last step ended, as llama.cpp's unified cache places them, so the
+    /// logits equal llama.cpp's for the same batch. The logits of the tokens that asked are
+    /// read by batch index with [`Context::logits_ith`].
+    ///
+    /// Errors, leaving the context as it was: an empty batch; a token outside the vocabulary;
+    /// an empty sequence set or one naming a sequence at or above `n_seq_max`; a position
+    /// above [`MAX_POS`]; positions of a sequence that do not continue what the cache holds
+    /// for it (the first must be one past its largest cached position), decrease, or skip one;
+    /// a token that belongs to sequence sets the batch's other tokens split; more tokens
+    /// asking for logits than the context keeps ([`ContextParams::n_seq_max`], `n_batch` with
+    /// `logits_all`); more tokens than free cells ([`Error::ContextFull`]). Allocates nothing.
+    pub fn decode(&mut self, batch: &[BatchToken], par: &dyn Parallel) -> Result<()> {
+        self.decode_with(batch.len(), &|i| batch[i], par, None)
+    }
+
+    fn validate(&self, n: usize, at: &dyn Fn(usize) -> BatchToken) -> Result<()> {
+        let c = self.model.config();
+        let n_seq = self.params.n_seq_max;
+        if n == 0 {
+            return Err(Error::BadParams {
+                reason: "eval needs at least one token".into(),
+            });
+        }
+        let valid = SeqSet(if n_seq == 64 {
+            u64::MAX
+        } else {
+            (1u64 << n_seq) - 1
+        });
+        let mut outputs = 0usize;
+        // Per sequence: the batch's smallest and largest position and token count, the last
+        // position seen (for order), the intersection of the sets its tokens belong to.
+        let mut min = [usize::MAX; MAX_SEQ];
+        let mut max = [0usize; MAX_SEQ];
+        let mut count = [0usize; MAX_SEQ];
+        let mut last = [0usize; MAX_SEQ];
+        let mut sets = [u64::MAX; MAX_SEQ];
+        for i in 0..n {
+            let t = at(i);
+            if t.token as usize >= c.n_vocab {
+                return Err(Error::BadToken {
+                    token: t.token,
+                    n_vocab: c.n_vocab,
+                });
+            }
+            if t.seqs.is_empty() || t.seqs.0 & !valid.0 != 0 {
+                return Err(Error::BadParams {
+                    reason: format!(
+                        "batch token {i}: sequence set {:#x} is empty or names a sequence at or above n_seq_max ({n_seq})",
+                        t.seqs.0
+                    ),
+                });
+            }
+            if t.pos > MAX_POS {
+                return Err(Error::BadParams {
+                    reason: format!("batch token {i}: position {} is above {MAX_POS}", t.pos),
+                });
+            }
+            outputs += usize::from(t.logits);
+            for s in t.seqs.iter() {
+                if count[s] > 0 && t.pos < last[s] {
+                    return Err(Error::BadParams {
+                        reason: format!(
+                            "batch token {i}: the positions of sequence {s} decrease ({} after {})",
+                            t.pos, last[s]
+                        ),
+                    });
+                }
+                sets[s] &= t.seqs.0;
+                if sets[s] == 0 {
+                    return Err(Error::BadParams {
+                        reason: format!(
+                            "batch token {i}: sequence {s} belongs to incompatible sequence sets"
+                        ),
+                    });
+                }
+                last[s] = t.pos;
+                min[s] = min[s].min(t.pos);
+                max[s] = max[s].max(t.pos);
+                count[s] += 1;
+            }
+        }
+        if outputs > self.layout.n_out {
+            return Err(Error::BadParams {
+                reason: format!(
+                    "{outputs} tokens ask for logits; this context keeps {} rows (n_seq_max, or n_batch with logits_all)",
+                    self.layout.n_out
+                ),
+            });
+        }
+        let mut cached = [None::<usize>; MAX_SEQ];
+        for i in 0..self.params.n_ctx {
+            if let Some((p, seqs)) = self.cell(i) {
+                for s in seqs.iter() {
+                    cached[s] = Some(cached[s].map_or(p, |m: usize| m.max(p)));
+                }
+            }
+        }
+        for s in 0..n_seq {
+            if count[s] == 0 {
+                continue;
+            }
+            if let Some(p) = cached[s] {
+                if min[s] != p + 1 {
+                    return Err(Error::BadParams {
+                        reason: format!(
+                            "sequence {s}: the batch starts at position {}, the cache holds positions up to {p}: positions must continue at {}",
+                            min[s],
+                            p + 1
+                        ),
+                    });
+                }
+            }
+            if max[s] - min[s] + 1 > count[s] {
+                return Err(Error::BadParams {
+                    reason: format!(
+                        "sequence {s}: the batch's positions {}..={} skip some",
+                        min[s], max[s]
+                    ),
+                });
+            }
+        }
+        let needed = self.used.saturating_add(n);
+        if needed > self.params.n_ctx {
+            return Err(Error::ContextFull {
+                n_ctx: self.params.n_ctx,
+                needed,
+            });
+        }
+        Ok(())
+    }
+
+    fn decode_with(
+        &mut self,
+        n: usize,
+        at: &dyn Fn(usize) -> BatchToken,
+        par: &dyn Parallel,
+        mut trace: Option<llama::Trace>,
+    ) -> Result<()> {
+        self.validate(n, at)?;
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let rollback = Rollback {
+            ctx: self as *mut Context<'a>,
+            state: (self.head, self.used, self.n_outputs),
+        };
+        let n_ctx = self.params.n_ctx;
+        let n_batch = self.params.n_batch;
+        let layout = self.layout;
+        let mut outputs = 0usize;
+        let mut start = 0usize;
+        while start < n {
+            let len = (n - start).min(n_batch);
+            // Cells for the step: the first free ones from the head, wrapping (llama.cpp's
+            // `find_slot` with non-contiguous slots), started over from 0 when enough free
+            // cells lie before the head. Free cells exist: `validate` counted them.
+            let mut head = self.head;
+            if head > self.used + 2 * len {
+                head = 0;
+            }
+            let mut last_cell = 0usize;
+            let out0 = outputs;
+            {
+                let mem = self.mem_mut();
+                let (cells_at, cells_len) = layout.cells;
+                let (ub_at, ub_len) = layout.ubatch;
+                let (ids_at, ids_len) = layout.out_ids;
+                // The three regions are disjoint and in this order.
+                let (lo, hi) = mem.split_at_mut(ub_at);
+                let cells = as_u64_mut(&mut lo[cells_at..cells_at + cells_len]);
+                let (ub, rest) = hi.split_at_mut(ub_len);
+                let ub = as_u64_mut(ub);
+                let ids = as_u64_mut(&mut rest[ids_at - ub_at - ub_len..][..ids_len]);
+                let mut k = 0usize;
+                while k < len {
+                    if head >= n_ctx {
+                        head = 0;
+                    }
+                    let i = head;
+                    head += 1;
+                    if cells[i * CELL_WORDS + 1] != 0 {
+                        continue;
+                    }
+                    let t = at(start + k);
+                    cells[i * CELL_WORDS] = t.seqs.0;
+                    cells[i * CELL_WORDS + 1] = t.pos as u64 + 1;
+                    cells[i * CELL_WORDS + 2] = epoch;
+                    let w = &mut ub[k * UB_WORDS..][..UB_WORDS];
+                    w[0] = t.token as u64 | (u64::from(t.logits) << 32);
+                    w[1] = t.pos as u64;
+                    w[2] = t.seqs.0;
+                    w[3] = i as u64;
+                    if t.logits {
+                        ids[outputs] = (start + k) as u64;
+                        outputs += 1;
+                    }
+                    last_cell = i;
+                    k += 1;
+                }
+            }
+            self.used += len;
+            self.head = last_cell + 1;
+            // The attention window: cells up to the last one in use.
+            let n_kv = (0..n_ctx)
+                .rev()
+                .find(|&i| self.cells()[i * CELL_WORDS + 1] != 0)
+                .map_or(0, |i| i + 1);
             let tr = trace.as_mut().map(|t| &mut **t as llama::Trace);
+            let model = self.model;
+            let params = self.params;
             llama::forward(
-                self.model,
-                &self.params,
-                &self.layout,
-                mem,
-                self.n_past,
-                chunk,
-                want,
+                model,
+                &params,
+                &layout,
+                self.mem_mut(),
+                len,
+                n_kv,
+                out0,
                 par,
                 tr,
             );
-            self.n_past += chunk.len();
-            if last {
-                self.n_logits = if self.params.logits_all {
-                    chunk.len()
-                } else {
-                    1
-                };
-            }
+            start += len;
         }
+        core::mem::forget(rollback);
+        self.n_outputs = outputs;
         Ok(())
     }
 
     fn logits_region(&self) -> &[u8] {
         let (start, len) = self.layout.logits;
-        let mem: &[u8] = match &self.memory {
-            Memory::Owned(v) => v,
-            Memory::Borrowed(b) => b,
-        };
-        &mem[self.base + start..self.base + start + len]
+        &self.mem()[start..start + len]
     }
 
-    /// The logits after the last evaluated token (empty before any evaluation).
+    /// The logits after the last evaluated token that asked for them (empty before any
+    /// evaluation).
     pub fn logits(&self) -> &[f32] {
-        match self.n_logits {
+        match self.n_outputs {
             0 => &[],
             n => self.logits_at(n - 1).unwrap_or(&[]),
         }
     }
 
-    /// With `logits_all`, the logits after token `i` of the last batch; without it only `i = 0`
-    /// answers, with the logits after the batch's last token (as [`Context::logits`]).
+    /// Row `i` of the last evaluation's logits: the `i`-th token that asked for them (with
+    /// [`Context::eval`] and `logits_all`, token `i`; without it only `i = 0`, the last
+    /// token).
     pub fn logits_at(&self, i: usize) -> Option<&[f32]> {
-        if i >= self.n_logits {
+        if i >= self.n_outputs {
             return None;
         }
         let n_vocab = self.model.config().n_vocab;
         let all = crate::kernels::as_f32(self.logits_region());
         all.get(i * n_vocab..(i + 1) * n_vocab)
+    }
+
+    /// The logits after token `i` of the last [`Context::decode`]'s batch, if it asked for them
+    /// (llama.cpp's `llama_get_logits_ith`).
+    pub fn logits_ith(&self, i: usize) -> Option<&[f32]> {
+        let (start, len) = self.layout.out_ids;
+        let ids = &as_u64(&self.mem()[start..start + len])[..self.n_outputs];
+        // Batch indices are stored in increasing order.
+        let row = ids.binary_search(&(i as u64)).ok()?;
+        self.logits_at(row)
+    }
+
+    /// Tokens whose logits the last evaluation kept.
+    pub fn n_outputs(&self) -> usize {
+        self.n_outputs
     }
 }

@@ -7,25 +7,14 @@
 //! first's `vec_dot_type`; norms, rope, softmax and SwiGLU are f32 with f64 sums where ggml has
 //! them. The fast paths live in `kernels/`.
 
-use super::context::{ContextParams, Layout, V_PAD};
+use super::context::{ContextParams, Layout, CELL_WORDS, UB_WORDS, V_PAD};
 use super::Model;
 use crate::kernels::{
-    add_assign, as_f32_mut, dot, matmul, matmuls, rms_norm, rope_apply, rope_cache, softmax_scaled,
-    swiglu, Path, SharedMut,
+    add_assign, as_f32_mut, as_u64, dot, matmul, matmuls, rms_norm, rope_apply, rope_cache,
+    softmax_scaled, swiglu, Path, SharedMut,
 };
 use crate::parallel::Parallel;
 use crate::quant::{self, GgmlType};
-
-/// Which positions of a batch need logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Logits {
-    /// None (an early step of a long input).
-    None,
-    /// The last position.
-    Last,
-    /// Every position.
-    All,
-}
 
 /// The context's memory cut into its regions.
 struct Regions<'m> {
@@ -44,6 +33,8 @@ struct Regions<'m> {
     heads: &'m mut [u8],
     act: &'m mut [u8],
     logits: &'m mut [f32],
+    cells: &'m [u64],
+    ubatch: &'m [u64],
 }
 
 fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
@@ -74,6 +65,8 @@ fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
         heads: take(l.heads),
         act: take(l.act),
         logits: as_f32_mut(take(l.logits)),
+        cells: as_u64(take(l.cells)),
+        ubatch: as_u64(take(l.ubatch)),
     }
 }
 
@@ -81,17 +74,46 @@ fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
 /// `"Qcur"`, ...), the layer (for per-layer tensors) and the values, token after token.
 pub type Trace<'t> = &'t mut dyn FnMut(&str, Option<usize>, &[f32]);
 
-/// Evaluates `tokens` at positions `n_past..`, writing their keys and values into the cache
-/// and the requested logits into the logits region.
+/// The batch step being evaluated, as the context wrote it: per token its id, whether it
+/// wants logits, its position, its sequences and its cell.
+#[derive(Clone, Copy)]
+struct Step<'m> {
+    words: &'m [u64],
+}
+
+impl Step<'_> {
+    fn token(&self, t: usize) -> u32 {
+        self.words[t * UB_WORDS] as u32
+    }
+    fn wants_logits(&self, t: usize) -> bool {
+        self.words[t * UB_WORDS] >> 32 & 1 == 1
+    }
+    fn pos(&self, t: usize) -> usize {
+        self.words[t * UB_WORDS + 1] as usize
+    }
+    /// The sequence the token's attention follows: the lowest of its set.
+    fn seq(&self, t: usize) -> u64 {
+        let s = self.words[t * UB_WORDS + 2];
+        s & s.wrapping_neg()
+    }
+    fn cell(&self, t: usize) -> usize {
+        self.words[t * UB_WORDS + 3] as usize
+    }
+}
+
+/// Evaluates the `n` tokens of the batch step (the context's `ubatch` region, whose cells the
+/// context has already claimed in the `cells` region), writing their keys and values into
+/// their cells and the logits of the tokens that want them into the logits region from row
+/// `out_row0`. `n_kv`: cells up to the last one in use.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     model: &Model,
     params: &ContextParams,
     layout: &Layout,
     mem: &mut [u8],
-    n_past: usize,
-    tokens: &[u32],
-    want: Logits,
+    n: usize,
+    n_kv: usize,
+    out_row0: usize,
     par: &dyn Parallel,
     mut trace: Option<Trace>,
 ) {
@@ -102,16 +124,16 @@ pub(crate) fn forward(
     };
     let c = model.config();
     let s = regions(mem, layout);
-    let n = tokens.len();
+    let step = Step { words: s.ubatch };
     let (d, hd, n_rot) = (c.n_embd, c.head_dim, c.n_rot);
     let kv_ty = params.kv_type.ggml();
 
     // Token embeddings: rows of token_embd, dequantized.                      (n, d)
     let embd = model.matrix(&model.token_embd);
-    for (t, &tok) in tokens.iter().enumerate() {
+    for t in 0..n {
         let _ = quant::dequantize_row(
             embd.ty,
-            embd.row(tok as usize),
+            embd.row(step.token(t) as usize),
             &mut s.x[t * d..(t + 1) * d],
         );
     }
@@ -119,7 +141,7 @@ pub(crate) fn forward(
     for t in 0..n {
         let table = &mut s.rope[t * n_rot..(t + 1) * n_rot];
         rope_cache(
-            n_past + t,
+            step.pos(t),
             n_rot,
             c.rope_freq_base,
             c.rope_freq_scale(),
@@ -165,7 +187,7 @@ pub(crate) fn forward(
             head_dim: hd,
             layer: il,
         };
-        cache.store(s.k_cache, s.v_cache, s.k, s.v, n_past, n);
+        cache.store(s.k_cache, s.v_cache, s.k, s.v, step, n);
         attention(
             &cache,
             s.k_cache,
@@ -175,24 +197,25 @@ pub(crate) fn forward(
             s.heads,
             layout.head_scratch,
             c.n_head,
-            n_past,
-            n,
+            (step, n),
+            (s.cells, n_kv),
             par,
         );
         tr("kqv_out", l, &s.att[..n * c.n_head * hd]);
         matmul(model.matrix(&layer.wo), s.att, n, s.act, s.proj, par); //     (n, d)
         tr("attn_out", l, &s.proj[..n * d]);
         // After the last layer's attention only the positions that need logits go on, as in
-        // llama.cpp (`ggml_get_rows(.., inp_out_ids)`): their rows move to the front.
+        // llama.cpp (`ggml_get_rows(.., inp_out_ids)`): their rows move to the front, in order.
         let m = if il + 1 == model.layers.len() {
-            let m = match want {
-                Logits::None => 0,
-                Logits::Last => 1,
-                Logits::All => n,
-            };
-            if m == 1 && n > 1 {
-                s.x.copy_within((n - 1) * d..n * d, 0);
-                s.proj.copy_within((n - 1) * d..n * d, 0);
+            let mut m = 0;
+            for t in 0..n {
+                if step.wants_logits(t) {
+                    if m != t {
+                        s.x.copy_within(t * d..(t + 1) * d, m * d);
+                        s.proj.copy_within(t * d..(t + 1) * d, m * d);
+                    }
+                    m += 1;
+                }
             }
             m
         } else {
@@ -237,8 +260,9 @@ pub(crate) fn forward(
                 );
             }
             tr("result_norm", None, &s.xb[..m * d]);
-            matmul(model.matrix(&model.output), s.xb, m, s.act, s.logits, par);
-            tr("result_output", None, &s.logits[..m * c.n_vocab]);
+            let rows = &mut s.logits[out_row0 * c.n_vocab..];
+            matmul(model.matrix(&model.output), s.xb, m, s.act, rows, par);
+            tr("result_output", None, &rows[..m * c.n_vocab]);
         }
     }
 }
@@ -283,7 +307,7 @@ impl KvCache {
         &v_cache[start..start + len * self.elem()]
     }
 
-    /// Writes the keys and values of `n` tokens at positions `n_past..`, converted to the
+    /// Writes the keys and values of the step's `n` tokens into their cells, converted to the
     /// cache's type (`ggml_cpy` into the cache).
     fn store(
         &self,
@@ -291,12 +315,12 @@ impl KvCache {
         v_cache: &mut [u8],
         k: &[f32],
         v: &[f32],
-        n_past: usize,
+        step: Step<'_>,
         n: usize,
     ) {
         let (hd, e) = (self.head_dim, self.elem());
         for t in 0..n {
-            let p = n_past + t;
+            let p = step.cell(t);
             for g in 0..self.n_head_kv {
                 let src = &k[(t * self.n_head_kv + g) * hd..][..hd];
                 let start = self.k_offset(g) + p * hd * e;
@@ -310,12 +334,13 @@ impl KvCache {
     }
 }
 
-/// Causal multi-head attention over the cache for `n` tokens at positions `n_past..`, one task
-/// per query head (heads share key/value heads in groups of `n_head / n_head_kv`).
+/// Causal multi-head attention over the cache for the step's `n` tokens, one task per query
+/// head (heads share key/value heads in groups of `n_head / n_head_kv`).
 ///
-/// For each token and head, as llama.cpp without flash attention: `kq = K · q` over the
-/// positions it may see, `softmax(kq / sqrt(head_dim))` with the later positions masked, and
-/// `out = V · weights`. Both products are ggml `mul_mat`s, so they round like one: the query
+/// For each token and head, as llama.cpp without flash attention: `kq = K · q` over the cells
+/// it may see (llama.cpp's KQ mask: cells of its sequence at positions up to its own; the
+/// others are -inf, so they weigh an exact 0 wherever they fall among the visible ones),
+/// `softmax(kq / sqrt(head_dim))`, and `out = V · weights`. Both products are ggml `mul_mat`s, so they round like one: the query
 /// and the weights are converted to the cache's type first, and the kernel (hence the float
 /// order) depends on the batch: llamafile's tinyBLAS for two or more tokens, `ggml_vec_dot_*`
 /// for one; an f32 cache's `K · q` is always a vec_dot (the permuted query is not contiguous,
@@ -333,8 +358,8 @@ fn attention(
     heads: &mut [u8],
     head_scratch: usize,
     n_head: usize,
-    n_past: usize,
-    n: usize,
+    (step, n): (Step<'_>, usize),
+    (cells, n_kv): (&[u64], usize),
     par: &dyn Parallel,
 ) {
     let hd = cache.head_dim;
@@ -361,11 +386,22 @@ fn attention(
         let q_conv = &mut rest[..hd * e];
         let scores = as_f32_mut(scores);
         for t in 0..n {
-            let seen = n_past + t + 1;
+            let (pos, seq) = (step.pos(t) as u64, step.seq(t));
+            // The cell is visible: in use, of the token's sequence, not after it.
+            let visible = |j: usize| {
+                let c = &cells[j * CELL_WORDS..][..CELL_WORDS];
+                c[1] != 0 && c[0] & seq != 0 && c[1] - 1 <= pos
+            };
+            // Cells past the last visible one weigh zero, as the padding does.
+            let seen = (0..n_kv).rev().find(|&j| visible(j)).map_or(0, |j| j + 1);
             let window = seen.next_multiple_of(pad);
             let _ = quant::quantize_row(cache.ty, &q[(t * n_head + h) * hd..][..hd], q_conv);
-            for (p, sc) in scores[..seen].iter_mut().enumerate() {
-                *sc = dot(cache.ty, kq_path, cache.key(k_cache, g, p), q_conv);
+            for (j, sc) in scores[..seen].iter_mut().enumerate() {
+                *sc = if visible(j) {
+                    dot(cache.ty, kq_path, cache.key(k_cache, g, j), q_conv)
+                } else {
+                    f32::NEG_INFINITY
+                };
             }
             softmax_scaled(&mut scores[..seen], scale);
             let _ = quant::quantize_row(cache.ty, &scores[..seen], &mut weights[..seen * e]);

@@ -12,7 +12,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-pub use context::{Context, ContextParams, KvType};
+pub use context::{BatchToken, Context, ContextParams, KvType, SeqSet, MAX_POS, MAX_SEQ};
 pub use llama::Trace;
 pub use source::Layout;
 
