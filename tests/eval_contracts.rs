@@ -123,6 +123,7 @@ fn kv_cached_continuation_equals_one_batch() {
         kv_type: KvType::F32,
         logits_all: true,
         n_seq_max: 1,
+        n_outputs_max: 0,
     };
     let mut batch = Context::new(&model, params).unwrap();
     batch.eval(&tokens, &Serial).unwrap();

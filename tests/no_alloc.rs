@@ -1,5 +1,6 @@
 //! After a context is created, evaluating tokens performs no heap allocation: proven with a
-//! counting global allocator around prompt and single-token evaluations, serial and threaded.
+//! counting global allocator around prompt and single-token evaluations, serial and threaded,
+//! and around multi-sequence batches and sequence operations.
 //! (One test in this binary, so nothing else allocates while it counts.)
 
 mod common;
@@ -100,4 +101,48 @@ fn eval_allocates_nothing() {
             );
         }
     }
+}
+
+#[test]
+fn multi_sequence_decode_and_sequence_operations_allocate_nothing() {
+    use llamette::model::{BatchToken, SeqSet};
+    let bytes = fixture("models/tiny-codellama.q4_k_m.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let pool = ThreadPool::new(3);
+    let params = ContextParams {
+        n_ctx: 128,
+        n_batch: 16,
+        n_seq_max: 4,
+        ..Default::default()
+    };
+    let mut ctx = Context::new(&model, params).unwrap();
+    // Batches built before the window: the host owns them.
+    let shared: Vec<BatchToken> = (0..10)
+        .map(|i| BatchToken {
+            token: 1 + i as u32,
+            pos: i,
+            seqs: SeqSet::one(0).with(1).with(2).with(3),
+            logits: i == 9,
+        })
+        .collect();
+    let mixed: Vec<BatchToken> = (0..24)
+        .map(|i| BatchToken::new(50 + i as u32, 10 + i / 4, i % 4, i >= 20))
+        .collect();
+    let step: Vec<BatchToken> = (0..4).map(|s| BatchToken::new(7, 16, s, true)).collect();
+    ctx.eval(&[1], &pool).unwrap();
+    ctx.clear();
+
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    ctx.decode(&shared, &pool).unwrap();
+    ctx.decode(&mixed, &pool).unwrap();
+    ctx.decode(&step, &Serial).unwrap();
+    let _ = ctx.logits_ith(3).unwrap()[0];
+    ctx.seq_rm(Some(1), 12..).unwrap();
+    ctx.seq_cp(0, 1, ..).unwrap();
+    ctx.seq_keep(0).unwrap();
+    let _ = (ctx.seq_pos_min(0), ctx.seq_pos_max(0));
+    COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);
+    assert_eq!(ctx.seq_pos_max(0), Some(16));
 }

@@ -54,6 +54,7 @@ impl LlametteContextParams {
             logits_all: self.logits_all,
             // One sequence until the C ABI has batches (its struct is part of the ABI).
             n_seq_max: 1,
+            n_outputs_max: 0,
         })
     }
 }

@@ -51,6 +51,10 @@ pub struct ContextParams {
     /// cells of one KV cache (llama.cpp's unified cache), and a [`Context::decode`] may ask for
     /// the logits of up to `n_seq_max` tokens (`n_batch` with `logits_all`).
     pub n_seq_max: usize,
+    /// Tokens of one [`Context::decode`] whose logits it can keep (llama.cpp's
+    /// `n_outputs_max`); 0: `n_seq_max` (`n_batch` with `logits_all`), one per sequence, as
+    /// generation needs. Each row costs `4 * n_vocab` bytes.
+    pub n_outputs_max: usize,
 }
 
 /// The most sequences a context can hold.
@@ -140,6 +144,7 @@ impl Default for ContextParams {
             kv_type: KvType::F16,
             logits_all: false,
             n_seq_max: 1,
+            n_outputs_max: 0,
         }
     }
 }
@@ -230,7 +235,12 @@ impl Layout {
             .map(|w| activation_bytes(w.ty, w.cols, b))
             .max()
             .unwrap_or(0);
-        let n_out = if p.logits_all { b } else { p.n_seq_max };
+        let n_out = match (p.n_outputs_max, p.logits_all) {
+            (0, true) => b,
+            (0, false) => p.n_seq_max,
+            (n, true) => n.max(b),
+            (n, false) => n,
+        };
         let words = |n: usize, w: usize| mul(&[n, w, 8]);
         Ok(Layout {
             k_cache: region(mul(&k_elems))?,
@@ -732,7 +742,7 @@ impl<'a> Context<'a> {
         if outputs > self.layout.n_out {
             return Err(Error::BadParams {
                 reason: format!(
-                    "{outputs} tokens ask for logits; this context keeps {} rows (n_seq_max, or n_batch with logits_all)",
+                    "{outputs} tokens ask for logits; this context keeps {} rows (ContextParams::n_outputs_max)",
                     self.layout.n_out
                 ),
             });
