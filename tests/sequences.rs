@@ -1,0 +1,190 @@
+//! Sequences in one context: a bad batch or sequence operation is a named error that leaves
+//! the context as it was, and after each sequence operation continuing gives the same logits
+//! as a fresh context that evaluated the equivalent tokens directly (exactly: the cases keep
+//! each sequence's cells where a fresh context would put them).
+
+mod common;
+
+use common::fixture;
+use llamette::model::{BatchToken, Context, ContextParams, Model, SeqSet};
+use llamette::{Error, Serial};
+
+fn params(n_seq_max: usize) -> ContextParams {
+    ContextParams {
+        n_ctx: 64,
+        n_batch: 16,
+        n_seq_max,
+        ..ContextParams::default()
+    }
+}
+
+fn run(seq: usize, tokens: &[u32], start: usize) -> Vec<BatchToken> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| BatchToken::new(t, start + i, seq, i + 1 == tokens.len()))
+        .collect()
+}
+
+/// The logits after `steps` evaluated one after the other in a fresh one-sequence context
+/// (the same steps: a step's size chooses the kernels, hence the float order).
+fn fresh(model: &Model, steps: &[&[u32]]) -> Vec<f32> {
+    let mut ctx = Context::new(model, params(1)).unwrap();
+    for s in steps {
+        ctx.eval(s, &Serial).unwrap();
+    }
+    ctx.logits().to_vec()
+}
+
+#[test]
+fn bad_batches_are_named_errors_and_change_nothing() {
+    let bytes = fixture("models/tiny-codellama.q8_0.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut ctx = Context::new(&model, params(2)).unwrap();
+    ctx.decode(&run(0, &[1, 5, 9], 0), &Serial).unwrap();
+    let before = ctx.logits_ith(2).unwrap().to_vec();
+    let used = ctx.n_used();
+    let bad = |ctx: &mut Context, batch: &[BatchToken], says: &str| {
+        let e = ctx.decode(batch, &Serial).unwrap_err();
+        assert!(e.to_string().contains(says), "{e} (expected {says:?})");
+        assert_eq!(ctx.n_used(), used, "{says}: cells unchanged");
+        assert_eq!(
+            ctx.logits_ith(2).unwrap(),
+            &before[..],
+            "{says}: logits unchanged"
+        );
+    };
+    bad(&mut ctx, &[], "at least one token");
+    bad(
+        &mut ctx,
+        &[BatchToken::new(5000, 3, 0, true)],
+        "outside the vocabulary",
+    );
+    bad(&mut ctx, &[BatchToken::new(5, 3, 2, true)], "n_seq_max (2)");
+    let none = BatchToken {
+        token: 5,
+        pos: 3,
+        seqs: SeqSet::default(),
+        logits: false,
+    };
+    bad(&mut ctx, &[none], "is empty");
+    bad(&mut ctx, &run(0, &[7], 5), "positions must continue at 3");
+    bad(&mut ctx, &run(0, &[7], 2), "positions must continue at 3");
+    bad(
+        &mut ctx,
+        &[
+            BatchToken::new(7, 4, 1, false),
+            BatchToken::new(7, 3, 1, true),
+        ],
+        "decrease",
+    );
+    bad(
+        &mut ctx,
+        &[
+            BatchToken::new(7, 0, 1, false),
+            BatchToken::new(7, 2, 1, true),
+        ],
+        "skip",
+    );
+    bad(
+        &mut ctx,
+        &[
+            BatchToken::new(7, 3, 0, true),
+            BatchToken::new(7, 0, 1, true),
+            BatchToken::new(8, 1, 1, true),
+        ],
+        "ask for logits",
+    );
+    bad(
+        &mut ctx,
+        &[BatchToken::new(7, 1usize << 40, 1, true)],
+        "above",
+    );
+    let long: Vec<u32> = (0..62).map(|i| 3 + i).collect();
+    let e = ctx.decode(&run(1, &long, 0), &Serial).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::ContextFull {
+                n_ctx: 64,
+                needed: 65
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(ctx.n_used(), used);
+    // Sequence operations name a sequence the context has.
+    for e in [
+        ctx.seq_rm(Some(2), ..).unwrap_err(),
+        ctx.seq_cp(0, 2, ..).unwrap_err(),
+        ctx.seq_keep(5).unwrap_err(),
+    ] {
+        assert!(e.to_string().contains("n_seq_max (2)"), "{e}");
+    }
+    assert_eq!(ctx.n_used(), used);
+}
+
+#[test]
+fn after_each_sequence_operation_the_logits_are_a_fresh_contexts() {
+    let bytes = fixture("models/tiny-codellama.q4_k_m.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let prompt = [1u32, 20, 30, 40, 50, 60];
+    let mut ctx = Context::new(&model, params(3)).unwrap();
+    ctx.decode(&run(0, &prompt, 0), &Serial).unwrap();
+    assert_eq!(ctx.logits_ith(5).unwrap(), &fresh(&model, &[&prompt])[..]);
+    assert_eq!((ctx.seq_pos_min(0), ctx.seq_pos_max(0)), (Some(0), Some(5)));
+
+    // Copy: sequence 1 shares the prompt's cells, continues on its own.
+    ctx.seq_cp(0, 1, ..).unwrap();
+    assert_eq!(ctx.n_used(), 6, "copied cells are shared");
+    ctx.decode(&run(1, &[77], 6), &Serial).unwrap();
+    assert_eq!(
+        ctx.logits_ith(0).unwrap(),
+        &fresh(&model, &[&prompt, &[77]])[..]
+    );
+
+    // Remove the tail of sequence 0 and re-decode it differently.
+    ctx.seq_rm(Some(0), 4..).unwrap();
+    assert_eq!(ctx.seq_pos_max(0), Some(3));
+    assert_eq!(
+        ctx.seq_pos_max(1),
+        Some(6),
+        "sequence 1 keeps the shared cells"
+    );
+    // Keep: only sequence 1 is left (the cells it shares with 0 stay, 0's others go).
+    ctx.seq_keep(1).unwrap();
+    assert_eq!(ctx.seq_pos_max(0), None);
+    assert_eq!(ctx.n_used(), 7);
+    ctx.decode(&run(1, &[88, 99], 7), &Serial).unwrap();
+    assert_eq!(
+        ctx.logits_ith(1).unwrap(),
+        &fresh(&model, &[&prompt, &[77], &[88, 99]])[..]
+    );
+
+    // A range copy: sequence 2 gets positions 0..3 of sequence 1.
+    ctx.seq_cp(1, 2, 0..3).unwrap();
+    assert_eq!((ctx.seq_pos_min(2), ctx.seq_pos_max(2)), (Some(0), Some(2)));
+    // Remove everything: the cache starts over at cell 0, as a fresh one.
+    ctx.seq_rm(None, ..).unwrap();
+    assert_eq!(ctx.n_used(), 0);
+    ctx.decode(&run(2, &prompt, 0), &Serial).unwrap();
+    assert_eq!(ctx.logits_ith(5).unwrap(), &fresh(&model, &[&prompt])[..]);
+}
+
+#[test]
+fn truncate_and_eval_are_sequence_zero() {
+    let bytes = fixture("models/tiny-codellama.q8_0.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut ctx = Context::new(&model, params(2)).unwrap();
+    ctx.eval(&[1, 2, 3, 4], &Serial).unwrap();
+    assert_eq!(ctx.n_past(), 4);
+    ctx.decode(&run(1, &[1, 9], 0), &Serial).unwrap();
+    assert_eq!(ctx.n_past(), 4, "sequence 1 does not move sequence 0");
+    ctx.truncate(2);
+    assert_eq!((ctx.n_past(), ctx.n_used()), (2, 4));
+    ctx.eval(&[3, 4], &Serial).unwrap();
+    // Sequence 0's cells 2 and 3 were freed and taken again, in order: a fresh context's logits.
+    assert_eq!(ctx.logits(), &fresh(&model, &[&[1, 2], &[3, 4]])[..]);
+    ctx.clear();
+    assert_eq!((ctx.n_past(), ctx.n_used()), (0, 0));
+}
