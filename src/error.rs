@@ -187,6 +187,13 @@ pub enum Error {
         /// larger (std on Linux); `None` where the allocator refused it.
         limit: Option<u64>,
     },
+    /// A saved context or sequence state that cannot be restored here: not a state, another
+    /// version, from another model or KV type, truncated or corrupted (its checksum), or
+    /// holding more than the context can take. The context is left as it was.
+    BadState {
+        /// What is wrong.
+        reason: String,
+    },
     /// An operating-system I/O error (std only), with the path it concerned.
     Io {
         /// The path.
@@ -303,6 +310,7 @@ impl fmt::Display for Error {
                     None => write!(f, "which the allocator refused"),
                 }
             }
+            Error::BadState { reason } => write!(f, "bad state: {reason}"),
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -1626,6 +1626,97 @@ pub mod targets {
         }
     }
 
+    /// Saved states, edited: a whole-context or one-sequence state of a tiny model with two
+    /// sequences, with bytes flipped (and the checksum recomputed, or not), cut or extended by
+    /// the input, restored into a fresh context: an error, or a state that evaluates on.
+    /// Input: [mode][n_edits][edits: 4 bytes offset, 1 byte xor ...][cut][extra bytes...].
+    pub mod state {
+        use std::sync::OnceLock;
+
+        use super::super::{fixtures, Input};
+        use llamette::model::{reseal_state, BatchToken, Context, ContextParams, Model};
+        use llamette::Serial;
+
+        fn model() -> &'static Model<'static> {
+            static M: OnceLock<Model<'static>> = OnceLock::new();
+            M.get_or_init(|| Model::from_bytes(fixtures::TINY_Q2_K).expect("fixture loads"))
+        }
+
+        fn params(n_ctx: usize) -> ContextParams {
+            ContextParams {
+                n_ctx,
+                n_batch: 8,
+                n_seq_max: 2,
+                ..ContextParams::default()
+            }
+        }
+
+        /// A whole-context state and sequence 1's state.
+        fn saved() -> &'static (Vec<u8>, Vec<u8>) {
+            static S: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+            S.get_or_init(|| {
+                let mut ctx = Context::new(model(), params(32)).expect("context");
+                let batch: Vec<BatchToken> = (0..10)
+                    .map(|i| BatchToken::new(3 + i as u32, i / 2, i % 2, i >= 8))
+                    .collect();
+                ctx.decode(&batch, &Serial).expect("decode");
+                let mut whole = vec![0u8; ctx.state_size()];
+                ctx.state_write(&mut whole).expect("state");
+                let mut seq = vec![0u8; ctx.seq_state_size(1).expect("size")];
+                ctx.seq_state_write(1, &mut seq).expect("seq state");
+                (whole, seq)
+            })
+        }
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let mut inp = Input::new(data);
+            let mode = inp.u8();
+            let (whole, seq) = saved();
+            let mut bytes = if mode & 1 == 0 {
+                whole.clone()
+            } else {
+                seq.clone()
+            };
+            for _ in 0..inp.u8() % 16 {
+                let at = inp.u32() as usize % bytes.len();
+                let x = inp.u8();
+                bytes[at] ^= x;
+            }
+            if mode & 2 != 0 {
+                reseal_state(&mut bytes);
+            }
+            if mode & 4 != 0 {
+                let cut = inp.u32() as usize % (bytes.len() + 1);
+                bytes.truncate(cut);
+            }
+            if mode & 8 != 0 {
+                bytes.extend_from_slice(inp.rest());
+            }
+            let mut ctx = Context::new(model(), params(8 + (mode >> 4) as usize * 4))
+                .expect("a small context");
+            let restored = if mode & 1 == 0 {
+                ctx.state_read(&bytes)
+            } else {
+                ctx.seq_state_read(usize::from(mode & 0x10 != 0), &bytes)
+            };
+            if restored.is_ok() {
+                // Whatever was restored evaluates on (or is a named error, e.g. a full
+                // context), and the state written again is read back.
+                let next = ctx.seq_pos_max(0).map_or(0, |p| p + 1);
+                let _ = ctx.decode(&[BatchToken::new(5, next, 0, true)], &Serial);
+                let mut again = vec![0u8; ctx.state_size()];
+                let n = ctx
+                    .state_write(&mut again)
+                    .expect("a restored context saves");
+                let mut fresh = Context::new(model(), params(ctx.params().n_ctx)).expect("context");
+                fresh
+                    .state_read(&again[..n])
+                    .expect("a state just written restores");
+            }
+        }
+    }
+
     /// Every target's body by name (`ffi_model` only with the `ffi` feature).
     pub fn by_name(name: &str) -> Option<fn(&[u8])> {
         Some(match name {
@@ -1637,6 +1728,7 @@ pub mod targets {
             "tokenize" => tokenize::run,
             "detokenize" => detokenize::run,
             "chat" => chat::run,
+            "state" => state::run,
             #[cfg(feature = "ffi")]
             "ffi_model" => ffi_model::run,
             _ => return None,

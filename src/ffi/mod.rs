@@ -251,6 +251,7 @@ pub(crate) fn status_of(e: &Error) -> LlametteStatus {
         Error::BadChat { .. } => LLAMETTE_ERR_BAD_CHAT,
         Error::Io { .. } => LLAMETTE_ERR_IO,
         Error::OutOfMemory { .. } => LLAMETTE_ERR_ALLOCATION,
+        Error::BadState { .. } => LLAMETTE_ERR_INVALID_ARGUMENT,
     }
 }
 

@@ -6,6 +6,9 @@ use alloc::vec::Vec;
 
 use core::ops::{Bound, RangeBounds};
 
+mod state;
+pub use state::reseal_state;
+
 use super::{llama, Model};
 use crate::error::{Error, Result};
 use crate::kernels::{activation_bytes, as_u64, as_u64_mut};

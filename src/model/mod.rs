@@ -12,7 +12,9 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-pub use context::{BatchToken, Context, ContextParams, KvType, SeqSet, MAX_POS, MAX_SEQ};
+pub use context::{
+    reseal_state, BatchToken, Context, ContextParams, KvType, SeqSet, MAX_POS, MAX_SEQ,
+};
 pub use llama::Trace;
 pub use source::Layout;
 

@@ -24,7 +24,7 @@ const EMPTY: u32 = u32::MAX;
 /// SipHash with `C` compression rounds and `D` finalization rounds, keyed by `(k0, k1)`, over
 /// the bytes written (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012).
 #[derive(Clone)]
-struct SipHasher<const C: usize, const D: usize> {
+pub(crate) struct SipHasher<const C: usize, const D: usize> {
     v: [u64; 4],
     /// Bytes not yet compressed (fewer than 8), little-endian in the low bits.
     tail: u64,
@@ -33,7 +33,7 @@ struct SipHasher<const C: usize, const D: usize> {
 }
 
 impl<const C: usize, const D: usize> SipHasher<C, D> {
-    fn new(k0: u64, k1: u64) -> Self {
+    pub(crate) fn new(k0: u64, k1: u64) -> Self {
         SipHasher {
             v: [
                 k0 ^ 0x736f_6d65_7073_6575,
@@ -71,7 +71,7 @@ impl<const C: usize, const D: usize> SipHasher<C, D> {
     }
 
     #[inline]
-    fn write(&mut self, mut bytes: &[u8]) {
+    pub(crate) fn write(&mut self, mut bytes: &[u8]) {
         self.len = self.len.wrapping_add(bytes.len() as u64);
         // Fill the pending word first.
         while self.ntail != 0 && !bytes.is_empty() {
@@ -102,7 +102,7 @@ impl<const C: usize, const D: usize> SipHasher<C, D> {
     }
 
     #[inline]
-    fn finish(mut self) -> u64 {
+    pub(crate) fn finish(mut self) -> u64 {
         let m = self.tail | ((self.len & 0xff) << 56);
         self.compress(m);
         self.v[2] ^= 0xff;

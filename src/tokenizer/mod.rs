@@ -27,7 +27,7 @@ pub mod unicode;
 
 mod bpe;
 mod detok;
-mod index;
+pub(crate) mod index;
 mod spm;
 mod vocab;
 
