@@ -18,6 +18,7 @@ Plan steps (the JSON both sides read):
   {"rm": [seq or -1, p0, p1 or -1]}      llama_memory_seq_rm
   {"cp": [src, dst, p0, p1 or -1]}       llama_memory_seq_cp
   {"keep": seq}                           llama_memory_seq_keep
+  {"add": [seq, p0, p1 or -1, delta]}     llama_memory_seq_add (the K-shift at the next decode)
   {"greedy": {"seqs": [...], "n": N}}     N batches of one token per sequence: the argmax of
                                           the sequence's last logits, at its next position
 The last logits of a sequence are those of the latest output token that belongs to it.
@@ -103,6 +104,27 @@ def plans(n_vocab, which):
         {"decode": seq_run(1, r1)},
         {"greedy": {"seqs": [1], "n": 3}},
     ]})
+    # Context shift: drop the middle of a conversation and move the rest back (the K-shift),
+    # twice; then a positive shift of one of two sequences, and one that pushes cells below 0.
+    cs = [1] + toks(23)
+    out.append({"name": "context_shift", "n_ctx": 64, "n_ubatch": 512, "n_seq_max": 1, "steps": [
+        {"decode": seq_run(0, cs)},
+        {"rm": [0, 4, 12]},
+        {"add": [0, 12, -1, -8]},
+        {"greedy": {"seqs": [0], "n": 4}},
+        {"rm": [0, 4, 8]},
+        {"add": [0, 8, -1, -4]},
+        {"greedy": {"seqs": [0], "n": 3}},
+    ]})
+    s0, s1 = [1] + toks(9), [1] + toks(9)
+    out.append({"name": "shift_two_sequences", "n_ctx": 64, "n_ubatch": 512, "n_seq_max": 2, "steps": [
+        {"decode": seq_run(0, s0) + seq_run(1, s1)},
+        {"add": [1, 0, -1, 3]},
+        {"greedy": {"seqs": [0, 1], "n": 3}},
+        {"add": [1, 0, 6, -5]},
+        {"rm": [1, 0, 6]},
+        {"greedy": {"seqs": [0, 1], "n": 2}},
+    ]})
     return out
 
 
@@ -162,6 +184,10 @@ def run_plan(model, n_vocab, plan, threads):
         elif "cp" in step:
             src, dst, p0, p1 = step["cp"]
             L.llama_memory_seq_cp(mem, src, dst, p0, p1)
+            results.append({})
+        elif "add" in step:
+            seq, p0, p1, delta = step["add"]
+            L.llama_memory_seq_add(mem, seq, p0, p1, delta)
             results.append({})
         elif "keep" in step:
             L.llama_memory_seq_keep(mem, step["keep"])

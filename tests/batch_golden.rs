@@ -1,7 +1,8 @@
 //! Many sequences in one context against llama.cpp: the plans of `scripts/batch_goldens.py`
 //! (batches mixing two to four sequences of different lengths, a prompt shared by four
 //! sequences, interleaved tokens, sequences removed, copied and kept, batches longer than a
-//! step, greedy generation of one token per sequence per batch) run through
+//! step, context shifts that move positions and re-rotate cached keys, greedy generation of
+//! one token per sequence per batch) run through
 //! `Context::decode` and the sequence operations must give every logits row llama.cpp gave,
 //! bit for bit (SHA-256 of the f32 row), and the same greedy tokens.
 
@@ -152,6 +153,10 @@ fn run_plan(model: &Model, plan: &Json, threads: usize) -> Result<usize, String>
         } else if let Some(cp) = step.get("cp") {
             let v = cp.i64_vec();
             ctx.seq_cp(v[0] as usize, v[1] as usize, span(v[2], v[3]))
+                .map_err(|e| format!("{name}: {what}: {e}"))?;
+        } else if let Some(add) = step.get("add") {
+            let v = add.i64_vec();
+            ctx.seq_add(v[0] as usize, span(v[1], v[2]), v[3] as isize)
                 .map_err(|e| format!("{name}: {what}: {e}"))?;
         } else if let Some(keep) = step.get("keep") {
             ctx.seq_keep(keep.as_usize().unwrap())

@@ -6,7 +6,7 @@
 mod common;
 
 use common::fixture;
-use llamette::model::{BatchToken, Context, ContextParams, Model, SeqSet};
+use llamette::model::{BatchToken, Context, ContextParams, KvType, Model, SeqSet};
 use llamette::{Error, Serial};
 
 fn params(n_seq_max: usize) -> ContextParams {
@@ -187,4 +187,91 @@ fn truncate_and_eval_are_sequence_zero() {
     assert_eq!(ctx.logits(), &fresh(&model, &[&[1, 2], &[3, 4]])[..]);
     ctx.clear();
     assert_eq!((ctx.n_past(), ctx.n_used()), (0, 0));
+}
+
+/// The largest difference between two logits rows, relative to the largest logit.
+fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    let top = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / top
+}
+
+#[test]
+fn a_context_shift_moves_positions_and_rotates_the_keys() {
+    let bytes = fixture("models/tiny-codellama.q8_0.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let ten: Vec<u32> = (0..10).map(|i| 3 + 11 * i).collect();
+    // Rope depends on relative positions only: ten tokens read at 0..10 and moved to 10..20
+    // must attend as ten tokens read at 10..20 (the rotation of the cached keys is what
+    // makes that so; llama.cpp's own shifted results are held bit for bit in batch_golden).
+    for kv_type in [KvType::F16, KvType::F32] {
+        let p = ContextParams {
+            kv_type,
+            ..params(1)
+        };
+        let mut moved = Context::new(&model, p).unwrap();
+        moved.eval(&ten, &Serial).unwrap();
+        moved.seq_add(0, .., 10).unwrap();
+        assert_eq!(
+            (moved.seq_pos_min(0), moved.seq_pos_max(0)),
+            (Some(10), Some(19))
+        );
+        moved
+            .decode(&[BatchToken::new(99, 20, 0, true)], &Serial)
+            .unwrap();
+        let mut read_there = Context::new(&model, p).unwrap();
+        let at10: Vec<BatchToken> = ten
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| BatchToken::new(t, 10 + i, 0, i == 9))
+            .collect();
+        read_there.decode(&at10, &Serial).unwrap();
+        read_there
+            .decode(&[BatchToken::new(99, 20, 0, true)], &Serial)
+            .unwrap();
+        // F16 keys are rounded once more after their rotation; the error grows through the
+        // layers of this tiny model's sharp attention to a few percent of the largest logit.
+        let d = rel_diff(moved.logits(), read_there.logits());
+        let bound = if kv_type == KvType::F16 { 0.05 } else { 1e-4 };
+        assert!(d < bound, "{kv_type:?}: relative difference {d}");
+    }
+
+    // The context shift of a chat: drop positions 4..10, move 10.. back by 6.
+    let tokens: Vec<u32> = (0..20).map(|i| 3 + 11 * i).collect();
+    let mut ctx = Context::new(&model, params(1)).unwrap();
+    ctx.eval(&tokens, &Serial).unwrap();
+    ctx.seq_rm(Some(0), 4..10).unwrap();
+    ctx.seq_add(0, 10.., -6).unwrap();
+    assert_eq!(
+        (ctx.seq_pos_min(0), ctx.seq_pos_max(0), ctx.n_used()),
+        (Some(0), Some(13), 14)
+    );
+    ctx.eval(&[99], &Serial).unwrap();
+    assert_eq!(ctx.n_past(), 15);
+    // A shift below position 0 removes the cells; past the largest position is an error that
+    // changes nothing; a shift by 0 is nothing.
+    ctx.seq_add(0, 0..2, -5).unwrap();
+    assert_eq!((ctx.seq_pos_min(0), ctx.n_used()), (Some(2), 13));
+    ctx.seq_add(0, .., 0).unwrap();
+    let e = ctx.seq_add(0, .., isize::MAX / 2).unwrap_err();
+    assert!(e.to_string().contains("is above"), "{e}");
+    assert_eq!((ctx.n_used(), ctx.seq_pos_max(0)), (13, Some(14)));
+}
+
+#[test]
+fn seq_div_divides_positions() {
+    let bytes = fixture("models/tiny-codellama.q8_0.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let mut ctx = Context::new(&model, params(1)).unwrap();
+    ctx.eval(&(1..17).collect::<Vec<u32>>(), &Serial).unwrap();
+    assert!(ctx
+        .seq_div(0, .., 0)
+        .unwrap_err()
+        .to_string()
+        .contains("division by 0"));
+    ctx.seq_div(0, 8.., 2).unwrap();
+    // Positions 8..16 became 4..8 (two cells each): the next position is 8.
+    assert_eq!((ctx.seq_pos_max(0), ctx.n_used()), (Some(7), 16));
+    ctx.decode(&[BatchToken::new(5, 8, 0, true)], &Serial)
+        .unwrap();
+    assert!(ctx.logits_ith(0).unwrap().iter().all(|x| x.is_finite()));
 }

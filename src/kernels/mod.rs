@@ -612,8 +612,20 @@ pub fn rms_norm(x: &[f32], weight: &[u8], eps: f32, y: &mut [f32]) {
 /// extrapolation): `theta_i = p * base^(-2i/n_rot)` built by repeated multiplication in f32,
 /// scaled by `freq_scale` (linear rope scaling), `cache[2i] = cos`, `cache[2i + 1] = sin`.
 pub fn rope_cache(pos: usize, n_rot: usize, freq_base: f32, freq_scale: f32, cache: &mut [f32]) {
+    rope_cache_signed(pos as f32, n_rot, freq_base, freq_scale, cache);
+}
+
+/// [`rope_cache`] for a position given as an f32, which may be negative: the rotation by a
+/// position delta that a K-shift applies to cached keys.
+pub fn rope_cache_signed(
+    pos: f32,
+    n_rot: usize,
+    freq_base: f32,
+    freq_scale: f32,
+    cache: &mut [f32],
+) {
     let theta_scale = mathf::powf(freq_base, -2.0f32 / n_rot as f32);
-    let mut theta = pos as f32;
+    let mut theta = pos;
     for pair in cache[..n_rot].chunks_exact_mut(2) {
         let t = freq_scale * theta;
         pair[0] = mathf::cosf(t);

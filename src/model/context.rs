@@ -128,9 +128,10 @@ impl BatchToken {
 }
 
 /// Words per KV cell: the sequence set, the position plus one (0: empty, so zeroed memory is
-/// an empty cache), and the number of the evaluation that filled it (to undo an evaluation
-/// that unwinds).
-pub(crate) const CELL_WORDS: usize = 3;
+/// an empty cache), the number of the evaluation that filled it (to undo an evaluation that
+/// unwinds), and the position change its key still has to be rotated by (an `i64`: the
+/// K-shift applied at the next evaluation).
+pub(crate) const CELL_WORDS: usize = 4;
 
 /// Words per token of the batch step being evaluated: token id (bit 32: logits wanted),
 /// position, sequence set, cell.
@@ -321,6 +322,8 @@ pub struct Context<'a> {
     n_outputs: usize,
     /// Evaluations so far (the number the cells of the next one are marked with).
     epoch: u64,
+    /// Some cell's key waits for a K-shift.
+    has_shift: bool,
 }
 
 /// Undoes an evaluation whose forward pass unwinds (a host `Parallel` that panics): the cells
@@ -437,6 +440,7 @@ impl<'a> Context<'a> {
             used: 0,
             n_outputs: 0,
             epoch: 0,
+            has_shift: false,
         })
     }
 
@@ -537,7 +541,7 @@ impl<'a> Context<'a> {
             let seqs = f(SeqSet(c[0]), (c[1] - 1) as usize);
             c[0] = seqs.0;
             if seqs.is_empty() {
-                c[1] = 0;
+                c.fill(0);
                 used -= 1;
                 freed_first.get_or_insert(i);
             }
@@ -596,6 +600,152 @@ impl<'a> Context<'a> {
         Ok(())
     }
 
+    /// Adds `delta` to the positions in `range` of sequence `seq`, as llama.cpp's
+    /// `llama_memory_seq_add`: the keys of those cells are re-rotated by `delta` before the next
+    /// evaluation (llama.cpp's K-shift), so a host can drop the oldest part of a conversation
+    /// with [`Context::seq_rm`] and move the rest back ("context shift"). A cell whose position
+    /// would fall below 0 is removed (from every sequence it holds). A position past
+    /// [`MAX_POS`] is an error that changes nothing.
+    pub fn seq_add(
+        &mut self,
+        seq: usize,
+        range: impl RangeBounds<usize>,
+        delta: isize,
+    ) -> Result<()> {
+        self.check_seq(seq)?;
+        let (p0, p1) = span(range);
+        if delta == 0 || p0 >= p1 {
+            return Ok(());
+        }
+        let n = self.params.n_ctx;
+        let bit = SeqSet::one(seq).0;
+        let touched =
+            |c: &[u64]| c[1] != 0 && c[0] & bit != 0 && (p0..p1).contains(&((c[1] - 1) as usize));
+        if delta > 0 {
+            let cells = self.cells();
+            for i in 0..n {
+                let c = &cells[i * CELL_WORDS..][..CELL_WORDS];
+                if touched(c) && (c[1] - 1) as u128 + delta as u128 > MAX_POS as u128 {
+                    return Err(Error::BadParams {
+                        reason: format!(
+                            "seq_add: position {} + {delta} is above {MAX_POS}",
+                            c[1] - 1
+                        ),
+                    });
+                }
+            }
+        }
+        let mut freed_first = None;
+        let mut freed = 0;
+        let cells = self.cells_mut();
+        for i in 0..n {
+            let c = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
+            if !touched(c) {
+                continue;
+            }
+            let new = (c[1] - 1) as i64 + delta as i64;
+            if new < 0 {
+                c.fill(0);
+                freed += 1;
+                freed_first.get_or_insert(i);
+            } else {
+                c[1] = new as u64 + 1;
+                c[3] = (c[3] as i64).wrapping_add(delta as i64) as u64;
+            }
+        }
+        self.used -= freed;
+        self.has_shift = true;
+        // llama.cpp: the head goes to the first freed cell, else to the start.
+        self.head = freed_first.unwrap_or(0);
+        Ok(())
+    }
+
+    /// Divides the positions in `range` of sequence `seq` by `d` (integer division), as
+    /// llama.cpp's `llama_memory_seq_div` (self-extend); the keys are re-rotated to their new
+    /// positions before the next evaluation. `d = 0` is an error.
+    pub fn seq_div(&mut self, seq: usize, range: impl RangeBounds<usize>, d: usize) -> Result<()> {
+        self.check_seq(seq)?;
+        if d == 0 {
+            return Err(Error::BadParams {
+                reason: "seq_div: division by 0".into(),
+            });
+        }
+        let (p0, p1) = span(range);
+        if d == 1 || p0 >= p1 {
+            return Ok(());
+        }
+        let n = self.params.n_ctx;
+        let bit = SeqSet::one(seq).0;
+        let cells = self.cells_mut();
+        for i in 0..n {
+            let c = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
+            if c[1] == 0 || c[0] & bit == 0 || !(p0..p1).contains(&((c[1] - 1) as usize)) {
+                continue;
+            }
+            let old = c[1] - 1;
+            let new = old / d as u64;
+            c[1] = new + 1;
+            // The key moves from `old` to `new`. (llama.cpp 0c1e570 adds `old - new`, the
+            // opposite rotation; earlier versions added `new - old`, as here.)
+            c[3] = (c[3] as i64).wrapping_sub((old - new) as i64) as u64;
+        }
+        self.has_shift = true;
+        Ok(())
+    }
+
+    /// Rotates the keys of the cells whose positions moved by their pending shift (llama.cpp's
+    /// K-shift: `ggml_rope_ext` of each cached key by the shift, in place, F16 keys converted
+    /// to f32 and back), then forgets the shifts.
+    fn apply_shift(&mut self) {
+        if !self.has_shift {
+            return;
+        }
+        self.has_shift = false;
+        let c = self.model.config();
+        let (n_layer, n_head_kv, hd, n_rot) = (c.n_layer, c.n_head_kv, c.head_dim, c.n_rot);
+        let (base, scale) = (c.rope_freq_base, c.rope_freq_scale());
+        let n = self.params.n_ctx;
+        let ty = self.params.kv_type.ggml();
+        let e = ty.type_size();
+        let layout = self.layout;
+        let mem = self.mem_mut();
+        let (cells_at, cells_len) = layout.cells;
+        let (k_at, k_len) = layout.k_cache;
+        let (rope_at, _) = layout.rope;
+        // Regions in layout order: keys, ..., rope table, ..., cells.
+        let (lo, hi) = mem.split_at_mut(rope_at);
+        let k_cache = &mut lo[k_at..k_at + k_len];
+        let (rope, rest) = hi.split_at_mut(n_rot * 4);
+        let table = crate::kernels::as_f32_mut(rope);
+        let cells = as_u64_mut(&mut rest[cells_at - rope_at - n_rot * 4..][..cells_len]);
+        let mut row = [0f32; 2];
+        for i in 0..n {
+            let cell = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
+            let shift = cell[3] as i64;
+            cell[3] = 0;
+            if cell[1] == 0 || shift == 0 {
+                continue;
+            }
+            crate::kernels::rope_cache_signed(shift as f32, n_rot, base, scale, table);
+            for layer in 0..n_layer {
+                for g in 0..n_head_kv {
+                    let at = ((layer * n_head_kv + g) * n + i) * hd * e;
+                    let key = &mut k_cache[at..at + n_rot * e];
+                    for (p, pair) in key.chunks_exact_mut(2 * e).enumerate() {
+                        for (k, x) in row.iter_mut().enumerate() {
+                            *x = load_kv(ty, &pair[k * e..(k + 1) * e]);
+                        }
+                        let (cos, sin) = (table[2 * p], table[2 * p + 1]);
+                        let (y0, y1) =
+                            crate::kernels::reference::math::rope_pair(row[0], row[1], cos, sin);
+                        store_kv(ty, y0, &mut pair[..e]);
+                        store_kv(ty, y1, &mut pair[e..]);
+                    }
+                }
+            }
+        }
+    }
+
     /// Forgets every position of every sequence (the cache is reused from cell 0).
     pub fn clear(&mut self) {
         let n = self.params.n_ctx * CELL_WORDS;
@@ -603,6 +753,7 @@ impl<'a> Context<'a> {
         self.used = 0;
         self.head = 0;
         self.n_outputs = 0;
+        self.has_shift = false;
     }
 
     /// Forgets positions from `n` on of sequence 0, keeping the first `n` (for example to
@@ -800,6 +951,7 @@ impl<'a> Context<'a> {
         mut trace: Option<llama::Trace>,
     ) -> Result<()> {
         self.validate(n, at)?;
+        self.apply_shift();
         self.epoch += 1;
         let epoch = self.epoch;
         let rollback = Rollback {
@@ -847,6 +999,7 @@ impl<'a> Context<'a> {
                     cells[i * CELL_WORDS] = t.seqs.0;
                     cells[i * CELL_WORDS + 1] = t.pos as u64 + 1;
                     cells[i * CELL_WORDS + 2] = epoch;
+                    cells[i * CELL_WORDS + 3] = 0;
                     let w = &mut ub[k * UB_WORDS..][..UB_WORDS];
                     w[0] = t.token as u64 | (u64::from(t.logits) << 32);
                     w[1] = t.pos as u64;
@@ -927,5 +1080,21 @@ impl<'a> Context<'a> {
     /// Tokens whose logits the last evaluation kept.
     pub fn n_outputs(&self) -> usize {
         self.n_outputs
+    }
+}
+
+/// One element of the KV cache as f32 (F16 or F32, little-endian).
+fn load_kv(ty: GgmlType, b: &[u8]) -> f32 {
+    match ty {
+        GgmlType::F16 => crate::quant::f16_le([b[0], b[1]]),
+        _ => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+    }
+}
+
+/// Stores an f32 as one KV cache element (rounded to nearest even for F16).
+fn store_kv(ty: GgmlType, x: f32, b: &mut [u8]) {
+    match ty {
+        GgmlType::F16 => b.copy_from_slice(&crate::quant::to_f16_le(x)),
+        _ => b.copy_from_slice(&x.to_le_bytes()),
     }
 }

@@ -2,7 +2,8 @@
 # The C ABI's tests: builds the library (cargo build --release --features ffi), compiles every
 # tests/c/test_*.c against the staticlib and against the cdylib, and runs each under valgrind
 # memcheck (any error or definite/indirect leak fails); then the chat example (both builds)
-# end to end, and `make install` + pkg-config into a temporary prefix.
+# end to end, and `make install` + pkg-config into a temporary prefix (programs built with
+# `cc $(pkg-config --cflags --libs llamette) ...` must run with LD_LIBRARY_PATH unset).
 #
 #   bash tests/c/run.sh        (from anywhere; honours CARGO_TARGET_DIR, CC)
 #
@@ -144,14 +145,28 @@ test -f "$prefix/include/llamette.h" && test -f "$prefix/lib/libllamette.a" &&
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 pkg-config --modversion llamette
 # The command line as users type it (flags first), and the conventional order (sources
-# first); both link the cdylib.
+# first); both link the cdylib, and both run without LD_LIBRARY_PATH: the .pc's Libs carry
+# -rpath ${libdir}, so the programs find the installed libllamette.so themselves.
+smoke_want="llamette $(pkg-config --modversion llamette): n_vocab 1024, n_embd 256, n_layer 2"
+pkg-config --libs llamette | grep -F -- "-Wl,-rpath,$prefix/lib" > /dev/null ||
+  { echo "llamette.pc's Libs lack -Wl,-rpath,$prefix/lib: $(pkg-config --libs llamette)" >&2; exit 1; }
+# Runs a smoke program with LD_LIBRARY_PATH unset; it must exit 0 and print smoke_want, and
+# the loader must have taken libllamette.so from the prefix.
+smoke_run() {
+  local exe=$1 out rc=0
+  out=$(env -u LD_LIBRARY_PATH "$exe" "$model") || rc=$?
+  [ "$rc" = 0 ] && [ "$out" = "$smoke_want" ] ||
+    { echo "$exe (no LD_LIBRARY_PATH): exit $rc, printed \"$out\", wanted \"$smoke_want\"" >&2; exit 1; }
+  env -u LD_LIBRARY_PATH ldd "$exe" | grep -F -- "libllamette.so => $prefix/lib/libllamette.so" \
+    > /dev/null || { echo "$exe does not load $prefix/lib/libllamette.so" >&2; exit 1; }
+  echo "    $(basename "$exe") without LD_LIBRARY_PATH: $out"
+}
 # shellcheck disable=SC2046
 "$CC" $(pkg-config --cflags --libs llamette) tests/c/pkgconfig_smoke.c -o "$work/smoke"
-LD_LIBRARY_PATH=$prefix/lib "$work/smoke" "$model"
+smoke_run "$work/smoke"
 # shellcheck disable=SC2046
 "$CC" tests/c/pkgconfig_smoke.c $(pkg-config --cflags --libs llamette) -o "$work/smoke2"
-LD_LIBRARY_PATH=$prefix/lib ldd_has "$work/smoke2" "libllamette.so => $prefix/lib/libllamette.so"
-LD_LIBRARY_PATH=$prefix/lib "$work/smoke2" "$model"
+smoke_run "$work/smoke2"
 # Fully static linking of libllamette (pkg-config --static adds Libs.private).
 # shellcheck disable=SC2046
 "$CC" tests/c/pkgconfig_smoke.c $(pkg-config --cflags llamette) "$prefix/lib/libllamette.a" \

@@ -15,8 +15,8 @@
 //! | 8 | payload bytes |
 //! | 8 | SipHash-2-4 of the payload |
 //!
-//! The payload: per saved cell (in cell order) its index, position (u32) and sequence set
-//! (u64); the logits rows' batch indices (u64) and the rows (f32); the keys, layer by layer,
+//! The payload: per saved cell (in cell order) its index, position (u32), sequence set (u64)
+//! and the rotation its key still waits for (i64, after [`Context::seq_add`]); the logits rows' batch indices (u64) and the rows (f32); the keys, layer by layer,
 //! KV head by KV head, cell by cell (`head_dim` elements); the values, layer by layer, KV head
 //! by KV head, dimension by dimension, cell by cell. A whole-context state restores every cell
 //! at its own index, so continuing gives the bits of never having saved.
@@ -34,7 +34,7 @@ const HEADER: usize = 84;
 const KIND_CONTEXT: u32 = 0;
 const KIND_SEQUENCE: u32 = 1;
 /// Bytes per saved cell in the payload.
-const CELL_BYTES: usize = 16;
+const CELL_BYTES: usize = 24;
 
 fn bad(reason: impl Into<String>) -> Error {
     Error::BadState {
@@ -227,6 +227,7 @@ impl Context<'_> {
                     Some(s) => SeqSet::one(s).0,
                     None => cell[0],
                 });
+                w.u64(cell[3]);
             }
             if n_out > 0 {
                 let (ids_at, ids_len) = self.layout.out_ids;
@@ -379,6 +380,7 @@ impl Context<'_> {
             let i = r.u32()? as usize;
             let pos = r.u32()? as usize;
             let seqs = r.u64()?;
+            let _shift = r.u64()?;
             if i >= n_ctx {
                 return Err(bad(format!(
                     "the state uses cell {i}; this context has {n_ctx} (it was saved from one of {})",
@@ -418,20 +420,27 @@ impl Context<'_> {
         let logits_start = ids_start + 8 * h.n_outputs;
         let kv_start = logits_start + 4 * h.n_outputs * self.model.config().n_vocab;
         let epoch = self.epoch;
+        let mut shifted = false;
         {
             let cells = self.cells_mut();
             for k in 0..h.n_cells {
                 let rec = &payload[cells_start + k * CELL_BYTES..][..CELL_BYTES];
                 let i = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
                 let pos = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as u64;
-                let mut s = [0u8; 8];
-                s.copy_from_slice(&rec[8..16]);
+                let word = |at: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&rec[at..at + 8]);
+                    u64::from_le_bytes(w)
+                };
                 let c = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
-                c[0] = u64::from_le_bytes(s);
+                c[0] = word(8);
                 c[1] = pos + 1;
                 c[2] = epoch;
+                c[3] = word(16);
+                shifted |= c[3] != 0;
             }
         }
+        self.has_shift = shifted;
         self.used = h.n_cells;
         self.head = if h.head < n_ctx { h.head } else { 0 };
         let cell_index = |k: usize| {
@@ -478,6 +487,7 @@ impl Context<'_> {
         for _ in 0..h.n_cells {
             let _ = r.u32()?;
             let pos = r.u32()? as usize;
+            let _ = r.u64()?;
             let _ = r.u64()?;
             if pos > MAX_POS {
                 return Err(bad(format!("position {pos} out of range")));
@@ -534,17 +544,23 @@ impl Context<'_> {
         self.seq_rm(Some(dst), ..)?;
         self.epoch += 1;
         let epoch = self.epoch;
+        let mut shifted = false;
         {
             let cells = self.cells_mut();
             for k in 0..n {
                 let rec = &payload[k * CELL_BYTES..][..CELL_BYTES];
                 let pos = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as u64;
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&rec[16..24]);
                 let c = &mut cells[(start + k) * CELL_WORDS..][..CELL_WORDS];
                 c[0] = only_dst.0;
                 c[1] = pos + 1;
                 c[2] = epoch;
+                c[3] = u64::from_le_bytes(w);
+                shifted |= c[3] != 0;
             }
         }
+        self.has_shift |= shifted;
         self.used += n;
         if n > 0 {
             self.head = start + n;
