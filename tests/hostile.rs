@@ -256,7 +256,7 @@ fn a_context_larger_than_memory_is_an_error() {
     }) else {
         return;
     };
-    check(&r, 2.0, 64.0, "refused 1176 GiB");
+    check(&r, 2.0, 64.0, "refused 1208 GiB");
 }
 
 /// The same model through the CLI with `-c 0` (the model's own length): one line and exit 1.

@@ -275,3 +275,45 @@ fn seq_div_divides_positions() {
         .unwrap();
     assert!(ctx.logits_ith(0).unwrap().iter().all(|x| x.is_finite()));
 }
+
+#[test]
+fn a_prompt_that_repeats_the_cached_start_is_not_evaluated_again() {
+    let bytes = fixture("models/tiny-codellama.q8_0.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let a: Vec<u32> = (0..10).map(|i| 3 + 13 * i).collect();
+    let mut ctx = Context::new(&model, params(1)).unwrap();
+    ctx.eval(&a, &Serial).unwrap();
+    assert_eq!(ctx.cached_prefix(0, &a), 10);
+    assert_eq!(ctx.cached_prefix(0, &a[..4]), 4);
+    assert_eq!(
+        ctx.cached_prefix(1, &a),
+        0,
+        "not a sequence of this context"
+    );
+    // A new prompt sharing the first 6 tokens: 6 kept, the rest removed.
+    let mut b = a[..6].to_vec();
+    b.extend([500, 501, 502]);
+    assert_eq!(ctx.cached_prefix(0, &b), 6);
+    assert_eq!(ctx.reuse_prefix(&b), 6);
+    assert_eq!((ctx.n_past(), ctx.n_used()), (6, 6));
+    assert!(
+        ctx.logits().is_empty(),
+        "the last logits were of a removed position"
+    );
+    ctx.eval(&b[6..], &Serial).unwrap();
+    let want = {
+        let mut f = Context::new(&model, params(1)).unwrap();
+        f.eval(&a, &Serial).unwrap();
+        f.truncate(6);
+        f.eval(&b[6..], &Serial).unwrap();
+        f.logits().to_vec()
+    };
+    assert_eq!(ctx.logits(), &want[..]);
+    // The same prompt again: all but its last token kept, so its logits are computed anew.
+    assert_eq!(ctx.reuse_prefix(&b), 8);
+    ctx.eval(&b[8..], &Serial).unwrap();
+    assert_eq!(ctx.logits(), &want[..]);
+    // Nothing in common: everything goes.
+    assert_eq!(ctx.reuse_prefix(&[7, 7, 7]), 0);
+    assert_eq!(ctx.n_used(), 0);
+}

@@ -129,9 +129,9 @@ impl BatchToken {
 
 /// Words per KV cell: the sequence set, the position plus one (0: empty, so zeroed memory is
 /// an empty cache), the number of the evaluation that filled it (to undo an evaluation that
-/// unwinds), and the position change its key still has to be rotated by (an `i64`: the
-/// K-shift applied at the next evaluation).
-pub(crate) const CELL_WORDS: usize = 4;
+/// unwinds), the position change its key still has to be rotated by (an `i64`: the K-shift
+/// applied at the next evaluation), and the token it holds (for prefix reuse).
+pub(crate) const CELL_WORDS: usize = 5;
 
 /// Words per token of the batch step being evaluated: token id (bit 32: logits wanted),
 /// position, sequence set, cell.
@@ -746,6 +746,57 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// How many of `tokens` sequence `seq` already holds as its first positions: the length of
+    /// the longest prefix of `tokens` cached at positions `0..` (0 when the sequence's cached
+    /// positions have a gap or a duplicate before the first difference).
+    pub fn cached_prefix(&self, seq: usize, tokens: &[u32]) -> usize {
+        if seq >= self.params.n_seq_max {
+            return 0;
+        }
+        let bit = SeqSet::one(seq).0;
+        let cells = self.cells();
+        // The first position (within `tokens`) that holds another token.
+        let mut first_bad = tokens.len();
+        for c in cells.chunks_exact(CELL_WORDS) {
+            if c[1] == 0 || c[0] & bit == 0 {
+                continue;
+            }
+            let pos = (c[1] - 1) as usize;
+            if pos < first_bad && c[4] != u64::from(tokens[pos]) {
+                first_bad = pos;
+            }
+        }
+        // Below it every cached position matches; all of 0..first_bad must be present.
+        let present = cells
+            .chunks_exact(CELL_WORDS)
+            .filter(|c| c[1] != 0 && c[0] & bit != 0 && ((c[1] - 1) as usize) < first_bad)
+            .count();
+        if present == first_bad {
+            first_bad
+        } else {
+            0
+        }
+    }
+
+    /// Makes sequence 0 ready to hold exactly `tokens`: keeps the longest prefix of them it
+    /// already holds ([`Context::cached_prefix`]), short of the last token (whose logits must be
+    /// computed again), and removes everything after it. Returns how many tokens were kept: the
+    /// caller evaluates `tokens[kept..]` ([`Context::eval`], or a generation's feed), so a
+    /// prompt that repeats the start of the previous one is not evaluated again.
+    pub fn reuse_prefix(&mut self, tokens: &[u32]) -> usize {
+        let kept = self
+            .cached_prefix(0, tokens)
+            .min(tokens.len().saturating_sub(1));
+        let used = self.used;
+        // Sequence 0 always exists.
+        let _ = self.seq_rm(Some(0), kept..);
+        if self.used != used {
+            // The last logits were of a position that is gone.
+            self.n_outputs = 0;
+        }
+        kept
+    }
+
     /// Forgets every position of every sequence (the cache is reused from cell 0).
     pub fn clear(&mut self) {
         let n = self.params.n_ctx * CELL_WORDS;
@@ -1000,6 +1051,7 @@ impl<'a> Context<'a> {
                     cells[i * CELL_WORDS + 1] = t.pos as u64 + 1;
                     cells[i * CELL_WORDS + 2] = epoch;
                     cells[i * CELL_WORDS + 3] = 0;
+                    cells[i * CELL_WORDS + 4] = t.token as u64;
                     let w = &mut ub[k * UB_WORDS..][..UB_WORDS];
                     w[0] = t.token as u64 | (u64::from(t.logits) << 32);
                     w[1] = t.pos as u64;

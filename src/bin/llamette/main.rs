@@ -353,7 +353,6 @@ fn chat(
     if let Some(sys) = &a.system {
         turns.push(("system".into(), sys.clone()));
     }
-    let mut in_cache: Vec<u32> = Vec::new();
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let interactive = std::io::stdin().is_terminal();
@@ -394,12 +393,7 @@ fn chat(
         }
         check_fits(ids.len(), n_ctx)?;
         // Keep the cached prefix the conversation shares with what was evaluated before.
-        let same = in_cache
-            .iter()
-            .zip(&ids)
-            .take_while(|(x, y)| x == y)
-            .count();
-        s.ctx.truncate(same);
+        let same = s.ctx.reuse_prefix(&ids);
         let rules = StopRules {
             n_predict: a.n_predict,
             stop_tokens: stops.clone(),
@@ -409,8 +403,6 @@ fn chat(
         let turn = run_turn(s, &ids[same..], rules, &mut out)?;
         writeln!(out)?;
         out.flush()?;
-        in_cache = ids[..same + turn.fed].to_vec();
-        in_cache.extend_from_slice(&turn.generated);
         if turn.interrupted && turn.generated.is_empty() {
             // Stopped before answering: the question is taken back.
             turns.pop();

@@ -15,8 +15,9 @@
 //! | 8 | payload bytes |
 //! | 8 | SipHash-2-4 of the payload |
 //!
-//! The payload: per saved cell (in cell order) its index, position (u32), sequence set (u64)
-//! and the rotation its key still waits for (i64, after [`Context::seq_add`]); the logits rows' batch indices (u64) and the rows (f32); the keys, layer by layer,
+//! The payload: per saved cell (in cell order) its index, position (u32), sequence set (u64),
+//! the rotation its key still waits for (i64, after [`Context::seq_add`]), its token (u32) and
+//! 4 zero bytes; the logits rows' batch indices (u64) and the rows (f32); the keys, layer by layer,
 //! KV head by KV head, cell by cell (`head_dim` elements); the values, layer by layer, KV head
 //! by KV head, dimension by dimension, cell by cell. A whole-context state restores every cell
 //! at its own index, so continuing gives the bits of never having saved.
@@ -34,7 +35,7 @@ const HEADER: usize = 84;
 const KIND_CONTEXT: u32 = 0;
 const KIND_SEQUENCE: u32 = 1;
 /// Bytes per saved cell in the payload.
-const CELL_BYTES: usize = 24;
+const CELL_BYTES: usize = 32;
 
 fn bad(reason: impl Into<String>) -> Error {
     Error::BadState {
@@ -228,6 +229,8 @@ impl Context<'_> {
                     None => cell[0],
                 });
                 w.u64(cell[3]);
+                w.u32(cell[4] as u32);
+                w.u32(0);
             }
             if n_out > 0 {
                 let (ids_at, ids_len) = self.layout.out_ids;
@@ -381,6 +384,7 @@ impl Context<'_> {
             let pos = r.u32()? as usize;
             let seqs = r.u64()?;
             let _shift = r.u64()?;
+            let _token = r.u64()?;
             if i >= n_ctx {
                 return Err(bad(format!(
                     "the state uses cell {i}; this context has {n_ctx} (it was saved from one of {})",
@@ -437,6 +441,7 @@ impl Context<'_> {
                 c[1] = pos + 1;
                 c[2] = epoch;
                 c[3] = word(16);
+                c[4] = word(24) & 0xFFFF_FFFF;
                 shifted |= c[3] != 0;
             }
         }
@@ -487,6 +492,7 @@ impl Context<'_> {
         for _ in 0..h.n_cells {
             let _ = r.u32()?;
             let pos = r.u32()? as usize;
+            let _ = r.u64()?;
             let _ = r.u64()?;
             let _ = r.u64()?;
             if pos > MAX_POS {
@@ -550,13 +556,17 @@ impl Context<'_> {
             for k in 0..n {
                 let rec = &payload[k * CELL_BYTES..][..CELL_BYTES];
                 let pos = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as u64;
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&rec[16..24]);
+                let word = |at: usize| {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(&rec[at..at + 8]);
+                    u64::from_le_bytes(w)
+                };
                 let c = &mut cells[(start + k) * CELL_WORDS..][..CELL_WORDS];
                 c[0] = only_dst.0;
                 c[1] = pos + 1;
                 c[2] = epoch;
-                c[3] = u64::from_le_bytes(w);
+                c[3] = word(16);
+                c[4] = word(24) & 0xFFFF_FFFF;
                 shifted |= c[3] != 0;
             }
         }
