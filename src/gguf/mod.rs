@@ -428,7 +428,21 @@ fn read_value<'a>(
             let start = cur.pos();
             match elem.fixed_size() {
                 Some(size) => {
-                    cur.take((len * size) as u64, &what)?;
+                    let data = cur.take((len * size) as u64, &what)?;
+                    // Booleans are checked here as a scalar's are, so iterating an array can
+                    // never meet a byte it cannot decode.
+                    if elem == ValueType::Bool {
+                        if let Some(i) = data.iter().position(|&b| b > 1) {
+                            return Err(Error::BadMetadata {
+                                key: key.to_string(),
+                                reason: format!(
+                                    "boolean byte {} of element {i} (offset {}) is neither 0 nor 1",
+                                    data[i],
+                                    start + i
+                                ),
+                            });
+                        }
+                    }
                 }
                 None => {
                     for _ in 0..len {

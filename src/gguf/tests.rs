@@ -451,6 +451,27 @@ fn hostile_values_are_rejected() {
         GgufFile::from_bytes(&bytes).unwrap_err(),
         Error::BadMetadata { key, .. } if key == "t.bool"
     ));
+    // ... and inside an array of booleans (a fuzzer's finding: the array parsed, then its
+    // iteration stopped early at the byte it could not decode).
+    let w = Writer::new().meta(
+        "flags",
+        MetaValue::Array(
+            ValueType::Bool,
+            vec![
+                MetaValue::Bool(true),
+                MetaValue::Bool(false),
+                MetaValue::Bool(true),
+            ],
+        ),
+    );
+    let mut bytes = w.to_bytes().unwrap();
+    let at = find(&bytes, b"flags") + 5 + 4 + 4 + 8 + 1;
+    assert_eq!(bytes[at], 0);
+    bytes[at] = 0x8f;
+    assert!(matches!(
+        GgufFile::from_bytes(&bytes).unwrap_err(),
+        Error::BadMetadata { key, reason } if key == "flags" && reason.contains("element 1")
+    ));
     // Arrays nested deeper than the limit.
     let mut v = MetaValue::Array(ValueType::U8, vec![]);
     for _ in 0..MAX_ARRAY_NESTING {
