@@ -149,7 +149,8 @@ impl<'c, 'm> Generation<'c, 'm> {
         if self.rules.n_predict.is_some_and(|n| self.n_generated >= n) {
             return Ok(self.finish(StopReason::Length));
         }
-        if self.ctx.n_past() >= self.ctx.params().n_ctx {
+        // The next token needs a free cell (other sequences may hold some).
+        if self.ctx.n_used() >= self.ctx.params().n_ctx {
             return Ok(self.finish(StopReason::ContextFull));
         }
         let Some(id) = self.sampler.sample(self.ctx.logits()) else {
