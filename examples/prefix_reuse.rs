@@ -41,7 +41,9 @@ fn run() -> Result<(), String> {
     let vocab = Vocab::from_gguf(model.header()).map_err(|e| e.to_string())?;
     let source = std::fs::read_to_string("tests/fixtures/bench/source-100k.rs.txt")
         .map_err(|e| format!("tests/fixtures/bench/source-100k.rs.txt: {e}"))?;
-    let mut prefix = vocab.tokenize(&source, true, false).map_err(|e| e.to_string())?;
+    let mut prefix = vocab
+        .tokenize(&source, true, false)
+        .map_err(|e| e.to_string())?;
     prefix.truncate(prefix_len);
     let question = |q: &str| {
         let mut ids = prefix.clone();
@@ -63,7 +65,8 @@ fn run() -> Result<(), String> {
         ctx.eval(&first, &pool).map_err(|e| e.to_string())?;
         let t = Instant::now();
         kept = ctx.reuse_prefix(&second);
-        ctx.eval(&second[kept..], &pool).map_err(|e| e.to_string())?;
+        ctx.eval(&second[kept..], &pool)
+            .map_err(|e| e.to_string())?;
         with.push(t.elapsed().as_secs_f64());
         // The second request evaluated from scratch.
         ctx.clear();
