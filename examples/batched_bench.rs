@@ -122,7 +122,11 @@ fn run() -> Result<(), String> {
     for &pp in &a.pp {
         for &tg in &a.tg {
             for &pl in &a.pl {
-                let n_kv = if a.shared { pp + pl * tg } else { pl * (pp + tg) };
+                let n_kv = if a.shared {
+                    pp + pl * tg
+                } else {
+                    pl * (pp + tg)
+                };
                 if n_kv > a.n_ctx || pl == 0 {
                     continue;
                 }
