@@ -5,6 +5,7 @@
 #   make examples               examples/c/chat (static) and examples/c/chat-shared (cdylib)
 #   make test-c                 tests/c/run.sh: C tests under valgrind, the chat example, install
 #   make install PREFIX=/opt/x  include/llamette.h, libllamette.a, libllamette.so, llamette.pc
+#                               (whose Libs carry -rpath ${libdir}: no LD_LIBRARY_PATH needed)
 #
 # Honours CARGO_TARGET_DIR like cargo does; CC, CFLAGS, LDFLAGS, PREFIX, DESTDIR as usual.
 
@@ -19,13 +20,15 @@ NATIVE_LIBS := -lpthread -ldl -lm
 LIBDIR := $(abspath $(CARGO_TARGET_DIR))/release
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PC_PREFIX := $(abspath $(PREFIX))
-# llamette.pc's Libs. On Linux the library is kept even where the toolchain links with
-# --as-needed (Debian's and Ubuntu's gcc do) and the flags come before the sources, as in
-# `cc $(pkg-config --cflags --libs llamette) prog.c`.
+# llamette.pc's Libs. The run path (-rpath ${libdir}) lets a program built with
+# `cc $(pkg-config --cflags --libs llamette) prog.c` find libllamette.so at run time without
+# LD_LIBRARY_PATH, wherever PREFIX is. On Linux the library is kept even where the toolchain
+# links with --as-needed (Debian's and Ubuntu's gcc do) and the flags come before the sources,
+# as in that command line.
 ifeq ($(shell uname -s),Linux)
-PC_LIBS := -L$${libdir} -Wl,--push-state,--no-as-needed -lllamette -Wl,--pop-state
+PC_LIBS := -L$${libdir} -Wl,-rpath,$${libdir} -Wl,--push-state,--no-as-needed -lllamette -Wl,--pop-state
 else
-PC_LIBS := -L$${libdir} -lllamette
+PC_LIBS := -L$${libdir} -Wl,-rpath,$${libdir} -lllamette
 endif
 export CARGO_TARGET_DIR
 

@@ -1,7 +1,8 @@
 //! Writes a llama-architecture GGUF model with a real model's layer shape and seeded random F16
 //! weights: the fixtures that check numerics at CodeLlama-70B's own sizes (issue 14), too large
 //! to commit, so they are rebuilt from this program (then quantized by llama.cpp, see
-//! `scripts/make-shape-models.sh`) and checked by SHA-256.
+//! `scripts/shape/make.sh`) and checked by SHA-256. It also writes the 1.1B benchmark model
+//! (`scripts/make-bench-models.sh`).
 //!
 //! ```text
 //! cargo run --release --example make_shape_model -- SHAPE LAYERS OUT.gguf [VOCAB.gguf]
@@ -9,7 +10,9 @@
 //!
 //! `SHAPE` is `70b` (CodeLlama-70B-Instruct: embedding 8192, 64 query heads and 8 KV heads of
 //! 128, feed-forward 28672, rope theta 1e4) or `13b` (CodeLlama-13B: embedding 5120, 40 heads
-//! and 40 KV heads of 128, feed-forward 13824, rope theta 1e6). The vocabulary and every other
+//! and 40 KV heads of 128, feed-forward 13824, rope theta 1e6) or `bench-1b` (TinyLlama-1.1B,
+//! the benchmark model at 22 layers: embedding 2048, 32 query heads and 4 KV heads of 64,
+//! feed-forward 5632, rope theta 1e4). The vocabulary and every other
 //! `tokenizer.*` key come from `VOCAB.gguf` (default: the committed CodeLlama-70B-Instruct
 //! vocabulary, 32016 tokens with `<step>`).
 //!
@@ -38,7 +41,7 @@ struct Shape {
     seed: u64,
 }
 
-const SHAPES: [Shape; 2] = [
+const SHAPES: [Shape; 3] = [
     Shape {
         name: "70b",
         n_embd: 8192,
@@ -56,6 +59,15 @@ const SHAPES: [Shape; 2] = [
         n_head_kv: 40,
         rope_theta: 1_000_000.0,
         seed: 0x1300_5eed,
+    },
+    Shape {
+        name: "bench-1b",
+        n_embd: 2048,
+        n_ff: 5632,
+        n_head: 32,
+        n_head_kv: 4,
+        rope_theta: 10_000.0,
+        seed: 0xb100_5eed,
     },
 ];
 
@@ -135,7 +147,7 @@ fn specs(s: &Shape, n_layer: u64, n_vocab: u64) -> Vec<Spec> {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: make_shape_model SHAPE(70b|13b) LAYERS OUT.gguf [VOCAB.gguf]";
+    let usage = "usage: make_shape_model SHAPE(70b|13b|bench-1b) LAYERS OUT.gguf [VOCAB.gguf]";
     if args.len() < 3 || args.len() > 4 {
         return Err(usage.into());
     }

@@ -3,7 +3,7 @@
 #
 # What it does: builds llamette's bench example once (`cargo build --release --features FEATURES
 # --example bench`), then for each model runs, alternately for --rounds rounds, llamette's
-# `target/release/examples/bench` and llama.cpp's `peer_bench.py` (through llama-cpp-python),
+# `target/release/examples/bench` and llama.cpp's `scripts/peer_bench.py` (llama-cpp-python),
 # each with `--reps 1` (one warm-up run plus one timed run per process). Both print one JSON line
 # {"engine","model","threads","pp","tg"} in tokens/s: pp = one batch of P prompt tokens,
 # tg = N tokens decoded one at a time after it. It prints one line per round, then per model a
@@ -11,9 +11,11 @@
 # ratios llamette / llama.cpp (> 1 means llamette is faster). Alternating the engines round by
 # round spreads slow drifts (thermal, other load) over both.
 #
-# Needs: cargo, python3 with numpy and llama_cpp (run ../shared/tools/install-peer.sh), and
-# ../shared/tools/peer_bench.py (override with PEER_BENCH=/path/to/peer_bench.py).
-# Respects CARGO_TARGET_DIR (default ./target).
+# Needs: cargo, python3 with numpy and llama_cpp (scripts/install-peer.sh installs the
+# reference build, about 15 minutes). The peer's driver is scripts/peer_bench.py (override with
+# PEER_BENCH=/path/to/driver.py: same flags, same JSON line). Nothing outside the repository.
+# Respects CARGO_TARGET_DIR (default ./target). Benchmark models from a clone:
+# scripts/make-bench-models.sh (models/bench/bench-1b.{f16,q4_k_m,q4_0,q8_0}.gguf).
 #
 # Usage: scripts/bench-vs-llama.sh [-t THREADS] [-p 128] [-n 64] [--rounds 3] [--features avx2]
 #                                  [--resident] MODEL.gguf [MODEL2.gguf ...]
@@ -57,10 +59,10 @@ done
 for m in "${models[@]}"; do
     [ -f "$m" ] || { echo "bench-vs-llama: model file not found: $m" >&2; exit 1; }
 done
-peer=${PEER_BENCH:-$root/../shared/tools/peer_bench.py}
+peer=${PEER_BENCH:-$root/scripts/peer_bench.py}
 [ -f "$peer" ] || { echo "bench-vs-llama: peer_bench.py not found at $peer (set PEER_BENCH=...)" >&2; exit 1; }
 if ! python3 -c 'import numpy, llama_cpp' 2>/dev/null; then
-    echo "bench-vs-llama: python3 cannot import llama_cpp (or numpy); run ../shared/tools/install-peer.sh" >&2
+    echo "bench-vs-llama: python3 cannot import llama_cpp (or numpy); run scripts/install-peer.sh" >&2
     exit 1
 fi
 

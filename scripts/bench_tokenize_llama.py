@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """llama.cpp's tokenizer speed on the same 100 KB text as `cargo bench --bench tokenize`:
 `llama_tokenize` (add_special=false, parse_special=false) through llama.cpp's Python package
-(../shared/tools/install-peer.sh), median of REPS runs after a warm-up, for each vocabulary.
+(scripts/install-peer.sh), median of REPS runs after a warm-up, for each vocabulary.
 Prints one line per vocabulary: name, milliseconds, MB/s, token count.
 With --golden FILE it also writes, per vocabulary, the token count and the SHA-256 of the ids
 (u32 little-endian): tests/fixtures/golden/tok-100k.txt, which tests/tokenizer_100k.rs checks.

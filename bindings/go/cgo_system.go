@@ -3,8 +3,9 @@
 package llamette
 
 // With -tags llamette_system: an installed llamette (make install PREFIX=...), found through
-// pkg-config (set PKG_CONFIG_PATH to PREFIX/lib/pkgconfig, and LD_LIBRARY_PATH or an rpath so
-// the program finds libllamette.so at run time).
+// pkg-config (set PKG_CONFIG_PATH to PREFIX/lib/pkgconfig). The installed llamette.pc's Libs
+// carry -rpath PREFIX/lib, so the program finds libllamette.so at run time without
+// LD_LIBRARY_PATH.
 
 /*
 #cgo pkg-config: llamette
