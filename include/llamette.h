@@ -140,6 +140,11 @@ typedef enum LlametteStatus {
    * A bug, or a broken host callback contract: a Rust panic was caught at the boundary.
    */
   LLAMETTE_ERR_PANIC = 12,
+  /**
+   * A saved state that the context cannot restore: another model, format version, kind or
+   * KV type, truncated or corrupt bytes, more cells or sequences than the context holds.
+   */
+  LLAMETTE_ERR_BAD_STATE = 13,
 } LlametteStatus;
 
 /**
@@ -288,7 +293,8 @@ typedef struct LlametteMessage {
 } LlametteMessage;
 
 /**
- * Parameters of a context.
+ * Parameters of a context. A context made from these holds one sequence (sequence 0);
+ * `LlametteContextParamsEx` (`llamette_context_new_ex`) sets more.
  */
 typedef struct LlametteContextParams {
   /**
@@ -309,6 +315,51 @@ typedef struct LlametteContextParams {
    */
   bool logits_all;
 } LlametteContextParams;
+
+/**
+ * Parameters of a context, extensible: `llamette_context_new_ex` and friends take these. Get
+ * them from `llamette_context_default_params_ex` (which sets `size`) and change the fields you
+ * need.
+ *
+ * `size` is `sizeof(LlametteContextParamsEx)` as the caller was compiled: later versions of
+ * llamette only append fields and accept the sizes of earlier versions (the missing fields
+ * take their defaults); a size this library does not know is `LLAMETTE_ERR_INVALID_ARGUMENT`.
+ * (`LlametteContextParams` stays as it is, for the callers and bindings built against it.)
+ */
+typedef struct LlametteContextParamsEx {
+  /**
+   * `sizeof(LlametteContextParamsEx)`; set by `llamette_context_default_params_ex`.
+   */
+  size_t size;
+  /**
+   * Cells of the KV cache, shared by all sequences (prompts plus generated tokens); > 0.
+   */
+  uint32_t n_ctx;
+  /**
+   * Most tokens evaluated in one step (longer inputs are evaluated in steps); > 0.
+   */
+  uint32_t n_batch;
+  /**
+   * Element type of the KV cache (`LLAMETTE_KV_F16` or `LLAMETTE_KV_F32`).
+   */
+  LlametteKvType kv_type;
+  /**
+   * Keep the logits of every token of a batch (`llamette_logits_at`); a batch may then hold
+   * at most `n_batch` tokens.
+   */
+  bool logits_all;
+  /**
+   * Sequences the context holds at once (1 to 64; sequence ids `0 .. n_seq_max - 1`): they
+   * share the `n_ctx` cells of one KV cache, as llama.cpp's unified cache.
+   */
+  uint32_t n_seq_max;
+  /**
+   * Tokens of one `llamette_decode` whose logits the context can keep; 0: `n_seq_max`
+   * (`n_batch` with `logits_all`), one per sequence, as generation needs. Each costs
+   * `4 * n_vocab` bytes.
+   */
+  uint32_t n_outputs_max;
+} LlametteContextParamsEx;
 
 /**
  * A host memory allocator for a context's KV cache and scratch.
@@ -340,6 +391,30 @@ typedef void (*LlametteTaskFn)(void *task_ctx, uint32_t index);
  * calls have returned. `user` is the pointer given to `llamette_context_set_parallel`.
  */
 typedef void (*LlametteParallelFn)(void *user, uint32_t n_tasks, LlametteTaskFn task, void *task_ctx);
+
+/**
+ * One token of a batch for `llamette_decode` (an entry of llama.cpp's `llama_batch`).
+ */
+typedef struct LlametteBatchToken {
+  /**
+   * The token id (below the vocabulary size).
+   */
+  uint32_t token;
+  /**
+   * Its position in its sequences (what rope rotates by); at most `INT32_MAX`.
+   */
+  uint32_t pos;
+  /**
+   * The sequences it belongs to, as a bitset: bit `s` (`1ull << s`) for sequence `s`. Not 0,
+   * and only sequences below the context's `n_seq_max`. A prompt token shared by several
+   * sequences belongs to all of them (its attention follows the lowest).
+   */
+  uint64_t seqs;
+  /**
+   * Keep the logits after this token (`llamette_logits_ith`).
+   */
+  bool logits;
+} LlametteBatchToken;
 
 /**
  * Sampling parameters (llama.cpp's chain: logit bias, penalties, top-k, top-p, min-p,
@@ -847,6 +922,15 @@ enum LlametteStatus llamette_chat_stop_tokens(const struct LlametteModel *m,
 struct LlametteContextParams llamette_context_default_params(void);
 
 /**
+ * Returns the default extensible context parameters: `size` set to
+ * `sizeof(LlametteContextParamsEx)`, the fields of `llamette_context_default_params`,
+ * `n_seq_max` 1, `n_outputs_max` 0.
+ *
+ * Thread safety: any thread.
+ */
+struct LlametteContextParamsEx llamette_context_default_params_ex(void);
+
+/**
  * Writes to `*out` the exact number of bytes a context with parameters `p` (NULL: defaults)
  * needs, including slack to align a buffer at any address: the size to give
  * `llamette_context_new_in`.
@@ -863,6 +947,25 @@ struct LlametteContextParams llamette_context_default_params(void);
 enum LlametteStatus llamette_context_required_bytes(const struct LlametteModel *m,
                                                     const struct LlametteContextParams *p,
                                                     size_t *out);
+
+/**
+ * As `llamette_context_required_bytes`, with extensible parameters (NULL: the defaults of
+ * `llamette_context_default_params_ex`).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+ * `p->size` this library does not know, zero `n_ctx` or `n_batch`, unknown KV type,
+ * `n_seq_max` not 1 to 64, a size that overflows); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `p` readable for `p->size` bytes (or NULL); `out`
+ * writable.
+ */
+enum LlametteStatus llamette_context_required_bytes_ex(const struct LlametteModel *m,
+                                                       const struct LlametteContextParamsEx *p,
+                                                       size_t *out);
 
 /**
  * Creates a context in one allocation from the system allocator (its size is
@@ -886,6 +989,27 @@ enum LlametteStatus llamette_context_required_bytes(const struct LlametteModel *
 enum LlametteStatus llamette_context_new(struct LlametteModel *m,
                                          const struct LlametteContextParams *p,
                                          struct LlametteContext **out);
+
+/**
+ * As `llamette_context_new`, with extensible parameters (NULL: the defaults of
+ * `llamette_context_default_params_ex`): a context of `p->n_seq_max` sequences
+ * (`llamette_decode`, `llamette_seq_rm` and friends).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+ * `p->size` this library does not know, zero `n_ctx` or `n_batch`, unknown KV type,
+ * `n_seq_max` not 1 to 64, a size that overflows); `LLAMETTE_ERR_ALLOCATION`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread; the new context is then used by one thread at a time.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `p` readable for `p->size` bytes (or NULL); `out`
+ * writable.
+ */
+enum LlametteStatus llamette_context_new_ex(struct LlametteModel *m,
+                                            const struct LlametteContextParamsEx *p,
+                                            struct LlametteContext **out);
 
 /**
  * Creates a context whose KV cache and scratch live in the host's buffer `buf` of `len`
@@ -913,6 +1037,25 @@ enum LlametteStatus llamette_context_new_in(struct LlametteModel *m,
                                             struct LlametteContext **out);
 
 /**
+ * As `llamette_context_new_in`, with extensible parameters (NULL: the defaults of
+ * `llamette_context_default_params_ex`); `len` at least `llamette_context_required_bytes_ex`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (as
+ * `llamette_context_new_ex`); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread; the new context is then used by one thread at a time.
+ *
+ * # Safety
+ *
+ * As `llamette_context_new_in`; `p` readable for `p->size` bytes (or NULL).
+ */
+enum LlametteStatus llamette_context_new_in_ex(struct LlametteModel *m,
+                                               const struct LlametteContextParamsEx *p,
+                                               void *buf,
+                                               size_t len,
+                                               struct LlametteContext **out);
+
+/**
  * Creates a context whose KV cache and scratch come from the host's allocator: one call
  * `a->alloc(a->user, size, 64)` of `llamette_context_required_bytes`, returned with
  * `a->free(a->user, ptr, size, 64)` when the context is freed (the small handle comes from the
@@ -937,6 +1080,25 @@ enum LlametteStatus llamette_context_new_with_allocator(struct LlametteModel *m,
                                                         const struct LlametteContextParams *p,
                                                         const struct LlametteAllocator *a,
                                                         struct LlametteContext **out);
+
+/**
+ * As `llamette_context_new_with_allocator`, with extensible parameters (NULL: the defaults of
+ * `llamette_context_default_params_ex`).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (also `a->alloc` or `a->free` NULL);
+ * `LLAMETTE_ERR_INVALID_ARGUMENT` (as `llamette_context_new_ex`); `LLAMETTE_ERR_ALLOCATION`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: as `llamette_context_new_with_allocator`.
+ *
+ * # Safety
+ *
+ * As `llamette_context_new_with_allocator`; `p` readable for `p->size` bytes (or NULL).
+ */
+enum LlametteStatus llamette_context_new_with_allocator_ex(struct LlametteModel *m,
+                                                           const struct LlametteContextParamsEx *p,
+                                                           const struct LlametteAllocator *a,
+                                                           struct LlametteContext **out);
 
 /**
  * Frees a context: its memory goes back where it came from (released, handed back to the
@@ -998,7 +1160,9 @@ enum LlametteStatus llamette_eval(struct LlametteContext *c, const uint32_t *tok
 /**
  * Sets `*logits` to the logits after the last evaluated token and `*n_vocab` to their number.
  * The array is owned by the context and valid until the next call that changes the context
- * (`llamette_eval`, `llamette_generate`, `llamette_context_truncate`) or frees it.
+ * (any call that takes it as non-const: `llamette_eval`, `llamette_decode`,
+ * `llamette_generate`, `llamette_context_truncate`, a sequence operation, a restored state) or
+ * frees it.
  *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
  * (nothing evaluated yet, or since a truncation); `LLAMETTE_ERR_PANIC`.
@@ -1056,6 +1220,365 @@ uint32_t llamette_context_n_past(const struct LlametteContext *c);
  * `c` must be a live context handle (or NULL).
  */
 enum LlametteStatus llamette_context_truncate(struct LlametteContext *c, uint32_t n_keep);
+
+/**
+ * Evaluates a batch of `n` tokens of any of the context's sequences, each at its own
+ * position, in one pass over the weights per step of `n_batch` tokens (llama.cpp's
+ * `llama_decode`); the logits of the tokens with `logits` set are then read by batch index
+ * with `llamette_logits_ith` (and the last of them with `llamette_logits`). `batch` is read
+ * during the call only. Each token attends to the cached cells of its (lowest) sequence at
+ * positions up to its own, including the batch's earlier tokens.
+ *
+ * The batch must be valid as a whole: a sequence's positions continue what the cache holds for
+ * it (the first is one past `llamette_seq_pos_max`, or 0), increase by one, and a token
+ * belongs to no sequence set that the batch's other tokens split; at most `n_outputs_max`
+ * tokens (`n_batch` with `logits_all`) ask for logits. On failure the context is as it was,
+ * except after `LLAMETTE_ERR_PANIC`, when its logits are unspecified until the next successful
+ * evaluation.
+ *
+ * Allocates nothing.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`n`
+ * is 0, a sequence set that is empty or names a sequence at or above `n_seq_max`, a position
+ * above `INT32_MAX` or out of order, too many tokens asking for logits);
+ * `LLAMETTE_ERR_BAD_TOKEN`; `LLAMETTE_ERR_CONTEXT_FULL` (more tokens than free cells);
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `batch` readable for `n` tokens.
+ */
+enum LlametteStatus llamette_decode(struct LlametteContext *c,
+                                    const struct LlametteBatchToken *batch,
+                                    size_t n);
+
+/**
+ * Sets `*logits` to the logits after token `i` of the last evaluated batch (`llamette_decode`,
+ * or `llamette_eval`'s tokens), which must have asked for them, and `*n_vocab` to their number
+ * (llama.cpp's `llama_get_logits_ith`). The array is owned by the context and valid until the
+ * next call that changes the context (any call taking it as non-const) or frees it.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (token
+ * `i` did not ask for logits, or the batch has no token `i`); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `logits` and `n_vocab` writable.
+ */
+enum LlametteStatus llamette_logits_ith(const struct LlametteContext *c,
+                                        size_t i,
+                                        const float **logits,
+                                        size_t *n_vocab);
+
+/**
+ * Removes the positions `[p0, p1)` of sequence `seq` (-1: of every sequence), as llama.cpp's
+ * `llama_memory_seq_rm`; a cell shared with other sequences stays theirs. `p0 < 0` means 0,
+ * `p1 < 0` the end. The logits of the last evaluation stay readable.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not -1 nor a sequence of the context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL).
+ */
+enum LlametteStatus llamette_seq_rm(struct LlametteContext *c, int32_t seq, int64_t p0, int64_t p1);
+
+/**
+ * Adds sequence `dst` to the cells of sequence `src` at positions `[p0, p1)` (the cells are
+ * shared, not copied), as llama.cpp's `llama_memory_seq_cp`: `dst` then continues from what
+ * `src` holds (a forked conversation, a prompt shared by several requests). `p0 < 0` means 0,
+ * `p1 < 0` the end.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`src`
+ * or `dst` is not a sequence of the context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL).
+ */
+enum LlametteStatus llamette_seq_cp(struct LlametteContext *c,
+                                    int32_t src,
+                                    int32_t dst,
+                                    int64_t p0,
+                                    int64_t p1);
+
+/**
+ * Keeps sequence `seq` only: every other sequence is removed (llama.cpp's
+ * `llama_memory_seq_keep`).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL).
+ */
+enum LlametteStatus llamette_seq_keep(struct LlametteContext *c, int32_t seq);
+
+/**
+ * Adds `delta` to the positions `[p0, p1)` of sequence `seq` (llama.cpp's
+ * `llama_memory_seq_add`): their cached keys are re-rotated before the next evaluation
+ * (K-shift), so a host can drop the oldest part of a conversation with `llamette_seq_rm` and
+ * move the rest back ("context shift"). A cell whose position would fall below 0 is removed.
+ * `p0 < 0` means 0, `p1 < 0` the end.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context, a position would exceed `INT32_MAX` (nothing is
+ * changed), `delta` does not fit in `intptr_t`); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL).
+ */
+enum LlametteStatus llamette_seq_add(struct LlametteContext *c,
+                                     int32_t seq,
+                                     int64_t p0,
+                                     int64_t p1,
+                                     int64_t delta);
+
+/**
+ * Divides the positions `[p0, p1)` of sequence `seq` by `d` (integer division; llama.cpp's
+ * `llama_memory_seq_div`, for self-extend); their keys are re-rotated to the new positions
+ * before the next evaluation. `p0 < 0` means 0, `p1 < 0` the end.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context, `d` is not positive); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL).
+ */
+enum LlametteStatus llamette_seq_div(struct LlametteContext *c,
+                                     int32_t seq,
+                                     int64_t p0,
+                                     int64_t p1,
+                                     int32_t d);
+
+/**
+ * Writes to `*out` the smallest position sequence `seq` holds, -1 when it holds none
+ * (llama.cpp's `llama_memory_seq_pos_min`).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `out` writable.
+ */
+enum LlametteStatus llamette_seq_pos_min(const struct LlametteContext *c,
+                                         int32_t seq,
+                                         int64_t *out);
+
+/**
+ * Writes to `*out` the largest position sequence `seq` holds, -1 when it holds none
+ * (llama.cpp's `llama_memory_seq_pos_max`): the sequence's next token goes at `*out + 1`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `out` writable.
+ */
+enum LlametteStatus llamette_seq_pos_max(const struct LlametteContext *c,
+                                         int32_t seq,
+                                         int64_t *out);
+
+/**
+ * Makes sequence 0 ready to hold exactly the `n` tokens of `tokens` (a new prompt): keeps the
+ * longest prefix of them it already holds at positions `0 ..`, short of the last token (whose
+ * logits must be computed again), and removes everything after it. Writes to `*kept` how many
+ * were kept: evaluate `tokens + *kept` (`n - *kept` tokens) next, so a prompt that repeats the
+ * start of the previous one is not evaluated again. `tokens` is read during the call only.
+ * The logits are gone when anything was removed.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `tokens` readable for `n` ids; `kept` writable.
+ */
+enum LlametteStatus llamette_context_reuse_prefix(struct LlametteContext *c,
+                                                  const uint32_t *tokens,
+                                                  size_t n,
+                                                  size_t *kept);
+
+/**
+ * Writes to `*out` the bytes `llamette_state_write` needs for the whole context now: every
+ * sequence's cells with their keys and values, and the last logits (llama.cpp's
+ * `llama_state_get_size`). It changes as the context fills.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `out` writable.
+ */
+enum LlametteStatus llamette_state_size(const struct LlametteContext *c, size_t *out);
+
+/**
+ * Writes the whole context's state into `buf` (`len` bytes, at least `llamette_state_size`)
+ * and the bytes written to `*written` (llama.cpp's `llama_state_get_data`). The bytes belong
+ * to the host; `llamette_state_read` restores them into a context of the same model and KV
+ * type with at least as many cells, and continuing there gives the same logits, bit for bit,
+ * as never having saved. Allocates nothing.
+ *
+ * With `len` too small (`buf` may then be NULL), writes only `*written`, the size needed, and
+ * returns `LLAMETTE_ERR_BUFFER_TOO_SMALL`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BUFFER_TOO_SMALL`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `buf` writable for `len` bytes (or NULL with a
+ * `len` too small), not memory of the context; `written` writable.
+ */
+enum LlametteStatus llamette_state_write(const struct LlametteContext *c,
+                                         uint8_t *buf,
+                                         size_t len,
+                                         size_t *written);
+
+/**
+ * Restores a whole-context state written by `llamette_state_write` (or
+ * `llamette_state_save_file`): every cell at its own index with its keys and values, and the
+ * last logits (llama.cpp's `llama_state_set_data`). `buf` is read during the call only.
+ * Allocates nothing.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_STATE` (another
+ * model, format version, kind or KV type, truncated or corrupt bytes, more cells or sequences
+ * than this context holds; the context is left as it was); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `buf` readable for `len` bytes.
+ */
+enum LlametteStatus llamette_state_read(struct LlametteContext *c, const uint8_t *buf, size_t len);
+
+/**
+ * As `llamette_state_size`, for sequence `seq` alone (llama.cpp's
+ * `llama_state_seq_get_size`): the bytes `llamette_state_seq_write` needs.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `out` writable.
+ */
+enum LlametteStatus llamette_state_seq_size(const struct LlametteContext *c,
+                                            int32_t seq,
+                                            size_t *out);
+
+/**
+ * As `llamette_state_write`, for sequence `seq` alone: its cells, keys and values, no logits
+ * (llama.cpp's `llama_state_seq_get_data`). `llamette_state_seq_read` restores them as any
+ * sequence of a context of the same model and KV type.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`seq`
+ * is not a sequence of the context); `LLAMETTE_ERR_BUFFER_TOO_SMALL` (`*written` says how
+ * much is needed); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * As `llamette_state_write`.
+ */
+enum LlametteStatus llamette_state_seq_write(const struct LlametteContext *c,
+                                             int32_t seq,
+                                             uint8_t *buf,
+                                             size_t len,
+                                             size_t *written);
+
+/**
+ * Restores a sequence's state written by `llamette_state_seq_write` (of this context or
+ * another of the same model and KV type) as sequence `dst` (llama.cpp's
+ * `llama_state_seq_set_data`): what `dst` held is removed, and the saved cells go, in order,
+ * into the first run of free cells from the cache's head, with their positions. The other
+ * sequences are untouched. `buf` is read during the call only. Allocates nothing.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (`dst`
+ * is not a sequence of the context); `LLAMETTE_ERR_BAD_STATE` (as `llamette_state_read`);
+ * `LLAMETTE_ERR_CONTEXT_FULL` (no run of free cells is long enough); the context is left as it
+ * was on any failure; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `buf` readable for `len` bytes.
+ */
+enum LlametteStatus llamette_state_seq_read(struct LlametteContext *c,
+                                            int32_t dst,
+                                            const uint8_t *buf,
+                                            size_t len);
+
+/**
+ * Writes the whole context's state (`llamette_state_write`'s bytes) to the file `path`,
+ * replacing it. Allocates a buffer of `llamette_state_size` bytes for the call.
+ *
+ * - `path`: NUL-terminated, read during the call only (on Unix any bytes; elsewhere UTF-8).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+ * path that is not UTF-8 where that matters); `LLAMETTE_ERR_IO` (the file cannot be written;
+ * it may then be left partly written); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `path` a NUL-terminated string (or NULL).
+ */
+enum LlametteStatus llamette_state_save_file(const struct LlametteContext *c, const char *path);
+
+/**
+ * Restores a whole-context state from a file written by `llamette_state_save_file` (as
+ * `llamette_state_read` restores bytes). Allocates a buffer of the file's size for the call.
+ *
+ * - `path`: as in `llamette_state_save_file`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+ * path that is not UTF-8 where that matters); `LLAMETTE_ERR_IO` (the file cannot be read);
+ * `LLAMETTE_ERR_BAD_STATE` (as `llamette_state_read`); the context is left as it was on any
+ * failure; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `path` a NUL-terminated string (or NULL).
+ */
+enum LlametteStatus llamette_state_load_file(struct LlametteContext *c, const char *path);
 
 /**
  * Returns llama.cpp's default sampling parameters (`common_params_sampling`): seed

@@ -25,7 +25,8 @@ pub enum LlametteKvType {
     LLAMETTE_KV_F32 = 1,
 }
 
-/// Parameters of a context.
+/// Parameters of a context. A context made from these holds one sequence (sequence 0);
+/// `LlametteContextParamsEx` (`llamette_context_new_ex`) sets more.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LlametteContextParams {
@@ -52,7 +53,8 @@ impl LlametteContextParams {
             n_batch: self.n_batch as usize,
             kv_type,
             logits_all: self.logits_all,
-            // One sequence until the C ABI has batches (its struct is part of the ABI).
+            // One sequence: this struct's layout is part of the ABI, and the bindings build
+            // it; `LlametteContextParamsEx` has `n_seq_max`.
             n_seq_max: 1,
             n_outputs_max: 0,
         })
@@ -90,6 +92,100 @@ unsafe fn params_or_default(p: *const LlametteContextParams) -> Result<ContextPa
     unsafe { *arg(p, "p")? }.to_rust()
 }
 
+/// Parameters of a context, extensible: `llamette_context_new_ex` and friends take these. Get
+/// them from `llamette_context_default_params_ex` (which sets `size`) and change the fields you
+/// need.
+///
+/// `size` is `sizeof(LlametteContextParamsEx)` as the caller was compiled: later versions of
+/// llamette only append fields and accept the sizes of earlier versions (the missing fields
+/// take their defaults); a size this library does not know is `LLAMETTE_ERR_INVALID_ARGUMENT`.
+/// (`LlametteContextParams` stays as it is, for the callers and bindings built against it.)
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LlametteContextParamsEx {
+    /// `sizeof(LlametteContextParamsEx)`; set by `llamette_context_default_params_ex`.
+    pub size: usize,
+    /// Cells of the KV cache, shared by all sequences (prompts plus generated tokens); > 0.
+    pub n_ctx: u32,
+    /// Most tokens evaluated in one step (longer inputs are evaluated in steps); > 0.
+    pub n_batch: u32,
+    /// Element type of the KV cache (`LLAMETTE_KV_F16` or `LLAMETTE_KV_F32`).
+    pub kv_type: KvTypeArg,
+    /// Keep the logits of every token of a batch (`llamette_logits_at`); a batch may then hold
+    /// at most `n_batch` tokens.
+    pub logits_all: bool,
+    /// Sequences the context holds at once (1 to 64; sequence ids `0 .. n_seq_max - 1`): they
+    /// share the `n_ctx` cells of one KV cache, as llama.cpp's unified cache.
+    pub n_seq_max: u32,
+    /// Tokens of one `llamette_decode` whose logits the context can keep; 0: `n_seq_max`
+    /// (`n_batch` with `logits_all`), one per sequence, as generation needs. Each costs
+    /// `4 * n_vocab` bytes.
+    pub n_outputs_max: u32,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<LlametteContextParamsEx>() == 32);
+
+impl LlametteContextParamsEx {
+    /// The Rust parameters (`size` is checked by `params_ex_or_default`).
+    fn to_rust(self) -> Result<ContextParams, Fail> {
+        let base = LlametteContextParams {
+            n_ctx: self.n_ctx,
+            n_batch: self.n_batch,
+            kv_type: self.kv_type,
+            logits_all: self.logits_all,
+        };
+        Ok(ContextParams {
+            n_seq_max: self.n_seq_max as usize,
+            n_outputs_max: self.n_outputs_max as usize,
+            ..base.to_rust()?
+        })
+    }
+}
+
+/// Returns the default extensible context parameters: `size` set to
+/// `sizeof(LlametteContextParamsEx)`, the fields of `llamette_context_default_params`,
+/// `n_seq_max` 1, `n_outputs_max` 0.
+///
+/// Thread safety: any thread.
+#[no_mangle]
+pub extern "C" fn llamette_context_default_params_ex() -> LlametteContextParamsEx {
+    let d = ContextParams::default();
+    let base = llamette_context_default_params();
+    LlametteContextParamsEx {
+        size: core::mem::size_of::<LlametteContextParamsEx>(),
+        n_ctx: base.n_ctx,
+        n_batch: base.n_batch,
+        kv_type: base.kv_type,
+        logits_all: base.logits_all,
+        n_seq_max: d.n_seq_max as u32,
+        n_outputs_max: d.n_outputs_max as u32,
+    }
+}
+
+/// `*p`, or the defaults for NULL.
+///
+/// # Safety
+///
+/// A non-NULL `p` must be readable for its first field (`size`), and for `size` bytes.
+unsafe fn params_ex_or_default(p: *const LlametteContextParamsEx) -> Result<ContextParams, Fail> {
+    if p.is_null() {
+        return Ok(ContextParams::default());
+    }
+    // Read `size` alone first: a caller's struct of another size must not be read whole.
+    // SAFETY: non-NULL, and its first field is readable per the contract.
+    let size = unsafe { core::ptr::addr_of!((*p).size).read() };
+    if size != core::mem::size_of::<LlametteContextParamsEx>() {
+        return Err(Fail::invalid(format!(
+            "`p->size` is {size}, this library knows sizeof(LlametteContextParamsEx) = {} (set \
+             it with llamette_context_default_params_ex)",
+            core::mem::size_of::<LlametteContextParamsEx>()
+        )));
+    }
+    // SAFETY: readable for `size` bytes, the whole struct, per the contract.
+    unsafe { *arg(p, "p")? }.to_rust()
+}
+
 /// A host memory allocator for a context's KV cache and scratch.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -124,16 +220,55 @@ pub unsafe extern "C" fn llamette_context_required_bytes(
     out: *mut usize,
 ) -> LlametteStatus {
     guard("llamette_context_required_bytes", || {
-        // SAFETY: a live handle or NULL per the contract.
-        let inner = unsafe { model_ref(m) }?;
-        let out = Out::new(out, "out")?;
-        // SAFETY: readable or NULL per the contract.
-        let params = unsafe { params_or_default(p) }?;
-        let n = Context::required_bytes(inner.model()?, &params)?;
-        // SAFETY: writable per the contract.
-        unsafe { out.write(n) };
-        Ok(())
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { required_bytes(m, || params_or_default(p), out) }
     })
+}
+
+/// As `llamette_context_required_bytes`, with extensible parameters (NULL: the defaults of
+/// `llamette_context_default_params_ex`).
+///
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+/// `p->size` this library does not know, zero `n_ctx` or `n_batch`, unknown KV type,
+/// `n_seq_max` not 1 to 64, a size that overflows); `LLAMETTE_ERR_PANIC`.
+///
+/// Thread safety: any thread, concurrently with other calls on the same model.
+///
+/// # Safety
+///
+/// `m` must be a live model handle (or NULL); `p` readable for `p->size` bytes (or NULL); `out`
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn llamette_context_required_bytes_ex(
+    m: *const LlametteModel,
+    p: *const LlametteContextParamsEx,
+    out: *mut usize,
+) -> LlametteStatus {
+    guard("llamette_context_required_bytes_ex", || {
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { required_bytes(m, || params_ex_or_default(p), out) }
+    })
+}
+
+/// The body of `llamette_context_required_bytes` and `_ex`; `params` reads the parameters
+/// (after the model, before the output is checked, as every constructor does).
+///
+/// # Safety
+///
+/// `m` must be a live model handle (or NULL); `out` writable (or NULL).
+unsafe fn required_bytes(
+    m: *const LlametteModel,
+    params: impl FnOnce() -> Result<ContextParams, Fail>,
+    out: *mut usize,
+) -> Result<(), Fail> {
+    // SAFETY: a live handle or NULL per the contract.
+    let inner = unsafe { model_ref(m) }?;
+    let out = Out::new(out, "out")?;
+    let params = params()?;
+    let n = Context::required_bytes(inner.model()?, &params)?;
+    // SAFETY: writable per the contract.
+    unsafe { out.write(n) };
+    Ok(())
 }
 
 /// A context's evaluation state. One thread at a time.
@@ -288,38 +423,78 @@ pub unsafe extern "C" fn llamette_context_new(
     out: *mut *mut LlametteContext,
 ) -> LlametteStatus {
     guard("llamette_context_new", || {
-        let out = Out::new(out, "out")?;
-        // SAFETY: a live handle or NULL per the contract.
-        let model = unsafe { model_arc(m) }?;
-        // SAFETY: readable or NULL per the contract.
-        let params = unsafe { params_or_default(p) }?;
-        let n = Context::required_bytes(model.model()?, &params)?;
-        if let Some(limit) = crate::sys::total_memory().filter(|&m| n as u64 > m) {
-            return Err(crate::error::Error::OutOfMemory {
-                what: format!("a context of {} positions", params.n_ctx),
-                bytes: n,
-                limit: Some(limit),
-            }
-            .into());
-        }
-        let layout = Layout::from_size_align(n, ALIGN)
-            .map_err(|_| Fail::invalid(format!("a context of {n} bytes cannot be allocated")))?;
-        // SAFETY: `n > 0` (the context always has a KV cache and scratch). Zeroed memory
-        // comes as untouched pages for large sizes; the context zeroes it again anyway.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            return Err(Fail::new(
-                LlametteStatus::LLAMETTE_ERR_ALLOCATION,
-                format!("the system allocator returned NULL for {n} bytes"),
-            ));
-        }
-        let memory = Memory::Global { ptr, layout };
-        // SAFETY: a fresh allocation of `n` bytes, owned by `memory`.
-        let inner = unsafe { ContextInner::new(model, params, memory, ptr, n, true) }?;
-        // SAFETY: writable per the contract.
-        unsafe { out.write(into_handle(inner)) };
-        Ok(())
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { new_global(m, || params_or_default(p), out) }
     })
+}
+
+/// As `llamette_context_new`, with extensible parameters (NULL: the defaults of
+/// `llamette_context_default_params_ex`): a context of `p->n_seq_max` sequences
+/// (`llamette_decode`, `llamette_seq_rm` and friends).
+///
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+/// `p->size` this library does not know, zero `n_ctx` or `n_batch`, unknown KV type,
+/// `n_seq_max` not 1 to 64, a size that overflows); `LLAMETTE_ERR_ALLOCATION`;
+/// `LLAMETTE_ERR_PANIC`.
+///
+/// Thread safety: any thread; the new context is then used by one thread at a time.
+///
+/// # Safety
+///
+/// `m` must be a live model handle (or NULL); `p` readable for `p->size` bytes (or NULL); `out`
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn llamette_context_new_ex(
+    m: *mut LlametteModel,
+    p: *const LlametteContextParamsEx,
+    out: *mut *mut LlametteContext,
+) -> LlametteStatus {
+    guard("llamette_context_new_ex", || {
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { new_global(m, || params_ex_or_default(p), out) }
+    })
+}
+
+/// The body of `llamette_context_new` and `_ex`.
+///
+/// # Safety
+///
+/// `m` must be a live model handle (or NULL); `out` writable (or NULL).
+unsafe fn new_global(
+    m: *mut LlametteModel,
+    params: impl FnOnce() -> Result<ContextParams, Fail>,
+    out: *mut *mut LlametteContext,
+) -> Result<(), Fail> {
+    let out = Out::new(out, "out")?;
+    // SAFETY: a live handle or NULL per the contract.
+    let model = unsafe { model_arc(m) }?;
+    let params = params()?;
+    let n = Context::required_bytes(model.model()?, &params)?;
+    if let Some(limit) = crate::sys::total_memory().filter(|&m| n as u64 > m) {
+        return Err(crate::error::Error::OutOfMemory {
+            what: format!("a context of {} positions", params.n_ctx),
+            bytes: n,
+            limit: Some(limit),
+        }
+        .into());
+    }
+    let layout = Layout::from_size_align(n, ALIGN)
+        .map_err(|_| Fail::invalid(format!("a context of {n} bytes cannot be allocated")))?;
+    // SAFETY: `n > 0` (the context always has a KV cache and scratch). Zeroed memory
+    // comes as untouched pages for large sizes; the context zeroes it again anyway.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return Err(Fail::new(
+            LlametteStatus::LLAMETTE_ERR_ALLOCATION,
+            format!("the system allocator returned NULL for {n} bytes"),
+        ));
+    }
+    let memory = Memory::Global { ptr, layout };
+    // SAFETY: a fresh allocation of `n` bytes, owned by `memory`.
+    let inner = unsafe { ContextInner::new(model, params, memory, ptr, n, true) }?;
+    // SAFETY: writable per the contract.
+    unsafe { out.write(into_handle(inner)) };
+    Ok(())
 }
 
 /// Creates a context whose KV cache and scratch live in the host's buffer `buf` of `len`
@@ -348,29 +523,68 @@ pub unsafe extern "C" fn llamette_context_new_in(
     out: *mut *mut LlametteContext,
 ) -> LlametteStatus {
     guard("llamette_context_new_in", || {
-        let out = Out::new(out, "out")?;
-        // SAFETY: a live handle or NULL per the contract.
-        let model = unsafe { model_arc(m) }?;
-        // SAFETY: readable or NULL per the contract.
-        let params = unsafe { params_or_default(p) }?;
-        if buf.is_null() {
-            return Err(Fail::null("buf"));
-        }
-        let n = Context::required_bytes(model.model()?, &params)?;
-        if len < n {
-            return Err(crate::Error::BufferTooSmall {
-                needed: n,
-                given: len,
-            }
-            .into());
-        }
-        // SAFETY: the host lends `len >= n` bytes at `buf` until the context is freed.
-        let inner =
-            unsafe { ContextInner::new(model, params, Memory::Caller, buf.cast(), n, false) }?;
-        // SAFETY: writable per the contract.
-        unsafe { out.write(into_handle(inner)) };
-        Ok(())
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { new_in(m, || params_or_default(p), buf, len, out) }
     })
+}
+
+/// As `llamette_context_new_in`, with extensible parameters (NULL: the defaults of
+/// `llamette_context_default_params_ex`); `len` at least `llamette_context_required_bytes_ex`.
+///
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (as
+/// `llamette_context_new_ex`); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+///
+/// Thread safety: any thread; the new context is then used by one thread at a time.
+///
+/// # Safety
+///
+/// As `llamette_context_new_in`; `p` readable for `p->size` bytes (or NULL).
+#[no_mangle]
+pub unsafe extern "C" fn llamette_context_new_in_ex(
+    m: *mut LlametteModel,
+    p: *const LlametteContextParamsEx,
+    buf: *mut c_void,
+    len: usize,
+    out: *mut *mut LlametteContext,
+) -> LlametteStatus {
+    guard("llamette_context_new_in_ex", || {
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { new_in(m, || params_ex_or_default(p), buf, len, out) }
+    })
+}
+
+/// The body of `llamette_context_new_in` and `_ex`.
+///
+/// # Safety
+///
+/// As `llamette_context_new_in`.
+unsafe fn new_in(
+    m: *mut LlametteModel,
+    params: impl FnOnce() -> Result<ContextParams, Fail>,
+    buf: *mut c_void,
+    len: usize,
+    out: *mut *mut LlametteContext,
+) -> Result<(), Fail> {
+    let out = Out::new(out, "out")?;
+    // SAFETY: a live handle or NULL per the contract.
+    let model = unsafe { model_arc(m) }?;
+    let params = params()?;
+    if buf.is_null() {
+        return Err(Fail::null("buf"));
+    }
+    let n = Context::required_bytes(model.model()?, &params)?;
+    if len < n {
+        return Err(crate::Error::BufferTooSmall {
+            needed: n,
+            given: len,
+        }
+        .into());
+    }
+    // SAFETY: the host lends `len >= n` bytes at `buf` until the context is freed.
+    let inner = unsafe { ContextInner::new(model, params, Memory::Caller, buf.cast(), n, false) }?;
+    // SAFETY: writable per the contract.
+    unsafe { out.write(into_handle(inner)) };
+    Ok(())
 }
 
 /// Creates a context whose KV cache and scratch come from the host's allocator: one call
@@ -400,37 +614,76 @@ pub unsafe extern "C" fn llamette_context_new_with_allocator(
     out: *mut *mut LlametteContext,
 ) -> LlametteStatus {
     guard("llamette_context_new_with_allocator", || {
-        let out = Out::new(out, "out")?;
-        // SAFETY: a live handle or NULL per the contract.
-        let model = unsafe { model_arc(m) }?;
-        // SAFETY: readable or NULL per the contract.
-        let params = unsafe { params_or_default(p) }?;
-        // SAFETY: readable or NULL per the contract.
-        let a = unsafe { *arg(a, "a")? };
-        let alloc = a.alloc.ok_or_else(|| Fail::null("a->alloc"))?;
-        let free = a.free.ok_or_else(|| Fail::null("a->free"))?;
-        let n = Context::required_bytes(model.model()?, &params)?;
-        // SAFETY: calling the host's allocator as its contract describes.
-        let ptr = unsafe { alloc(a.user, n, ALIGN) }.cast::<u8>();
-        if ptr.is_null() {
-            return Err(Fail::new(
-                LlametteStatus::LLAMETTE_ERR_ALLOCATION,
-                format!("the host allocator returned NULL for {n} bytes"),
-            ));
-        }
-        let memory = Memory::Host {
-            ptr,
-            size: n,
-            free,
-            user: a.user,
-        };
-        // SAFETY: the host's allocation of `n` bytes, owned by `memory` (released on failure
-        // too, when `memory` is dropped).
-        let inner = unsafe { ContextInner::new(model, params, memory, ptr, n, false) }?;
-        // SAFETY: writable per the contract.
-        unsafe { out.write(into_handle(inner)) };
-        Ok(())
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { new_with_allocator(m, || params_or_default(p), a, out) }
     })
+}
+
+/// As `llamette_context_new_with_allocator`, with extensible parameters (NULL: the defaults of
+/// `llamette_context_default_params_ex`).
+///
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (also `a->alloc` or `a->free` NULL);
+/// `LLAMETTE_ERR_INVALID_ARGUMENT` (as `llamette_context_new_ex`); `LLAMETTE_ERR_ALLOCATION`;
+/// `LLAMETTE_ERR_PANIC`.
+///
+/// Thread safety: as `llamette_context_new_with_allocator`.
+///
+/// # Safety
+///
+/// As `llamette_context_new_with_allocator`; `p` readable for `p->size` bytes (or NULL).
+#[no_mangle]
+pub unsafe extern "C" fn llamette_context_new_with_allocator_ex(
+    m: *mut LlametteModel,
+    p: *const LlametteContextParamsEx,
+    a: *const LlametteAllocator,
+    out: *mut *mut LlametteContext,
+) -> LlametteStatus {
+    guard("llamette_context_new_with_allocator_ex", || {
+        // SAFETY: forwarded contract; `p` readable or NULL.
+        unsafe { new_with_allocator(m, || params_ex_or_default(p), a, out) }
+    })
+}
+
+/// The body of `llamette_context_new_with_allocator` and `_ex`.
+///
+/// # Safety
+///
+/// As `llamette_context_new_with_allocator`.
+unsafe fn new_with_allocator(
+    m: *mut LlametteModel,
+    params: impl FnOnce() -> Result<ContextParams, Fail>,
+    a: *const LlametteAllocator,
+    out: *mut *mut LlametteContext,
+) -> Result<(), Fail> {
+    let out = Out::new(out, "out")?;
+    // SAFETY: a live handle or NULL per the contract.
+    let model = unsafe { model_arc(m) }?;
+    let params = params()?;
+    // SAFETY: readable or NULL per the contract.
+    let a = unsafe { *arg(a, "a")? };
+    let alloc = a.alloc.ok_or_else(|| Fail::null("a->alloc"))?;
+    let free = a.free.ok_or_else(|| Fail::null("a->free"))?;
+    let n = Context::required_bytes(model.model()?, &params)?;
+    // SAFETY: calling the host's allocator as its contract describes.
+    let ptr = unsafe { alloc(a.user, n, ALIGN) }.cast::<u8>();
+    if ptr.is_null() {
+        return Err(Fail::new(
+            LlametteStatus::LLAMETTE_ERR_ALLOCATION,
+            format!("the host allocator returned NULL for {n} bytes"),
+        ));
+    }
+    let memory = Memory::Host {
+        ptr,
+        size: n,
+        free,
+        user: a.user,
+    };
+    // SAFETY: the host's allocation of `n` bytes, owned by `memory` (released on failure
+    // too, when `memory` is dropped).
+    let inner = unsafe { ContextInner::new(model, params, memory, ptr, n, false) }?;
+    // SAFETY: writable per the contract.
+    unsafe { out.write(into_handle(inner)) };
+    Ok(())
 }
 
 /// Frees a context: its memory goes back where it came from (released, handed back to the
@@ -635,7 +888,9 @@ pub unsafe extern "C" fn llamette_eval(
 
 /// Sets `*logits` to the logits after the last evaluated token and `*n_vocab` to their number.
 /// The array is owned by the context and valid until the next call that changes the context
-/// (`llamette_eval`, `llamette_generate`, `llamette_context_truncate`) or frees it.
+/// (any call that takes it as non-const: `llamette_eval`, `llamette_decode`,
+/// `llamette_generate`, `llamette_context_truncate`, a sequence operation, a restored state) or
+/// frees it.
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
 /// (nothing evaluated yet, or since a truncation); `LLAMETTE_ERR_PANIC`.

@@ -13,6 +13,10 @@
 //!   [`llamette_last_error`].
 //! - Every export runs inside `guard` (or `guard_or`), a `catch_unwind` boundary: a panic
 //!   never unwinds into C, it becomes `LLAMETTE_ERR_PANIC`.
+//! - A struct that C passes in and that may grow starts with a `size` field (`sizeof` as the
+//!   caller was compiled; [`context::LlametteContextParamsEx`]): a library reads only the
+//!   fields a caller's size covers, so fields are only ever appended. Structs without one
+//!   (`LlametteContextParams`) never change.
 //! - Enum values that C passes *in* (a chat format, a KV type, a status) are read as integers
 //!   ([`ChatFormatArg`], [`KvTypeArg`], [`StatusArg`]): C may put any integer in an enum, and an
 //!   out-of-range value in a Rust enum would be undefined behaviour. cbindgen.toml renames those
@@ -39,6 +43,10 @@ pub mod model;
 pub mod chat;
 
 pub mod context;
+
+pub mod sequences;
+
+pub mod state;
 
 pub mod generate;
 
@@ -95,6 +103,9 @@ pub enum LlametteStatus {
     LLAMETTE_ERR_ABORTED = 11,
     /// A bug, or a broken host callback contract: a Rust panic was caught at the boundary.
     LLAMETTE_ERR_PANIC = 12,
+    /// A saved state that the context cannot restore: another model, format version, kind or
+    /// KV type, truncated or corrupt bytes, more cells or sequences than the context holds.
+    LLAMETTE_ERR_BAD_STATE = 13,
 }
 
 use LlametteStatus::*;
@@ -143,6 +154,7 @@ pub extern "C" fn llamette_status_message(status: StatusArg) -> *const c_char {
         10 => c"allocation failed",
         11 => c"aborted",
         12 => c"internal error (a Rust panic was caught)",
+        13 => c"the saved state does not fit this context",
         _ => c"unknown status",
     };
     s.as_ptr()
@@ -251,7 +263,7 @@ pub(crate) fn status_of(e: &Error) -> LlametteStatus {
         Error::BadChat { .. } => LLAMETTE_ERR_BAD_CHAT,
         Error::Io { .. } => LLAMETTE_ERR_IO,
         Error::OutOfMemory { .. } => LLAMETTE_ERR_ALLOCATION,
-        Error::BadState { .. } => LLAMETTE_ERR_INVALID_ARGUMENT,
+        Error::BadState { .. } => LLAMETTE_ERR_BAD_STATE,
     }
 }
 
@@ -369,6 +381,27 @@ pub(crate) unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a CStr,
     }
     // SAFETY: non-NULL and NUL-terminated per this function's contract.
     Ok(unsafe { CStr::from_ptr(p) })
+}
+
+/// A path: a NUL-terminated string (on Unix any bytes; elsewhere UTF-8).
+///
+/// # Safety
+///
+/// As [`c_str`].
+pub(crate) unsafe fn c_path<'a>(p: *const c_char, what: &str) -> Result<&'a std::path::Path, Fail> {
+    // SAFETY: forwarded contract.
+    let s = unsafe { c_str(p, what) }?;
+    #[cfg(unix)]
+    let path = {
+        use std::os::unix::ffi::OsStrExt;
+        std::path::Path::new(std::ffi::OsStr::from_bytes(s.to_bytes()))
+    };
+    #[cfg(not(unix))]
+    let path = std::path::Path::new(
+        s.to_str()
+            .map_err(|_| Fail::invalid(format!("`{what}` is not UTF-8")))?,
+    );
+    Ok(path)
 }
 
 /// A checked output pointer: written only through [`Out::write`], at the end of a successful

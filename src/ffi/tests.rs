@@ -12,6 +12,8 @@ use super::chat::*;
 use super::context::*;
 use super::generate::*;
 use super::model::*;
+use super::sequences::*;
+use super::state::*;
 use super::*;
 
 use LlametteStatus::*;
@@ -274,12 +276,17 @@ fn version_matches_the_crate_and_every_status_has_a_message() {
         msg(LLAMETTE_ERR_BUFFER_TOO_SMALL as u32),
         "buffer too small"
     );
-    let all: Vec<&str> = (0..=LLAMETTE_ERR_PANIC as u32).map(msg).collect();
+    let all: Vec<&str> = (0..=LLAMETTE_ERR_BAD_STATE as u32).map(msg).collect();
     for (i, m) in all.iter().enumerate() {
         assert!(!m.is_empty() && *m != "unknown status", "status {i}");
         assert_eq!(all.iter().filter(|x| *x == m).count(), 1, "status {i}");
     }
-    assert_eq!(msg(13), "unknown status");
+    assert_eq!(
+        LLAMETTE_ERR_PANIC as u32, 12,
+        "existing numbers never change"
+    );
+    assert_eq!(LLAMETTE_ERR_BAD_STATE as u32, 13);
+    assert_eq!(msg(14), "unknown status");
     assert_eq!(msg(u32::MAX), "unknown status");
 }
 
@@ -364,6 +371,10 @@ fn errors_map_to_their_statuses() {
             given: 1
         }),
         LLAMETTE_ERR_BUFFER_TOO_SMALL
+    );
+    assert_eq!(
+        status_of(&Error::BadState { reason: e("r") }),
+        LLAMETTE_ERR_BAD_STATE
     );
 }
 
@@ -1705,4 +1716,837 @@ fn a_vocabulary_only_file_gives_a_handle_without_weights() {
     assert!(c.is_null());
     // SAFETY: the handle is live and freed once.
     unsafe { llamette_model_free(m) };
+}
+
+// ---- sequences, batches, saved state ----
+
+/// Golden case 1 of the q8_0 model (a 34-token prompt): the prompt, llama.cpp's greedy tokens
+/// and the logits after the prompt.
+fn golden1() -> (Vec<u32>, Vec<u32>, Vec<f32>) {
+    let g = json("golden/tiny-codellama.q8_0.json");
+    let case = &g["cases"][1];
+    (
+        case["prompt"].u32_vec(),
+        case["greedy"].u32_vec(),
+        case["last_logits"].f32_vec(),
+    )
+}
+
+fn params_ex(n_ctx: u32, n_seq_max: u32) -> LlametteContextParamsEx {
+    LlametteContextParamsEx {
+        n_ctx,
+        n_batch: 64,
+        n_seq_max,
+        ..llamette_context_default_params_ex()
+    }
+}
+
+fn new_context_ex(m: *mut LlametteModel, p: &LlametteContextParamsEx) -> *mut LlametteContext {
+    let mut c = null_mut();
+    // SAFETY: a live model, a valid params struct.
+    ok(unsafe { llamette_context_new_ex(m, p, &mut c) });
+    assert!(!c.is_null());
+    c
+}
+
+fn bt(token: u32, pos: u32, seq: u32, logits: bool) -> LlametteBatchToken {
+    LlametteBatchToken {
+        token,
+        pos,
+        seqs: 1 << seq,
+        logits,
+    }
+}
+
+/// A prompt as batch tokens of one sequence, logits for the last.
+fn prompt_batch(tokens: &[u32], seq: u32) -> Vec<LlametteBatchToken> {
+    let n = tokens.len();
+    let at = |(i, &t): (usize, &u32)| bt(t, i as u32, seq, i + 1 == n);
+    tokens.iter().enumerate().map(at).collect()
+}
+
+fn decode(c: *mut LlametteContext, batch: &[LlametteBatchToken]) -> LlametteStatus {
+    // SAFETY: a live context and a valid slice.
+    unsafe { llamette_decode(c, batch.as_ptr(), batch.len()) }
+}
+
+fn logits_ith(c: *const LlametteContext, i: usize) -> Result<Vec<f32>, LlametteStatus> {
+    let (mut p, mut n) = (null(), 0);
+    // SAFETY: a live context; the row is copied before the next call.
+    unsafe {
+        match llamette_logits_ith(c, i, &mut p, &mut n) {
+            LLAMETTE_OK => Ok(core::slice::from_raw_parts(p, n).to_vec()),
+            s => Err(s),
+        }
+    }
+}
+
+fn pos_max(c: *const LlametteContext, seq: i32) -> i64 {
+    let mut p = i64::MIN;
+    // SAFETY: a live context.
+    ok(unsafe { llamette_seq_pos_max(c, seq, &mut p) });
+    p
+}
+
+fn pos_min(c: *const LlametteContext, seq: i32) -> i64 {
+    let mut p = i64::MIN;
+    // SAFETY: a live context.
+    ok(unsafe { llamette_seq_pos_min(c, seq, &mut p) });
+    p
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// The whole state of a context, through the C calls.
+fn state_of(c: *const LlametteContext) -> Vec<u8> {
+    let mut n = 0;
+    // SAFETY: a live context; the buffer holds `n` bytes.
+    unsafe {
+        ok(llamette_state_size(c, &mut n));
+        let mut buf = vec![0u8; n];
+        let mut written = 0;
+        ok(llamette_state_write(c, buf.as_mut_ptr(), n, &mut written));
+        assert_eq!(written, n);
+        buf
+    }
+}
+
+/// The Rust API's context for the same model bytes.
+fn rust_params(n_ctx: usize, n_seq_max: usize) -> crate::ContextParams {
+    crate::ContextParams {
+        n_ctx,
+        n_batch: 64,
+        n_seq_max,
+        ..crate::ContextParams::default()
+    }
+}
+
+fn rust_batch(batch: &[LlametteBatchToken]) -> Vec<crate::BatchToken> {
+    batch
+        .iter()
+        .map(|b| crate::BatchToken {
+            token: b.token,
+            pos: b.pos as usize,
+            seqs: crate::SeqSet(b.seqs),
+            logits: b.logits,
+        })
+        .collect()
+}
+
+#[test]
+fn extensible_params_make_contexts_of_several_sequences() {
+    let m = load(fixture(Q8_0));
+    let d = llamette_context_default_params_ex();
+    let old = llamette_context_default_params();
+    assert_eq!(d.size, core::mem::size_of::<LlametteContextParamsEx>());
+    assert_eq!(
+        (d.n_ctx, d.n_batch, d.kv_type, d.logits_all),
+        (old.n_ctx, old.n_batch, old.kv_type, old.logits_all)
+    );
+    assert_eq!((d.n_seq_max, d.n_outputs_max), (1, 0));
+    let required = |p: *const LlametteContextParamsEx| {
+        let mut n = usize::MAX;
+        // SAFETY: a live model; `p` valid or NULL.
+        let s = unsafe { llamette_context_required_bytes_ex(m, p, &mut n) };
+        (s, n)
+    };
+    // One sequence: the same size as the old struct's context; NULL: the defaults.
+    let p1 = params_ex(64, 1);
+    let mut old_n = 0;
+    // SAFETY: a live model.
+    unsafe {
+        ok(llamette_context_required_bytes(
+            m,
+            &params(64, false),
+            &mut old_n,
+        ));
+        let mut n = 0;
+        ok(llamette_context_required_bytes(m, null(), &mut n));
+        assert_eq!(required(null()), (LLAMETTE_OK, n));
+    }
+    assert_eq!(required(&p1), (LLAMETTE_OK, old_n));
+    // More sequences keep more logits rows; so does n_outputs_max.
+    let p4 = params_ex(64, 4);
+    let (s, n4) = required(&p4);
+    assert_eq!(s, LLAMETTE_OK);
+    assert_eq!(n4 - old_n, 3 * 4 * 1024, "three more rows of 1024 logits");
+    let p4o = LlametteContextParamsEx {
+        n_outputs_max: 8,
+        ..p4
+    };
+    assert_eq!(required(&p4o), (LLAMETTE_OK, n4 + 4 * 4 * 1024));
+    // A size this library does not know, or n_seq_max out of 1..=64: refused, out untouched.
+    for bad in [
+        LlametteContextParamsEx { size: 0, ..p4 },
+        LlametteContextParamsEx { size: 16, ..p4 },
+        LlametteContextParamsEx { size: 40, ..p4 },
+        LlametteContextParamsEx { n_seq_max: 0, ..p4 },
+        LlametteContextParamsEx {
+            n_seq_max: 65,
+            ..p4
+        },
+        LlametteContextParamsEx { n_ctx: 0, ..p4 },
+        LlametteContextParamsEx {
+            kv_type: KvTypeArg(9),
+            ..p4
+        },
+    ] {
+        assert_eq!(
+            required(&bad),
+            (LLAMETTE_ERR_INVALID_ARGUMENT, usize::MAX),
+            "{bad:?}"
+        );
+        let sentinel = 0x40 as *mut LlametteContext;
+        let mut c = sentinel;
+        // SAFETY: a live model.
+        unsafe {
+            assert_eq!(
+                llamette_context_new_ex(m, &bad, &mut c),
+                LLAMETTE_ERR_INVALID_ARGUMENT
+            );
+        }
+        assert_eq!(c, sentinel);
+    }
+    assert_eq!(last_error(), "llamette_context_new_ex: unknown KV type 9");
+    let _ = required(&LlametteContextParamsEx { size: 16, ..p4 });
+    assert!(last_error().contains("`p->size` is 16"), "{}", last_error());
+
+    // The three ways to make a context, each with 4 sequences: sequence 3 exists, 4 does not.
+    let check_seqs = |c: *mut LlametteContext| {
+        // SAFETY: a live context.
+        unsafe {
+            ok(llamette_seq_keep(c, 3));
+            assert_eq!(llamette_seq_keep(c, 4), LLAMETTE_ERR_INVALID_ARGUMENT);
+            assert!(last_error().contains("n_seq_max (4)"), "{}", last_error());
+        }
+        let p = [bt(1, 0, 3, true)];
+        ok(decode(c, &p));
+        assert_eq!(pos_max(c, 3), 0);
+    };
+    let c = new_context_ex(m, &p4);
+    check_seqs(c);
+    let counter = Counter::default();
+    let a = LlametteAllocator {
+        user: (&counter as *const Counter).cast_mut().cast(),
+        alloc: Some(counting_alloc),
+        free: Some(counting_free),
+    };
+    let mut ca = null_mut();
+    // SAFETY: a live model; the counter outlives the context.
+    ok(unsafe { llamette_context_new_with_allocator_ex(m, &p4, &a, &mut ca) });
+    assert_eq!(counter.bytes.load(Ordering::Relaxed), n4);
+    check_seqs(ca);
+    let mut buf = vec![0u8; n4 + 1];
+    let odd = buf[1..].as_mut_ptr().cast::<c_void>();
+    let mut cb = null_mut();
+    // SAFETY: `buf` outlives the context.
+    unsafe {
+        assert_eq!(
+            llamette_context_new_in_ex(m, &p4, odd, n4 - 1, &mut cb),
+            LLAMETTE_ERR_BUFFER_TOO_SMALL
+        );
+        assert!(cb.is_null());
+        ok(llamette_context_new_in_ex(m, &p4, odd, n4, &mut cb));
+    }
+    check_seqs(cb);
+    // The old constructors keep one sequence.
+    let old_c = new_context(m, &params(64, false));
+    // SAFETY: live handles, each freed once.
+    unsafe {
+        assert_eq!(llamette_seq_keep(old_c, 1), LLAMETTE_ERR_INVALID_ARGUMENT);
+        ok(llamette_seq_keep(old_c, 0));
+        llamette_context_free(old_c);
+        llamette_context_free(c);
+        llamette_context_free(ca);
+        llamette_context_free(cb);
+        assert_eq!(counter.frees.load(Ordering::Relaxed), 1);
+        llamette_model_free(m);
+    }
+    drop(buf);
+}
+
+#[test]
+fn decoding_two_sequences_gives_the_rust_apis_logits() {
+    let g = golden();
+    let (prompt1, greedy1, last1) = golden1();
+    let m = load(fixture(Q8_0));
+    let c = new_context_ex(m, &params_ex(128, 2));
+    // One batch: both prompts, each asking for the logits of its last token.
+    let mut batch = prompt_batch(&g.prompt, 0);
+    batch.extend(prompt_batch(&prompt1, 1));
+    let (i0, i1) = (g.prompt.len() - 1, batch.len() - 1);
+    ok(decode(c, &batch));
+
+    // The Rust API on the same batch: the same bits.
+    let model = crate::Model::from_bytes(fixture(Q8_0)).unwrap();
+    let mut rc = crate::Context::new(&model, rust_params(128, 2)).unwrap();
+    rc.decode(&rust_batch(&batch), &crate::Serial).unwrap();
+    assert_eq!(logits_ith(c, i0).unwrap(), rc.logits_ith(i0).unwrap());
+    assert_eq!(logits_ith(c, i1).unwrap(), rc.logits_ith(i1).unwrap());
+    // And llama.cpp's logits of each prompt alone.
+    assert_logits(&logits_ith(c, i0).unwrap(), &g.last_logits);
+    assert_logits(&logits_ith(c, i1).unwrap(), &last1);
+    // `llamette_logits` is the last row; tokens that did not ask have none.
+    assert_eq!(logits(c), logits_ith(c, i1).unwrap());
+    assert_eq!(logits_ith(c, 0), Err(LLAMETTE_ERR_INVALID_ARGUMENT));
+    assert_eq!(
+        logits_ith(c, batch.len()),
+        Err(LLAMETTE_ERR_INVALID_ARGUMENT)
+    );
+    assert_eq!((pos_min(c, 0), pos_max(c, 0)), (0, 7));
+    assert_eq!((pos_min(c, 1), pos_max(c, 1)), (0, 33));
+
+    // Greedy steps of both sequences in one batch each: llama.cpp's tokens for each prompt.
+    let (mut t0, mut t1) = (
+        argmax(&logits_ith(c, i0).unwrap()),
+        argmax(&logits_ith(c, i1).unwrap()),
+    );
+    for step in 0..6u32 {
+        assert_eq!(t0, g.greedy[step as usize], "sequence 0, step {step}");
+        assert_eq!(t1, greedy1[step as usize], "sequence 1, step {step}");
+        let next = [bt(t0, 8 + step, 0, true), bt(t1, 34 + step, 1, true)];
+        ok(decode(c, &next));
+        rc.decode(&rust_batch(&next), &crate::Serial).unwrap();
+        assert_eq!(logits_ith(c, 0).unwrap(), rc.logits_ith(0).unwrap());
+        assert_eq!(logits_ith(c, 1).unwrap(), rc.logits_ith(1).unwrap());
+        t0 = argmax(&logits_ith(c, 0).unwrap());
+        t1 = argmax(&logits_ith(c, 1).unwrap());
+    }
+
+    // Refused batches change nothing (not the cache, not the logits).
+    let before = state_of(c);
+    let (p0, p1) = (pos_max(c, 0) as u32, pos_max(c, 1) as u32);
+    let bad: [(&[LlametteBatchToken], LlametteStatus); 8] = [
+        (&[], LLAMETTE_ERR_INVALID_ARGUMENT),
+        (&[bt(1024, p0 + 1, 0, true)], LLAMETTE_ERR_BAD_TOKEN),
+        (
+            &[LlametteBatchToken {
+                seqs: 0,
+                ..bt(5, p0 + 1, 0, true)
+            }],
+            LLAMETTE_ERR_INVALID_ARGUMENT,
+        ),
+        (&[bt(5, 0, 2, true)], LLAMETTE_ERR_INVALID_ARGUMENT),
+        (&[bt(5, p0 + 2, 0, true)], LLAMETTE_ERR_INVALID_ARGUMENT),
+        (&[bt(5, u32::MAX, 0, true)], LLAMETTE_ERR_INVALID_ARGUMENT),
+        // Three rows of logits in a context that keeps two.
+        (
+            &[
+                bt(5, p0 + 1, 0, true),
+                bt(6, p0 + 2, 0, true),
+                bt(7, p1 + 1, 1, true),
+            ],
+            LLAMETTE_ERR_INVALID_ARGUMENT,
+        ),
+        (
+            &[bt(5, p1 + 1, 1, true), bt(1024, p0 + 1, 0, true)],
+            LLAMETTE_ERR_BAD_TOKEN,
+        ),
+    ];
+    for (b, want) in bad {
+        assert_eq!(decode(c, b), want, "{b:?}: {}", last_error());
+        assert_eq!(state_of(c), before, "{b:?}");
+    }
+    // More tokens than free cells: 128 - 14 - 40 = 74 free.
+    let long: Vec<_> = (0..75).map(|i| bt(5, p0 + 1 + i, 0, false)).collect();
+    assert_eq!(decode(c, &long), LLAMETTE_ERR_CONTEXT_FULL);
+    assert_eq!(state_of(c), before);
+    // A long batch (converted on the heap) works like a short one.
+    let long: Vec<_> = (0..74).map(|i| bt(5, p0 + 1 + i, 0, i == 73)).collect();
+    ok(decode(c, &long));
+    assert_eq!(pos_max(c, 0), (p0 + 74) as i64);
+    // SAFETY: NULL arguments are refused; live handles are freed once.
+    unsafe {
+        assert_eq!(llamette_decode(c, null(), 1), LLAMETTE_ERR_NULL_ARGUMENT);
+        assert_eq!(
+            llamette_decode(null_mut(), batch.as_ptr(), 1),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn sequence_operations_edit_the_cache_as_the_rust_api_does() {
+    let g = golden();
+    let (prompt1, _, _) = golden1();
+    let m = load(fixture(Q8_0));
+    let model = crate::Model::from_bytes(fixture(Q8_0)).unwrap();
+    let c = new_context_ex(m, &params_ex(128, 3));
+    ok(decode(c, &prompt_batch(&g.prompt, 0)));
+
+    // A copy of sequence 0 continues as sequence 0 would.
+    // SAFETY: a live context.
+    unsafe {
+        ok(llamette_seq_cp(c, 0, 1, -1, -1));
+        assert_eq!(
+            llamette_seq_cp(c, 0, 3, -1, -1),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_seq_cp(c, -1, 1, -1, -1),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+    }
+    assert_eq!((pos_min(c, 1), pos_max(c, 1)), (0, 7));
+    ok(decode(c, &[bt(g.greedy[0], 8, 1, true)]));
+    assert_eq!(argmax(&logits(c)), g.greedy[1]);
+    // A part of it: positions 2..5.
+    // SAFETY: a live context.
+    unsafe { ok(llamette_seq_cp(c, 0, 2, 2, 5)) };
+    assert_eq!((pos_min(c, 2), pos_max(c, 2)), (2, 4));
+
+    // Removal: one sequence, a range, every sequence.
+    // SAFETY: a live context.
+    unsafe {
+        ok(llamette_seq_rm(c, 1, -1, -1));
+        assert_eq!(pos_max(c, 1), -1);
+        assert_eq!(pos_min(c, 1), -1);
+        assert_eq!(pos_max(c, 0), 7, "the shared cells stay sequence 0's");
+        ok(llamette_seq_rm(c, -1, 4, -1));
+        assert_eq!((pos_max(c, 0), pos_max(c, 2)), (3, 3));
+        assert_eq!(llamette_seq_rm(c, -2, 0, -1), LLAMETTE_ERR_INVALID_ARGUMENT);
+        assert_eq!(llamette_seq_rm(c, 3, 0, -1), LLAMETTE_ERR_INVALID_ARGUMENT);
+        ok(llamette_seq_keep(c, 2));
+        assert_eq!((pos_max(c, 0), pos_min(c, 2)), (-1, 2));
+        assert_eq!(llamette_seq_keep(c, -1), LLAMETTE_ERR_INVALID_ARGUMENT);
+        ok(llamette_seq_rm(c, -1, -1, -1));
+        assert_eq!(pos_max(c, 2), -1);
+    }
+
+    // Context shift and self-extend: the same edits through C and Rust, then the same logits.
+    let mut rc = crate::Context::new(&model, rust_params(128, 3)).unwrap();
+    let batch = prompt_batch(&prompt1, 0);
+    ok(decode(c, &batch));
+    rc.decode(&rust_batch(&batch), &crate::Serial).unwrap();
+    // SAFETY: a live context.
+    unsafe {
+        ok(llamette_seq_rm(c, 0, 1, 9));
+        ok(llamette_seq_add(c, 0, 9, -1, -8));
+        assert_eq!(
+            llamette_seq_add(c, 0, 0, -1, i64::MAX),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_seq_add(c, 5, 0, -1, 1),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+    }
+    rc.seq_rm(Some(0), 1..9).unwrap();
+    rc.seq_add(0, 9.., -8).unwrap();
+    assert_eq!(pos_max(c, 0), 25);
+    let step = [bt(7, 26, 0, true)];
+    ok(decode(c, &step));
+    rc.decode(&rust_batch(&step), &crate::Serial).unwrap();
+    assert_eq!(logits(c), rc.logits());
+    // SAFETY: a live context.
+    unsafe {
+        ok(llamette_seq_div(c, 0, 10, -1, 2));
+        assert_eq!(
+            llamette_seq_div(c, 0, 0, -1, 0),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_seq_div(c, 0, 0, -1, -2),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+    }
+    rc.seq_div(0, 10.., 2).unwrap();
+    assert_eq!(pos_max(c, 0), 13);
+    let step = [bt(9, 14, 0, true)];
+    ok(decode(c, &step));
+    rc.decode(&rust_batch(&step), &crate::Serial).unwrap();
+    assert_eq!(logits(c), rc.logits());
+
+    // Prefix reuse (sequence 0): keeps the cached start of a new prompt, short of its last token.
+    let c2 = new_context(m, &params(64, false));
+    ok(eval(c2, &g.prompt));
+    let mut next: Vec<u32> = g.prompt[..6].to_vec();
+    next.extend([100, 200]);
+    let mut kept = usize::MAX;
+    // SAFETY: live contexts.
+    unsafe {
+        ok(llamette_context_reuse_prefix(
+            c2,
+            next.as_ptr(),
+            next.len(),
+            &mut kept,
+        ));
+        assert_eq!(kept, 6);
+        assert_eq!(llamette_context_n_past(c2), 6);
+        ok(llamette_context_reuse_prefix(
+            c2,
+            next.as_ptr(),
+            6,
+            &mut kept,
+        ));
+        assert_eq!(kept, 5, "the last token is evaluated again");
+        ok(llamette_context_reuse_prefix(c2, null(), 0, &mut kept));
+        assert_eq!((kept, llamette_context_n_past(c2)), (0, 0));
+        let mut k = 77;
+        assert_eq!(
+            llamette_context_reuse_prefix(c2, null(), 2, &mut k),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert_eq!(
+            llamette_context_reuse_prefix(c2, next.as_ptr(), 2, null_mut()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert_eq!(k, 77);
+        llamette_context_free(c2);
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn a_restored_state_continues_with_the_uninterrupted_logits() {
+    let g = golden();
+    let (prompt1, _, _) = golden1();
+    let m = load(fixture(Q8_0));
+    let p = params_ex(128, 2);
+    let c = new_context_ex(m, &p);
+    let mut batch = prompt_batch(&g.prompt, 0);
+    batch.extend(prompt_batch(&prompt1, 1));
+    ok(decode(c, &batch));
+
+    // Asking for the size, a buffer too small, then enough.
+    let mut need = 0;
+    // SAFETY: a live context; every buffer is as long as said.
+    let saved = unsafe {
+        ok(llamette_state_size(c, &mut need));
+        let mut written = 0;
+        assert_eq!(
+            llamette_state_write(c, null_mut(), 0, &mut written),
+            LLAMETTE_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(written, need);
+        let mut buf = vec![0u8; need];
+        written = 0;
+        assert_eq!(
+            llamette_state_write(c, buf.as_mut_ptr(), need - 1, &mut written),
+            LLAMETTE_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(written, need);
+        assert!(buf.iter().all(|&b| b == 0), "nothing written");
+        written = 0;
+        ok(llamette_state_write(
+            c,
+            buf.as_mut_ptr(),
+            need,
+            &mut written,
+        ));
+        assert_eq!(written, need);
+        buf
+    };
+    let logits_saved = logits(c);
+
+    // Continue without interruption.
+    let step = [
+        bt(g.greedy[0], 8, 0, true),
+        bt(3, 34, 1, true),
+        bt(4, 35, 1, true),
+    ];
+    let p3 = LlametteContextParamsEx {
+        n_outputs_max: 3,
+        ..p
+    };
+    let c = {
+        // SAFETY: a live handle, freed once.
+        unsafe { llamette_context_free(c) };
+        new_context_ex(m, &p3)
+    };
+    // The state restores into a context of other n_outputs_max and more cells, too.
+    let restore = |c: *mut LlametteContext| {
+        // SAFETY: a live context; `saved` holds its length.
+        ok(unsafe { llamette_state_read(c, saved.as_ptr(), saved.len()) });
+        assert_eq!(logits(c), logits_saved, "the last logits come back");
+    };
+    restore(c);
+    ok(decode(c, &step));
+    let uninterrupted: Vec<Vec<f32>> = (0..3).map(|i| logits_ith(c, i).unwrap()).collect();
+    let bigger = new_context_ex(m, &LlametteContextParamsEx { n_ctx: 256, ..p3 });
+    restore(bigger);
+    ok(decode(bigger, &step));
+    for (i, row) in uninterrupted.iter().enumerate() {
+        assert_eq!(&logits_ith(bigger, i).unwrap(), row, "row {i}");
+    }
+
+    // States that do not fit: refused with LLAMETTE_ERR_BAD_STATE, the context unchanged.
+    let before = state_of(bigger);
+    let mut corrupt = saved.clone();
+    corrupt[saved.len() / 2] ^= 1;
+    let small = new_context_ex(m, &params_ex(32, 2));
+    let one_seq = new_context_ex(m, &params_ex(128, 1));
+    let f32_kv = new_context_ex(
+        m,
+        &LlametteContextParamsEx {
+            kv_type: KvTypeArg(LlametteKvType::LLAMETTE_KV_F32 as u32),
+            ..p
+        },
+    );
+    // SAFETY: live contexts; the buffers hold their lengths.
+    unsafe {
+        for (what, bytes) in [
+            ("truncated", &saved[..saved.len() - 1]),
+            ("corrupt", &corrupt[..]),
+            ("empty", &saved[..0]),
+        ] {
+            assert_eq!(
+                llamette_state_read(bigger, bytes.as_ptr(), bytes.len()),
+                LLAMETTE_ERR_BAD_STATE,
+                "{what}"
+            );
+            assert!(
+                last_error().starts_with("llamette_state_read: "),
+                "{}",
+                last_error()
+            );
+        }
+        assert_eq!(state_of(bigger), before);
+        for other in [small, one_seq, f32_kv] {
+            let before = state_of(other);
+            assert_eq!(
+                llamette_state_read(other, saved.as_ptr(), saved.len()),
+                LLAMETTE_ERR_BAD_STATE
+            );
+            assert_eq!(state_of(other), before);
+        }
+        assert_eq!(
+            llamette_state_read(bigger, null(), 0),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+    }
+
+    // One sequence: saved from the two-sequence context, restored as sequence 0 of another.
+    let c1 = new_context_ex(m, &p);
+    ok(decode(c1, &batch));
+    // SAFETY: live contexts; every buffer is as long as said.
+    unsafe {
+        let mut n = 0;
+        ok(llamette_state_seq_size(c1, 1, &mut n));
+        assert!(n < need);
+        let mut written = 0;
+        assert_eq!(
+            llamette_state_seq_write(c1, 1, null_mut(), 0, &mut written),
+            LLAMETTE_ERR_BUFFER_TOO_SMALL
+        );
+        assert_eq!(written, n);
+        let mut seq = vec![0u8; n];
+        ok(llamette_state_seq_write(
+            c1,
+            1,
+            seq.as_mut_ptr(),
+            n,
+            &mut written,
+        ));
+        assert_eq!(written, n);
+        assert_eq!(
+            llamette_state_seq_size(c1, 2, &mut n),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_state_seq_write(c1, -1, seq.as_mut_ptr(), seq.len(), &mut written),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        let fresh = new_context(m, &params(64, false));
+        ok(llamette_state_seq_read(fresh, 0, seq.as_ptr(), seq.len()));
+        assert_eq!(llamette_context_n_past(fresh), 34);
+        ok(eval(fresh, &[3, 4]));
+        // As the uninterrupted sequence 1 (its cells sit elsewhere in that context).
+        assert_logits(&logits(fresh), &uninterrupted[2]);
+        assert_eq!(
+            llamette_state_seq_read(fresh, 1, seq.as_ptr(), seq.len()),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_state_seq_read(fresh, -1, seq.as_ptr(), seq.len()),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        // A whole-context state is not a sequence's, and the other way round.
+        assert_eq!(
+            llamette_state_seq_read(fresh, 0, saved.as_ptr(), saved.len()),
+            LLAMETTE_ERR_BAD_STATE
+        );
+        assert_eq!(
+            llamette_state_read(fresh, seq.as_ptr(), seq.len()),
+            LLAMETTE_ERR_BAD_STATE
+        );
+        // No run of 34 free cells: 40 cells, 10 in use.
+        let tight = new_context_ex(m, &params_ex(40, 2));
+        ok(decode(tight, &prompt_batch(&prompt1[..10], 0)));
+        let before = state_of(tight);
+        assert_eq!(
+            llamette_state_seq_read(tight, 1, seq.as_ptr(), seq.len()),
+            LLAMETTE_ERR_CONTEXT_FULL
+        );
+        assert_eq!(state_of(tight), before);
+        llamette_context_free(tight);
+        llamette_context_free(fresh);
+    }
+
+    // Files: save, load into a fresh context, continue.
+    let dir = std::env::temp_dir().join(format!("llamette-ffi-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = std::ffi::CString::new(dir.join("state.bin").to_str().unwrap()).unwrap();
+    let missing = std::ffi::CString::new(dir.join("missing.bin").to_str().unwrap()).unwrap();
+    let junk = dir.join("junk.bin");
+    std::fs::write(&junk, b"not a state").unwrap();
+    let junk = std::ffi::CString::new(junk.to_str().unwrap()).unwrap();
+    // SAFETY: live contexts; NUL-terminated paths.
+    unsafe {
+        ok(llamette_state_save_file(c1, path.as_ptr()));
+        assert_eq!(
+            std::fs::read(dir.join("state.bin")).unwrap(),
+            saved,
+            "the same bytes as llamette_state_write"
+        );
+        let from_file = new_context_ex(m, &p3);
+        ok(llamette_state_load_file(from_file, path.as_ptr()));
+        ok(decode(from_file, &step));
+        for (i, row) in uninterrupted.iter().enumerate() {
+            assert_eq!(&logits_ith(from_file, i).unwrap(), row, "row {i}");
+        }
+        let before = state_of(from_file);
+        assert_eq!(
+            llamette_state_load_file(from_file, missing.as_ptr()),
+            LLAMETTE_ERR_IO
+        );
+        assert_eq!(
+            llamette_state_load_file(from_file, junk.as_ptr()),
+            LLAMETTE_ERR_BAD_STATE
+        );
+        assert_eq!(
+            llamette_state_load_file(from_file, null()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert_eq!(
+            llamette_state_save_file(from_file, null()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        let nowhere = std::ffi::CString::new(dir.join("no/such/dir").to_str().unwrap()).unwrap();
+        assert_eq!(
+            llamette_state_save_file(from_file, nowhere.as_ptr()),
+            LLAMETTE_ERR_IO
+        );
+        assert_eq!(state_of(from_file), before);
+        for h in [from_file, c1, small, one_seq, f32_kv, bigger, c] {
+            llamette_context_free(h);
+        }
+        llamette_model_free(m);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn null_arguments_of_the_sequence_and_state_calls_are_refused() {
+    let m = load(fixture(Q8_0));
+    let c = new_context_ex(m, &params_ex(32, 2));
+    let null_arg = LLAMETTE_ERR_NULL_ARGUMENT;
+    let nc = null_mut::<LlametteContext>();
+    let mut n = 5usize;
+    let mut pos = 5i64;
+    let mut fp: *const f32 = null();
+    let mut out_c = null_mut();
+    let mut buf = [0u8; 8];
+    let d = llamette_context_default_params_ex();
+    // SAFETY: NULL where a pointer is required; nothing is dereferenced.
+    unsafe {
+        assert_eq!(
+            llamette_context_required_bytes_ex(null(), &d, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_context_required_bytes_ex(m, &d, null_mut()),
+            null_arg
+        );
+        assert_eq!(
+            llamette_context_new_ex(null_mut(), &d, &mut out_c),
+            null_arg
+        );
+        assert_eq!(llamette_context_new_ex(m, &d, null_mut()), null_arg);
+        assert_eq!(
+            llamette_context_new_in_ex(m, &d, null_mut(), 100, &mut out_c),
+            null_arg
+        );
+        assert_eq!(
+            llamette_context_new_with_allocator_ex(m, &d, null(), &mut out_c),
+            null_arg
+        );
+        assert!(out_c.is_null());
+        assert_eq!(llamette_decode(nc, null(), 0), null_arg);
+        assert_eq!(llamette_logits_ith(nc, 0, &mut fp, &mut n), null_arg);
+        assert_eq!(llamette_logits_ith(c, 0, null_mut(), &mut n), null_arg);
+        assert_eq!(llamette_logits_ith(c, 0, &mut fp, null_mut()), null_arg);
+        assert_eq!(llamette_seq_rm(nc, -1, -1, -1), null_arg);
+        assert_eq!(llamette_seq_cp(nc, 0, 1, -1, -1), null_arg);
+        assert_eq!(llamette_seq_keep(nc, 0), null_arg);
+        assert_eq!(llamette_seq_add(nc, 0, -1, -1, 1), null_arg);
+        assert_eq!(llamette_seq_div(nc, 0, -1, -1, 2), null_arg);
+        assert_eq!(llamette_seq_pos_min(nc, 0, &mut pos), null_arg);
+        assert_eq!(llamette_seq_pos_max(nc, 0, &mut pos), null_arg);
+        assert_eq!(llamette_seq_pos_min(c, 0, null_mut()), null_arg);
+        assert_eq!(llamette_seq_pos_max(c, 0, null_mut()), null_arg);
+        assert_eq!(
+            llamette_seq_pos_max(c, 2, &mut pos),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_seq_pos_min(c, -1, &mut pos),
+            LLAMETTE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            llamette_context_reuse_prefix(nc, null(), 0, &mut n),
+            null_arg
+        );
+        assert_eq!(llamette_state_size(nc, &mut n), null_arg);
+        assert_eq!(llamette_state_size(c, null_mut()), null_arg);
+        assert_eq!(
+            llamette_state_write(nc, buf.as_mut_ptr(), 8, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_state_write(c, buf.as_mut_ptr(), 8, null_mut()),
+            null_arg
+        );
+        assert_eq!(
+            llamette_state_write(c, null_mut(), 1 << 30, &mut n),
+            null_arg
+        );
+        assert_eq!(llamette_state_read(nc, buf.as_ptr(), 8), null_arg);
+        assert_eq!(llamette_state_seq_size(nc, 0, &mut n), null_arg);
+        assert_eq!(llamette_state_seq_size(c, 0, null_mut()), null_arg);
+        assert_eq!(
+            llamette_state_seq_write(nc, 0, buf.as_mut_ptr(), 8, &mut n),
+            null_arg
+        );
+        assert_eq!(
+            llamette_state_seq_write(c, 0, buf.as_mut_ptr(), 8, null_mut()),
+            null_arg
+        );
+        assert_eq!(llamette_state_seq_read(nc, 0, buf.as_ptr(), 8), null_arg);
+        assert_eq!(llamette_state_seq_read(c, 0, null(), 8), null_arg);
+        assert_eq!(llamette_state_save_file(nc, c"x".as_ptr()), null_arg);
+        assert_eq!(llamette_state_load_file(nc, c"x".as_ptr()), null_arg);
+        // Out-params are untouched by every failure above.
+        assert_eq!((n, pos), (5, 5));
+        assert!(fp.is_null());
+        assert_eq!(buf, [0; 8]);
+        // An empty context: no logits yet, every sequence empty, a small state.
+        assert_eq!(logits_ith(c, 0), Err(LLAMETTE_ERR_INVALID_ARGUMENT));
+        assert_eq!((pos_min(c, 0), pos_max(c, 1)), (-1, -1));
+        ok(llamette_state_size(c, &mut n));
+        assert_eq!(n, 84, "the header alone");
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
 }

@@ -994,7 +994,9 @@ impl<'a> Context<'a> {
         Ok(())
     }
 
-    fn decode_with(
+    /// [`Context::decode`] of the `n` tokens `at(0..n)` (a host's batch in its own layout,
+    /// converted one token at a time: the C ABI's).
+    pub(crate) fn decode_with(
         &mut self,
         n: usize,
         at: &dyn Fn(usize) -> BatchToken,

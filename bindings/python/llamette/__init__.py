@@ -26,7 +26,7 @@ from ._ffi import (
     StopReason,
 )
 from ._ffi import lib as _lib
-from .llama import DEFAULT_SEED, DEFAULT_THREADS, Llama, live_handles
+from .llama import DEFAULT_SEED, DEFAULT_THREADS, Llama, LlamaState, live_handles
 
 __all__ = [
     "ChatFormat",
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_THREADS",
     "LibraryNotFoundError",
     "Llama",
+    "LlamaState",
     "LlametteError",
     "Status",
     "StopReason",

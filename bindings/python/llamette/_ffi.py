@@ -32,6 +32,7 @@ from ctypes import (
     c_uint8,
     c_uint32,
     c_int32,
+    c_int64,
     c_uint64,
     c_void_p,
 )
@@ -67,6 +68,7 @@ class Status(enum.IntEnum):
     ERR_ALLOCATION = 10
     ERR_ABORTED = 11
     ERR_PANIC = 12
+    ERR_BAD_STATE = 13
 
 
 class ChatFormat(enum.IntEnum):
@@ -173,6 +175,31 @@ class ContextParams(Structure):
     ]
 
 
+class ContextParamsEx(Structure):
+    """``LlametteContextParamsEx`` (``size`` is set by ``llamette_context_default_params_ex``)."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("n_ctx", c_uint32),
+        ("n_batch", c_uint32),
+        ("kv_type", c_int),
+        ("logits_all", c_bool),
+        ("n_seq_max", c_uint32),
+        ("n_outputs_max", c_uint32),
+    ]
+
+
+class BatchToken(Structure):
+    """``LlametteBatchToken``: one token of a ``llamette_decode`` batch (``seqs``: a bitset)."""
+
+    _fields_ = [
+        ("token", c_uint32),
+        ("pos", c_uint32),
+        ("seqs", c_uint64),
+        ("logits", c_bool),
+    ]
+
+
 class SamplerParams(Structure):
     """``LlametteSamplerParams``."""
 
@@ -265,6 +292,27 @@ _FUNCTIONS = {
     "llamette_logits_at": (_S, [Context_p, c_size_t, POINTER(POINTER(c_float)), _sizep]),
     "llamette_context_n_past": (c_uint32, [Context_p]),
     "llamette_context_truncate": (_S, [Context_p, c_uint32]),
+    "llamette_context_default_params_ex": (ContextParamsEx, []),
+    "llamette_context_required_bytes_ex": (_S, [Model_p, POINTER(ContextParamsEx), _sizep]),
+    "llamette_context_new_ex": (_S, [Model_p, POINTER(ContextParamsEx), POINTER(Context_p)]),
+    "llamette_decode": (_S, [Context_p, POINTER(BatchToken), c_size_t]),
+    "llamette_logits_ith": (_S, [Context_p, c_size_t, POINTER(POINTER(c_float)), _sizep]),
+    "llamette_seq_rm": (_S, [Context_p, c_int32, c_int64, c_int64]),
+    "llamette_seq_cp": (_S, [Context_p, c_int32, c_int32, c_int64, c_int64]),
+    "llamette_seq_keep": (_S, [Context_p, c_int32]),
+    "llamette_seq_add": (_S, [Context_p, c_int32, c_int64, c_int64, c_int64]),
+    "llamette_seq_div": (_S, [Context_p, c_int32, c_int64, c_int64, c_int32]),
+    "llamette_seq_pos_min": (_S, [Context_p, c_int32, POINTER(c_int64)]),
+    "llamette_seq_pos_max": (_S, [Context_p, c_int32, POINTER(c_int64)]),
+    "llamette_context_reuse_prefix": (_S, [Context_p, _u32p, c_size_t, _sizep]),
+    "llamette_state_size": (_S, [Context_p, _sizep]),
+    "llamette_state_write": (_S, [Context_p, POINTER(c_uint8), c_size_t, _sizep]),
+    "llamette_state_read": (_S, [Context_p, POINTER(c_uint8), c_size_t]),
+    "llamette_state_seq_size": (_S, [Context_p, c_int32, _sizep]),
+    "llamette_state_seq_write": (_S, [Context_p, c_int32, POINTER(c_uint8), c_size_t, _sizep]),
+    "llamette_state_seq_read": (_S, [Context_p, c_int32, POINTER(c_uint8), c_size_t]),
+    "llamette_state_save_file": (_S, [Context_p, c_char_p]),
+    "llamette_state_load_file": (_S, [Context_p, c_char_p]),
     "llamette_sampler_default_params": (SamplerParams, []),
     "llamette_sampler_new": (_S, [Model_p, POINTER(SamplerParams), POINTER(Sampler_p)]),
     "llamette_sampler_set_logit_bias": (

@@ -147,6 +147,40 @@ class _Failed:
         self.error = error
 
 
+class LlamaState:
+    """A saved :class:`Llama` context, as llama-cpp-python's ``LlamaState``
+    (:meth:`Llama.save_state`, :meth:`Llama.load_state`); picklable.
+
+    Attributes:
+        input_ids: the token ids the context holds, positions ``0 .. n_tokens - 1`` (a list;
+            empty when the Llama did not know them, e.g. after a generation that ended early).
+        scores: the logits rows saved with the state: ``[last logits]`` after an evaluation,
+            ``[]`` before any (llamette keeps the logits of the last token only, as
+            llama-cpp-python does without ``logits_all``).
+        n_tokens: positions the context holds.
+        llama_state: the bytes of ``llamette_state_write``: the KV cache and the last logits,
+            versioned and checked (the model's identity, KV type and shape, a checksum).
+        llama_state_size: ``len(llama_state)``.
+        seed: the Llama's seed when saved.
+    """
+
+    def __init__(
+        self,
+        input_ids: Sequence[int],
+        scores: Sequence[Sequence[float]],
+        n_tokens: int,
+        llama_state: bytes,
+        llama_state_size: int,
+        seed: int,
+    ):
+        self.input_ids = input_ids
+        self.scores = scores
+        self.n_tokens = n_tokens
+        self.llama_state = llama_state
+        self.llama_state_size = llama_state_size
+        self.seed = seed
+
+
 class Llama:
     """A model and one evaluation context, with llama-cpp-python's API.
 
@@ -474,6 +508,57 @@ class Llama:
             n = c_size_t(0)
             check(lib().llamette_logits(self._ctx, byref(p), byref(n)), "llamette_logits")
             return p[: n.value]
+
+    # ---- saved state ------------------------------------------------------------------------
+
+    def save_state(self) -> LlamaState:
+        """Saves the context (its KV cache, the last logits) and what the Llama knows of it:
+        :meth:`load_state` on this Llama, or another of the same model file and KV type with
+        at least as many positions, continues as if never interrupted (the same logits, bit
+        for bit)."""
+        with self._exclusive():
+            lb = lib()
+            need = c_size_t(0)
+            check(lb.llamette_state_size(self._ctx, byref(need)), "llamette_state_size")
+            buf = (ctypes.c_uint8 * max(1, need.value))()
+            written = c_size_t(0)
+            check(lb.llamette_state_write(self._ctx, buf, need.value, byref(written)),
+                  "llamette_state_write")
+            n = self.n_tokens
+            p = POINTER(c_float)()
+            nv = c_size_t(0)
+            if lb.llamette_logits(self._ctx, byref(p), byref(nv)) == Status.OK:
+                scores = [p[: nv.value]]
+            else:
+                scores = []
+            if self.verbose:
+                print(f"Llama.save_state: {written.value} bytes, {n} tokens", file=sys.stderr)
+            return LlamaState(
+                input_ids=list(self._cached) if len(self._cached) == n else [],
+                scores=scores,
+                n_tokens=n,
+                llama_state=ctypes.string_at(buf, written.value),
+                llama_state_size=written.value,
+                seed=self._seed,
+            )
+
+    def load_state(self, state: LlamaState) -> None:
+        """Restores a state from :meth:`save_state`. A state that does not fit this Llama
+        (another model or KV type, more positions than its context holds, damaged bytes)
+        raises :class:`LlametteError` with ``Status.ERR_BAD_STATE`` and changes nothing."""
+        data = bytes(state.llama_state)
+        size = int(state.llama_state_size)
+        if not 0 <= size <= len(data):
+            raise ValueError(
+                f"llama_state_size {size} does not fit the {len(data)} bytes of llama_state")
+        with self._exclusive():
+            buf = (ctypes.c_uint8 * max(1, size)).from_buffer_copy(data[:size].ljust(1, b"\0"))
+            check(lib().llamette_state_read(self._ctx, buf, size), "llamette_state_read")
+            ids = list(state.input_ids)[: state.n_tokens]
+            self._cached = ids if len(ids) == self.n_tokens else []
+            self._seed = state.seed
+            if self.verbose:
+                print(f"Llama.load_state: {size} bytes, {self.n_tokens} tokens", file=sys.stderr)
 
     def _sampler(self, *, temperature: float, top_k: int, top_p: float, min_p: float,
                  repeat_penalty: float, frequency_penalty: float, presence_penalty: float,

@@ -16,6 +16,8 @@ STRUCTS = {
     "LlametteModelInfo": _ffi.ModelInfo,
     "LlametteMessage": _ffi.Message,
     "LlametteContextParams": _ffi.ContextParams,
+    "LlametteContextParamsEx": _ffi.ContextParamsEx,
+    "LlametteBatchToken": _ffi.BatchToken,
     "LlametteSamplerParams": _ffi.SamplerParams,
     "LlametteGenerateParams": _ffi.GenerateParams,
 }
@@ -50,7 +52,8 @@ def test_every_header_function_is_declared():
     declared = set(re.findall(r"\b(llamette_[a-z_]+)\(", text))
     # Memory and allocator variants of the C API that the Python API does not need.
     unused = {"llamette_model_from_parts", "llamette_context_new_in",
-              "llamette_context_new_with_allocator"}
+              "llamette_context_new_with_allocator", "llamette_context_new_in_ex",
+              "llamette_context_new_with_allocator_ex"}
     assert declared - unused == set(_ffi._FUNCTIONS), declared ^ set(_ffi._FUNCTIONS)
 
 
