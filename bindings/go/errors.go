@@ -29,6 +29,7 @@ const (
 	StatusAllocation     Status = C.LLAMETTE_ERR_ALLOCATION
 	StatusAborted        Status = C.LLAMETTE_ERR_ABORTED
 	StatusPanic          Status = C.LLAMETTE_ERR_PANIC
+	StatusBadState       Status = C.LLAMETTE_ERR_BAD_STATE
 )
 
 // String returns the library's English description of the status.
@@ -79,6 +80,7 @@ var (
 	ErrBadChat        = &Error{Status: StatusBadChat}
 	ErrAllocation     = &Error{Status: StatusAllocation}
 	ErrPanic          = &Error{Status: StatusPanic}
+	ErrBadState       = &Error{Status: StatusBadState}
 )
 
 // ErrClosed is returned (wrapped) by methods called on a handle after its Close.

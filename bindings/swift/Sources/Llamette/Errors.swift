@@ -36,6 +36,8 @@ public enum LlametteError: Error, Equatable, Sendable {
     case aborted(message: String)
     /// A bug or a broken callback contract, caught at the C boundary.
     case panic(message: String)
+    /// A saved state that cannot be restored here (another model, truncated, corrupted).
+    case badState(message: String)
     /// A status this version of the binding does not know (the C API only ever adds codes).
     case unknown(code: Int, message: String)
 
@@ -56,6 +58,7 @@ public enum LlametteError: Error, Equatable, Sendable {
         case LLAMETTE_ERR_ALLOCATION: self = .allocation(message: message)
         case LLAMETTE_ERR_ABORTED: self = .aborted(message: message)
         case LLAMETTE_ERR_PANIC: self = .panic(message: message)
+        case LLAMETTE_ERR_BAD_STATE: self = .badState(message: message)
         default: self = .unknown(code: Int(status.rawValue), message: message)
         }
     }
@@ -75,6 +78,7 @@ public enum LlametteError: Error, Equatable, Sendable {
         case .allocation: return Int(LLAMETTE_ERR_ALLOCATION.rawValue)
         case .aborted: return Int(LLAMETTE_ERR_ABORTED.rawValue)
         case .panic: return Int(LLAMETTE_ERR_PANIC.rawValue)
+        case .badState: return Int(LLAMETTE_ERR_BAD_STATE.rawValue)
         case .unknown(let code, _): return code
         }
     }
@@ -85,7 +89,7 @@ public enum LlametteError: Error, Equatable, Sendable {
         case .nullArgument(let m), .invalidArgument(let m), .badFile(let m), .unsupported(let m),
              .io(let m), .bufferTooSmall(let m), .contextFull(let m), .badToken(let m),
              .badChat(let m), .allocation(let m), .aborted(let m), .panic(let m),
-             .unknown(_, let m):
+             .badState(let m), .unknown(_, let m):
             return m
         }
     }
