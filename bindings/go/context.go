@@ -203,3 +203,49 @@ func (c *Context) Truncate(nKeep int) error {
 	defer runtime.KeepAlive(c)
 	return call("Truncate", func() uint32 { return C.llamette_context_truncate(c.h, C.uint32_t(nKeep)) })
 }
+
+// SaveState returns the context's whole state (every cell's keys and values and the last
+// logits, llamette_state_write): LoadState restores it into this context or another of the
+// same model, and evaluation then continues with the bits of never having saved.
+func (c *Context) SaveState() ([]byte, error) {
+	if c.h == nil {
+		return nil, closedError("SaveState")
+	}
+	defer runtime.KeepAlive(c)
+	var out []byte
+	err := call("SaveState", func() uint32 {
+		var n C.size_t
+		if st := C.llamette_state_size(c.h, &n); st != C.LLAMETTE_OK {
+			return st
+		}
+		buf := make([]byte, int(n))
+		var written C.size_t
+		var p *C.uint8_t
+		if len(buf) > 0 {
+			p = (*C.uint8_t)(unsafe.Pointer(&buf[0]))
+		}
+		st := C.llamette_state_write(c.h, p, n, &written)
+		if st == C.LLAMETTE_OK {
+			out = buf[:int(written)]
+		}
+		return st
+	})
+	return out, err
+}
+
+// LoadState restores a state from SaveState (llamette_state_read). A state of another model
+// or KV type, truncated or corrupted, or too large for the context is an error matching
+// ErrBadState, and the context is left as it was.
+func (c *Context) LoadState(state []byte) error {
+	if c.h == nil {
+		return closedError("LoadState")
+	}
+	defer runtime.KeepAlive(c)
+	var p *C.uint8_t
+	if len(state) > 0 {
+		p = (*C.uint8_t)(unsafe.Pointer(&state[0]))
+	}
+	return call("LoadState", func() uint32 {
+		return C.llamette_state_read(c.h, p, C.size_t(len(state)))
+	})
+}

@@ -518,3 +518,47 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+// SaveState and LoadState: a restored context continues with the bits of the original, and a
+// state of another model is ErrBadState with the context unchanged.
+func TestSaveAndLoadState(t *testing.T) {
+	m := mustLoad(t, fixturePath(t, tinyQ8))
+	a := mustContext(t, m, ContextOptions{NCtx: 64})
+	if err := a.Eval([]Token{1, 20, 30, 40, 50}); err != nil {
+		t.Fatal(err)
+	}
+	state, err := a.SaveState()
+	if err != nil || len(state) == 0 {
+		t.Fatalf("SaveState: %d bytes, %v", len(state), err)
+	}
+	if err := a.Eval([]Token{60}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := a.Logits()
+	b := mustContext(t, m, ContextOptions{NCtx: 64})
+	if err := b.LoadState(state); err != nil {
+		t.Fatal(err)
+	}
+	if b.NPast() != 5 {
+		t.Fatalf("NPast %d after LoadState, want 5", b.NPast())
+	}
+	if err := b.Eval([]Token{60}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := b.Logits()
+	if len(got) != len(want) {
+		t.Fatalf("%d logits, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("logit %d: %v after LoadState, %v without saving", i, got[i], want[i])
+		}
+	}
+	state[len(state)/2] ^= 1
+	if err := b.LoadState(state); !errors.Is(err, ErrBadState) {
+		t.Fatalf("a corrupted state: %v, want ErrBadState", err)
+	}
+	if b.NPast() != 6 {
+		t.Fatalf("NPast %d after a failed LoadState, want 6", b.NPast())
+	}
+}

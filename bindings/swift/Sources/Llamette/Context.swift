@@ -136,4 +136,29 @@ public final class Context: @unchecked Sendable {
     public func truncate(keeping count: Int) throws {
         try lock.locked { try check(llamette_context_truncate(handle, UInt32(clamping: count))) }
     }
+
+    /// The context's whole state (keys, values and the last logits: `llamette_state_write`),
+    /// for `loadState(_:)` into this context or another of the same model.
+    public func saveState() throws -> [UInt8] {
+        try lock.locked { () throws -> [UInt8] in
+            var size = 0
+            try check(llamette_state_size(handle, &size))
+            var bytes = [UInt8](repeating: 0, count: size)
+            var written = 0
+            try bytes.withUnsafeMutableBufferPointer { b in
+                try check(llamette_state_write(handle, b.baseAddress, b.count, &written))
+            }
+            return Array(bytes[..<written])
+        }
+    }
+
+    /// Restores a state from `saveState()` (`llamette_state_read`); a state of another model,
+    /// truncated or corrupted throws `LlametteError.badState` and changes nothing.
+    public func loadState(_ state: [UInt8]) throws {
+        try lock.locked {
+            try state.withUnsafeBufferPointer { b in
+                try check(llamette_state_read(handle, b.baseAddress, b.count))
+            }
+        }
+    }
 }
