@@ -622,3 +622,42 @@ fn color_only_on_a_terminal_and_not_with_no_color() {
         plain
     );
 }
+
+#[test]
+fn ctrl_c_stops_a_completion_with_the_timings() {
+    let model = smollm2_path();
+    let mut child = Command::new(common::llamette_program())
+        .args([
+            "-m",
+            model.to_str().unwrap(),
+            "-p",
+            "Once upon a time",
+            "-n",
+            "3000",
+        ])
+        .args(["--temp", "0", "-t", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = collect(child.stdout.take().unwrap());
+    let err = collect(child.stderr.take().unwrap());
+    // The echoed prompt, then some of the story.
+    wait_for(&out, "the story to begin", |t| {
+        t.len() > "Once upon a time".len() + 8
+    });
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    let e = String::from_utf8_lossy(&err.lock().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(130), "{e}");
+    assert!(e.contains("tokens/s"), "timings: {e}");
+    let generated: usize = e
+        .split("generation ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(generated < 3000, "stopped early: {generated} tokens");
+    assert!(String::from_utf8_lossy(&out.lock().unwrap()).ends_with('\n'));
+}
