@@ -462,6 +462,29 @@ fn accepted_llama_cpp_flags_say_so_once_and_log_disable_silences() {
     assert!(err.contains("--mlock: ignored"), "{err}");
     assert!(err.contains("--numa distribute: ignored"), "{err}");
     assert!(err.contains("-t 0: using"), "{err}");
+    // More of llama.cpp's result-neutral flags, as users paste them.
+    let o = run(&[
+        "-m",
+        t,
+        "-p",
+        "Hi",
+        "-n",
+        "2",
+        "-s",
+        "1",
+        "-v",
+        "-mli",
+        "-nkvo",
+        "--prio",
+        "2",
+        "--no-perf",
+        "-dev",
+        "none",
+    ]);
+    let err2 = stderr(&o);
+    assert!(o.status.success(), "{err2}");
+    assert!(err2.contains("-dev none: no GPU offload"), "{err2}");
+    assert!(err2.contains("--prio 2: ignored"), "{err2}");
     let q = run(&[
         "-m",
         t,

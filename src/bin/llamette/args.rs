@@ -143,6 +143,12 @@ const GROUPS: &[(&str, &[Spec])] = &[
             Spec { names: &["--mlock"], value: None, id: Id::Ignored, help: "accepted; the model is not locked in memory (--no-mmap reads it in)" },
             Spec { names: &["--no-warmup"], value: None, id: Id::Ignored, help: "accepted; llamette does not warm up" },
             Spec { names: &["--simple-io"], value: None, id: Id::Ignored, help: "accepted; input is always read line by line" },
+            Spec { names: &["-mli", "--multiline-input"], value: None, id: Id::Ignored, help: "accepted; input is read line by line (one line is one message)" },
+            Spec { names: &["-nkvo", "--no-kv-offload"], value: None, id: Id::Ignored, help: "accepted; the KV cache is in host memory" },
+            Spec { names: &["-dev", "--device"], value: Some("DEV"), id: Id::Gpu, help: "accepted; no GPU is used" },
+            Spec { names: &["--prio", "--poll", "-C", "--cpu-mask", "-Cr", "--cpu-range", "--cpu-strict"], value: Some("V"), id: Id::IgnoredValue, help: "accepted; the operating system schedules the threads" },
+            Spec { names: &["-v", "--verbose", "--log-verbose"], value: None, id: Id::Ignored, help: "accepted; llamette prints what it prints (see --verbose-prompt)" },
+            Spec { names: &["--no-perf"], value: None, id: Id::Ignored, help: "accepted; --log-disable drops the timing line" },
         ],
     ),
     (
