@@ -254,9 +254,36 @@ impl Timings {
     }
 }
 
+/// As [`generate`], with `tokens` the whole of sequence 0 rather than what follows it: the
+/// longest prefix of `tokens` the context already holds is kept ([`Context::reuse_prefix`]),
+/// the rest of the cache is dropped, and only the remaining tokens are evaluated, so a request
+/// that repeats the start of the previous one (a chat's history, a file being edited) does not
+/// evaluate it again. The kept tokens are accepted into the sampler's history (its penalties
+/// see the whole sequence, as with [`generate`] on a fresh context). The timings count the
+/// evaluated tokens; how many were reused is returned alongside.
+#[cfg(feature = "std")]
+pub fn generate_reusing(
+    ctx: &mut Context<'_>,
+    vocab: &Vocab,
+    sampler: &mut Sampler,
+    tokens: &[u32],
+    rules: StopRules,
+    par: &dyn Parallel,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<(Option<StopReason>, Timings, usize)> {
+    let kept = ctx.reuse_prefix(tokens);
+    // The sampler sees the whole sequence, as if every token had been evaluated now.
+    for &t in &tokens[..kept] {
+        sampler.accept(t);
+    }
+    let (reason, timings) = generate(ctx, vocab, sampler, &tokens[kept..], rules, par, on_text)?;
+    Ok((reason, timings, kept))
+}
+
 /// Evaluates `prompt` after what the context holds, then generates, calling `on_text` with
 /// every piece of text as it becomes certain; `on_text` returns `false` to stop early. Returns
 /// why generation stopped (`None` when `on_text` stopped it) and the timings.
+/// [`generate_reusing`] takes the whole sequence instead and keeps what is cached of it.
 #[cfg(feature = "std")]
 pub fn generate(
     ctx: &mut Context<'_>,

@@ -156,3 +156,74 @@ fn the_caller_can_stop_between_tokens_and_drive_steps() {
         [1, 2, 3]
     );
 }
+
+#[test]
+fn generate_reusing_keeps_the_cached_start_of_the_prompt() {
+    use llamette::generate::generate_reusing;
+    let model = Model::load(smollm2_path()).unwrap();
+    let vocab = Vocab::from_gguf(model.header()).unwrap();
+    let first = vocab
+        .tokenize("The history of the Roman Empire begins with", true, false)
+        .unwrap();
+    let mut second = first[..6].to_vec();
+    second.extend(
+        vocab
+            .tokenize(" the city of Paris is", false, false)
+            .unwrap(),
+    );
+    let params = ContextParams {
+        n_ctx: 256,
+        ..Default::default()
+    };
+    let rules = || StopRules {
+        n_predict: Some(8),
+        ..Default::default()
+    };
+    let run = |ctx: &mut Context, tokens: &[u32], reuse: bool| {
+        let mut text = String::new();
+        let mut sampler = greedy(&vocab);
+        let on = &mut |t: &str| {
+            text.push_str(t);
+            true
+        };
+        let kept = if reuse {
+            generate_reusing(ctx, &vocab, &mut sampler, tokens, rules(), &Serial, on)
+                .unwrap()
+                .2
+        } else {
+            generate(ctx, &vocab, &mut sampler, tokens, rules(), &Serial, on).unwrap();
+            0
+        };
+        (text, kept)
+    };
+    let mut ctx = Context::new(&model, params).unwrap();
+    let (_, kept) = run(&mut ctx, &first, true);
+    assert_eq!(kept, 0, "an empty context holds nothing to reuse");
+    let (reused_text, kept) = run(&mut ctx, &second, true);
+    assert_eq!(kept, 6, "the first 6 tokens were cached");
+    assert_eq!(ctx.n_past(), second.len() + 8);
+    // The same computation without reuse: the first prompt, cut back to 6, the rest evaluated.
+    let mut fresh = Context::new(&model, params).unwrap();
+    run(&mut fresh, &first, false);
+    fresh.truncate(6);
+    let mut sampler = greedy(&vocab);
+    for &t in &second[..6] {
+        sampler.accept(t);
+    }
+    let mut text = String::new();
+    generate(
+        &mut fresh,
+        &vocab,
+        &mut sampler,
+        &second[6..],
+        rules(),
+        &Serial,
+        &mut |t| {
+            text.push_str(t);
+            true
+        },
+    )
+    .unwrap();
+    assert_eq!(reused_text, text);
+    assert!(!text.is_empty());
+}
