@@ -1731,6 +1731,35 @@ enum LlametteStatus llamette_generate(struct LlametteContext *c,
                                       enum LlametteStopReason *reason,
                                       uint32_t *n_generated);
 
+/**
+ * As `llamette_generate`, with `prompt` the whole of sequence 0 rather than what follows it:
+ * the longest start of `prompt` that the context already holds is kept (at most all but its
+ * last token, whose logits are computed again), everything after it is removed, and only the
+ * rest is evaluated, so a request that repeats the start of the previous one (a chat's
+ * history, a file being edited) does not evaluate it again. The kept tokens are recorded in
+ * the sampler's history as if evaluated now. `*n_reused` (may be NULL): how many were kept;
+ * written only on success. `n_prompt` must be at least 1.
+ *
+ * Returns as `llamette_generate`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for an empty prompt
+ * (before anything changes).
+ *
+ * Thread safety: as `llamette_generate`.
+ *
+ * # Safety
+ *
+ * As `llamette_generate`; `n_reused` writable (or NULL).
+ */
+enum LlametteStatus llamette_generate_reusing(struct LlametteContext *c,
+                                              struct LlametteSampler *s,
+                                              const uint32_t *prompt,
+                                              size_t n_prompt,
+                                              const struct LlametteGenerateParams *p,
+                                              LlamettePieceFn on_piece,
+                                              void *user,
+                                              enum LlametteStopReason *reason,
+                                              uint32_t *n_generated,
+                                              size_t *n_reused);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -5,6 +5,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_void};
+use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::context::{context_mut, context_ref, LlametteContext};
@@ -439,8 +440,94 @@ pub unsafe extern "C" fn llamette_generate(
     reason: *mut LlametteStopReason,
     n_generated: *mut u32,
 ) -> LlametteStatus {
+    let out = (reason, n_generated, ptr::null_mut());
+    // SAFETY: the caller's contract is this function's.
+    unsafe {
+        generate_impl(
+            "llamette_generate",
+            false,
+            c,
+            s,
+            (prompt, n_prompt),
+            p,
+            (on_piece, user),
+            out,
+        )
+    }
+}
+
+/// As `llamette_generate`, with `prompt` the whole of sequence 0 rather than what follows it:
+/// the longest start of `prompt` that the context already holds is kept (at most all but its
+/// last token, whose logits are computed again), everything after it is removed, and only the
+/// rest is evaluated, so a request that repeats the start of the previous one (a chat's
+/// history, a file being edited) does not evaluate it again. The kept tokens are recorded in
+/// the sampler's history as if evaluated now. `*n_reused` (may be NULL): how many were kept;
+/// written only on success. `n_prompt` must be at least 1.
+///
+/// Returns as `llamette_generate`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for an empty prompt
+/// (before anything changes).
+///
+/// Thread safety: as `llamette_generate`.
+///
+/// # Safety
+///
+/// As `llamette_generate`; `n_reused` writable (or NULL).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn llamette_generate_reusing(
+    c: *mut LlametteContext,
+    s: *mut LlametteSampler,
+    prompt: *const u32,
+    n_prompt: usize,
+    p: *const LlametteGenerateParams,
+    on_piece: LlamettePieceFn,
+    user: *mut c_void,
+    reason: *mut LlametteStopReason,
+    n_generated: *mut u32,
+    n_reused: *mut usize,
+) -> LlametteStatus {
+    if n_prompt == 0 && !c.is_null() && !s.is_null() {
+        return guard("llamette_generate_reusing", || {
+            Err(Fail::invalid(
+                "the prompt is empty: llamette_generate_reusing needs the whole sequence"
+                    .to_string(),
+            ))
+        });
+    }
+    let out = (reason, n_generated, n_reused);
+    // SAFETY: the caller's contract is this function's.
+    unsafe {
+        generate_impl(
+            "llamette_generate_reusing",
+            true,
+            c,
+            s,
+            (prompt, n_prompt),
+            p,
+            (on_piece, user),
+            out,
+        )
+    }
+}
+
+/// The body of `llamette_generate` and (`reuse`) `llamette_generate_reusing`.
+///
+/// # Safety
+///
+/// As `llamette_generate_reusing`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn generate_impl(
+    name: &'static str,
+    reuse: bool,
+    c: *mut LlametteContext,
+    s: *mut LlametteSampler,
+    (prompt, n_prompt): (*const u32, usize),
+    p: *const LlametteGenerateParams,
+    (on_piece, user): (LlamettePieceFn, *mut c_void),
+    (reason, n_generated, n_reused): (*mut LlametteStopReason, *mut u32, *mut usize),
+) -> LlametteStatus {
     use LlametteStopReason::*;
-    guard("llamette_generate", || {
+    guard(name, || {
         // SAFETY: a live context handle or NULL per the contract.
         let ctx = unsafe { context_mut(c) }?;
         // SAFETY: a live sampler handle or NULL per the contract.
@@ -467,6 +554,16 @@ pub unsafe extern "C" fn llamette_generate(
         };
 
         let (context, par, model) = ctx.parts();
+        let kept = if reuse {
+            let kept = context.reuse_prefix(prompt);
+            for &t in &prompt[..kept] {
+                sampler.sampler.accept(t);
+            }
+            kept
+        } else {
+            0
+        };
+        let prompt = &prompt[kept..];
         let mut g = Generation::new(context, &model.vocab, &mut sampler.sampler, rules);
         let stop = if aborted() {
             LLAMETTE_STOP_ABORTED
@@ -505,6 +602,9 @@ pub unsafe extern "C" fn llamette_generate(
             }
             if !n_generated.is_null() {
                 n_generated.write(n);
+            }
+            if !n_reused.is_null() {
+                n_reused.write(kept);
             }
         }
         Ok(())

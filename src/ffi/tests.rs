@@ -2550,3 +2550,68 @@ fn null_arguments_of_the_sequence_and_state_calls_are_refused() {
         llamette_model_free(m);
     }
 }
+
+#[test]
+fn generate_reusing_keeps_the_cached_start_and_gives_the_same_text() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(256, false));
+    let reusing = |c: *mut LlametteContext, prompt: &[u32], pieces: &mut Pieces| {
+        let s = greedy_sampler(m);
+        let mut reason = LLAMETTE_STOP_LENGTH;
+        let (mut n, mut kept) = (u32::MAX, usize::MAX);
+        let p = gen_params(8);
+        // SAFETY: live handles, valid arrays, the callback's `user` is `pieces`.
+        let status = unsafe {
+            llamette_generate_reusing(
+                c,
+                s,
+                prompt.as_ptr(),
+                prompt.len(),
+                &p,
+                Some(collect_pieces),
+                (pieces as *mut Pieces).cast(),
+                &mut reason,
+                &mut n,
+                &mut kept,
+            )
+        };
+        // SAFETY: a live handle, freed once.
+        unsafe { llamette_sampler_free(s) };
+        (status, n, kept)
+    };
+    // First request: nothing cached; the greedy text equals llamette_generate's.
+    let mut first = Pieces::default();
+    assert_eq!(reusing(c, &g.prompt, &mut first), (LLAMETTE_OK, 8, 0));
+    assert_eq!(first.text, text_of(m, &g.greedy[..8]));
+    // The same prompt again: all but its last token kept, the same text.
+    let mut again = Pieces::default();
+    let n = g.prompt.len();
+    assert_eq!(reusing(c, &g.prompt, &mut again), (LLAMETTE_OK, 8, n - 1));
+    assert_eq!(again.text, first.text);
+    // An empty prompt is refused before anything changes.
+    let s = greedy_sampler(m);
+    let mut kept = 7usize;
+    // SAFETY: live handles; an empty prompt may be NULL.
+    let st = unsafe {
+        llamette_generate_reusing(
+            c,
+            s,
+            null(),
+            0,
+            null(),
+            None,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &mut kept,
+        )
+    };
+    assert_eq!((st, kept), (LLAMETTE_ERR_INVALID_ARGUMENT, 7));
+    // SAFETY: live handles, freed once.
+    unsafe {
+        assert_eq!(llamette_context_n_past(c) as usize, n + 8);
+        llamette_sampler_free(s);
+        llamette_context_free(c);
+    }
+}

@@ -337,6 +337,21 @@ _FUNCTIONS = {
             _u32p,
         ],
     ),
+    "llamette_generate_reusing": (
+        _S,
+        [
+            Context_p,
+            Sampler_p,
+            _u32p,
+            c_size_t,
+            POINTER(GenerateParams),
+            PieceFn,
+            c_void_p,
+            POINTER(c_int),
+            _u32p,
+            POINTER(c_size_t),
+        ],
+    ),
 }
 
 
