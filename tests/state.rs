@@ -208,3 +208,77 @@ fn bad_states_are_named_errors_and_change_nothing() {
     assert!(matches!(e, Error::ContextFull { .. }), "{e}");
     assert_eq!(full.n_used(), 10);
 }
+
+#[test]
+fn a_restored_context_and_sampler_continue_a_sampled_generation_identically() {
+    use llamette::sampling::{Sampler, SamplerParams};
+    let bytes = fixture("models/tiny-codellama.q4_k_m.gguf");
+    let model = Model::from_bytes(&bytes).unwrap();
+    let n_vocab = model.config().n_vocab;
+    let sp = SamplerParams {
+        seed: 7,
+        temp: 0.9,
+        penalty_repeat: 1.3,
+        penalty_last_n: 16,
+        ..SamplerParams::default()
+    };
+    let step = |ctx: &mut Context, s: &mut Sampler| {
+        let t = s.sample(ctx.logits()).unwrap();
+        s.accept(t);
+        ctx.eval(&[t], &Serial).unwrap();
+        t
+    };
+    let mut ctx = Context::new(&model, params(128, 1)).unwrap();
+    let mut sampler = Sampler::new(n_vocab, sp.clone()).unwrap();
+    let prompt = [1u32, 30, 40, 50];
+    for &t in &prompt {
+        sampler.accept(t);
+    }
+    ctx.eval(&prompt, &Serial).unwrap();
+    for _ in 0..20 {
+        step(&mut ctx, &mut sampler);
+    }
+    let saved_ctx = save(&ctx);
+    let saved_sampler = sampler.state();
+    let want: Vec<u32> = (0..12).map(|_| step(&mut ctx, &mut sampler)).collect();
+
+    let mut ctx2 = Context::new(&model, params(128, 1)).unwrap();
+    ctx2.state_read(&saved_ctx).unwrap();
+    let mut sampler2 = Sampler::new(n_vocab, sp.clone()).unwrap();
+    sampler2.state_read(&saved_sampler).unwrap();
+    let got: Vec<u32> = (0..12).map(|_| step(&mut ctx2, &mut sampler2)).collect();
+    assert_eq!(got, want);
+    // Without the sampler's state (a fresh sampler) the draws differ.
+    let mut ctx3 = Context::new(&model, params(128, 1)).unwrap();
+    ctx3.state_read(&saved_ctx).unwrap();
+    let mut fresh = Sampler::new(n_vocab, sp.clone()).unwrap();
+    let other: Vec<u32> = (0..12).map(|_| step(&mut ctx3, &mut fresh)).collect();
+    assert_ne!(other, want);
+
+    // Sampler states that do not fit are errors that change nothing.
+    let mut s = Sampler::new(n_vocab, sp.clone()).unwrap();
+    let before = s.state();
+    for (bytes, says) in [
+        (&b"nope"[..], "not a sampler state"),
+        (&saved_sampler[..saved_sampler.len() - 1], "truncated"),
+    ] {
+        let e = s.state_read(bytes).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
+    let mut other_len = Sampler::new(
+        n_vocab,
+        SamplerParams {
+            penalty_last_n: 8,
+            ..sp.clone()
+        },
+    )
+    .unwrap();
+    let e = other_len.state_read(&saved_sampler).unwrap_err();
+    assert!(e.to_string().contains("history of 16"), "{e}");
+    let mut big = saved_sampler.clone();
+    let at = big.len() - 4;
+    big[at..].copy_from_slice(&(n_vocab as u32).to_le_bytes());
+    let e = s.state_read(&big).unwrap_err();
+    assert!(e.to_string().contains("outside the vocabulary"), "{e}");
+    assert_eq!(s.state(), before);
+}

@@ -75,6 +75,10 @@ pub use stages::{
     top_p, Penalties,
 };
 
+const SAMPLER_MAGIC: &[u8; 8] = b"LLMTSAMP";
+/// Bytes before the tokens in [`Sampler::state`].
+const SAMPLER_STATE_HEADER: usize = 8 + 4 * 4 + 4 * 8;
+
 /// The seed [`SamplerParams::default`] uses: llama.cpp's `LLAMA_DEFAULT_SEED` (0xFFFFFFFF).
 /// There it asks for a random seed; here it is just a fixed seed, since the host owns entropy.
 pub const DEFAULT_SEED: u64 = 0xFFFF_FFFF;
@@ -313,6 +317,86 @@ impl Sampler {
         }
         self.history.clear();
         self.rng = Xoshiro256StarStar::new(self.params.seed);
+    }
+
+    /// The sampler's state: its random generator and its recent-token history (what the
+    /// penalties look at), in bytes ([`Sampler::state_read`] restores them into a sampler of
+    /// the same vocabulary size and history length), so a generation restored with a saved
+    /// context ([`Context::state_write`](crate::Context::state_write)) continues exactly.
+    ///
+    /// Layout (little-endian): `LLMTSAMP`, version 1 (u32), vocabulary size (u32), history
+    /// capacity (u32), tokens held (u32), the four generator words (u64), the tokens oldest
+    /// first (u32 each).
+    pub fn state(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SAMPLER_STATE_HEADER + 4 * self.history.len());
+        out.extend_from_slice(SAMPLER_MAGIC);
+        for v in [
+            1u32,
+            self.n_vocab as u32,
+            self.history.capacity() as u32,
+            self.history.len() as u32,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for w in self.rng.state() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        for t in self.history.iter() {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out
+    }
+
+    /// Restores a state from [`Sampler::state`]. A state of another vocabulary size or history
+    /// length, another version, truncated, or holding a token outside the vocabulary is
+    /// [`Error::BadState`], and the sampler is left as it was.
+    pub fn state_read(&mut self, bytes: &[u8]) -> Result<()> {
+        let bad = |reason: &str| Error::BadState {
+            reason: format!("sampler state: {reason}"),
+        };
+        if bytes.len() < SAMPLER_STATE_HEADER || &bytes[..8] != SAMPLER_MAGIC {
+            return Err(bad("not a sampler state"));
+        }
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let (version, n_vocab, capacity, len) = (u32_at(8), u32_at(12), u32_at(16), u32_at(20));
+        if version != 1 {
+            return Err(bad(&format!(
+                "version {version}; this llamette reads version 1"
+            )));
+        }
+        if n_vocab as usize != self.n_vocab || capacity as usize != self.history.capacity() {
+            return Err(bad(&format!(
+                "saved for {n_vocab} tokens and a history of {capacity}; this sampler has {} and {}",
+                self.n_vocab,
+                self.history.capacity()
+            )));
+        }
+        let len = len as usize;
+        if len > capacity as usize || bytes.len() != SAMPLER_STATE_HEADER + 4 * len {
+            return Err(bad("truncated or malformed"));
+        }
+        let tokens = &bytes[SAMPLER_STATE_HEADER..];
+        if tokens
+            .chunks_exact(4)
+            .any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize >= self.n_vocab)
+        {
+            return Err(bad("a token outside the vocabulary"));
+        }
+        let mut words = [0u64; 4];
+        for (k, w) in words.iter_mut().enumerate() {
+            let at = 24 + 8 * k;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[at..at + 8]);
+            *w = u64::from_le_bytes(b);
+        }
+        self.reset();
+        self.rng = Xoshiro256StarStar::from_state(words);
+        for c in tokens.chunks_exact(4) {
+            self.accept(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        }
+        Ok(())
     }
 }
 

@@ -40,6 +40,11 @@ impl Xoshiro256StarStar {
         }
     }
 
+    /// The state words, as [`from_state`](Self::from_state) takes them.
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
