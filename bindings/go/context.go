@@ -26,6 +26,10 @@ type ContextOptions struct {
 	NBatch    int    // most tokens evaluated in one step; 0: 512
 	KVType    KVType // KVF16 (default) or KVF32
 	LogitsAll bool   // keep the logits of every position of a batch (LogitsAt)
+	// NSeqMax is how many sequences the context holds at once (Decode, the Seq* methods);
+	// 0 or 1: one. NOutputsMax: tokens of one Decode that may ask for logits; 0: NSeqMax.
+	NSeqMax     int
+	NOutputsMax int
 
 	// Threads is how many threads evaluate: 0 or 1 runs serially, n > 1 runs
 	// DefaultParallel(n) (a pinned pool of n threads). Ignored when Parallel is set.
@@ -52,7 +56,7 @@ func (m *Model) NewContext(opts ContextOptions) (*Context, error) {
 		return nil, err
 	}
 	defer runtime.KeepAlive(m)
-	p := C.llamette_context_default_params()
+	p := C.llamette_context_default_params_ex()
 	if opts.NCtx > 0 {
 		p.n_ctx = C.uint32_t(opts.NCtx)
 	}
@@ -61,8 +65,14 @@ func (m *Model) NewContext(opts ContextOptions) (*Context, error) {
 	}
 	p.kv_type = C.LlametteKvType(opts.KVType)
 	p.logits_all = C.bool(opts.LogitsAll)
+	if opts.NSeqMax > 1 {
+		p.n_seq_max = C.uint32_t(opts.NSeqMax)
+	}
+	if opts.NOutputsMax > 0 {
+		p.n_outputs_max = C.uint32_t(opts.NOutputsMax)
+	}
 	var h *C.LlametteContext
-	if err := call("NewContext", func() uint32 { return C.llamette_context_new(mh, &p, &h) }); err != nil {
+	if err := call("NewContext", func() uint32 { return C.llamette_context_new_ex(mh, &p, &h) }); err != nil {
 		return nil, err
 	}
 	liveContexts.Add(1)
@@ -248,4 +258,104 @@ func (c *Context) LoadState(state []byte) error {
 	return call("LoadState", func() uint32 {
 		return C.llamette_state_read(c.h, p, C.size_t(len(state)))
 	})
+}
+
+// BatchToken is one token of a Decode batch (llama.cpp's llama_batch entry): the token, its
+// position in its sequences, the sequences it belongs to (a bit per sequence id: 1<<s), and
+// whether its logits are wanted.
+type BatchToken struct {
+	Token  Token
+	Pos    int
+	Seqs   uint64
+	Logits bool
+}
+
+// Decode evaluates a batch of tokens of any of the context's sequences, each at its own
+// position, in one pass over the weights per step (llama_decode); LogitsIth then reads the
+// logits of the tokens that asked. A bad batch is an error that changes nothing.
+func (c *Context) Decode(batch []BatchToken) error {
+	if c.h == nil {
+		return closedError("Decode")
+	}
+	defer runtime.KeepAlive(c)
+	if len(batch) == 0 {
+		return &Error{Op: "Decode", Status: StatusInvalid, Message: "an empty batch"}
+	}
+	cb := make([]C.LlametteBatchToken, len(batch))
+	for i, b := range batch {
+		cb[i] = C.LlametteBatchToken{token: C.uint32_t(b.Token), pos: C.uint32_t(b.Pos), seqs: C.uint64_t(b.Seqs), logits: C.bool(b.Logits)}
+	}
+	return call("Decode", func() uint32 { return C.llamette_decode(c.h, &cb[0], C.size_t(len(cb))) })
+}
+
+// LogitsIth returns a copy of the logits after token i of the last Decode's batch.
+func (c *Context) LogitsIth(i int) ([]float32, error) {
+	if c.h == nil {
+		return nil, closedError("LogitsIth")
+	}
+	defer runtime.KeepAlive(c)
+	var p *C.float
+	var n C.size_t
+	var out []float32
+	err := call("LogitsIth", func() uint32 {
+		st := C.llamette_logits_ith(c.h, C.size_t(i), &p, &n)
+		if st == C.LLAMETTE_OK {
+			out = append([]float32(nil), unsafe.Slice((*float32)(unsafe.Pointer(p)), int(n))...)
+		}
+		return st
+	})
+	return out, err
+}
+
+// SeqRm removes the positions [p0, p1) of sequence seq (-1: every sequence; p1 < 0: to the
+// end), as llama_memory_seq_rm.
+func (c *Context) SeqRm(seq, p0, p1 int) error {
+	if c.h == nil {
+		return closedError("SeqRm")
+	}
+	defer runtime.KeepAlive(c)
+	return call("SeqRm", func() uint32 { return C.llamette_seq_rm(c.h, C.int32_t(seq), C.int64_t(p0), C.int64_t(p1)) })
+}
+
+// SeqCp adds sequence dst to the cells of src in [p0, p1) (shared, not copied).
+func (c *Context) SeqCp(src, dst, p0, p1 int) error {
+	if c.h == nil {
+		return closedError("SeqCp")
+	}
+	defer runtime.KeepAlive(c)
+	return call("SeqCp", func() uint32 {
+		return C.llamette_seq_cp(c.h, C.int32_t(src), C.int32_t(dst), C.int64_t(p0), C.int64_t(p1))
+	})
+}
+
+// SeqKeep keeps sequence seq only.
+func (c *Context) SeqKeep(seq int) error {
+	if c.h == nil {
+		return closedError("SeqKeep")
+	}
+	defer runtime.KeepAlive(c)
+	return call("SeqKeep", func() uint32 { return C.llamette_seq_keep(c.h, C.int32_t(seq)) })
+}
+
+// SeqAdd adds delta to the positions [p0, p1) of sequence seq; their keys are re-rotated
+// before the next evaluation (a context shift).
+func (c *Context) SeqAdd(seq, p0, p1, delta int) error {
+	if c.h == nil {
+		return closedError("SeqAdd")
+	}
+	defer runtime.KeepAlive(c)
+	return call("SeqAdd", func() uint32 {
+		return C.llamette_seq_add(c.h, C.int32_t(seq), C.int64_t(p0), C.int64_t(p1), C.int64_t(delta))
+	})
+}
+
+// SeqPosMax returns the largest position sequence seq holds, -1 when it holds none.
+func (c *Context) SeqPosMax(seq int) (int, error) {
+	if c.h == nil {
+		return 0, closedError("SeqPosMax")
+	}
+	defer runtime.KeepAlive(c)
+	var out C.int64_t
+	err := call("SeqPosMax", func() uint32 { return C.llamette_seq_pos_max(c.h, C.int32_t(seq), &out) })
+	return int(out), err
 }

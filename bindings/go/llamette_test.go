@@ -562,3 +562,70 @@ func TestSaveAndLoadState(t *testing.T) {
 		t.Fatalf("NPast %d after a failed LoadState, want 6", b.NPast())
 	}
 }
+
+// Decode of two sequences in one context: sequence 0 alone gives Eval's logits, the
+// sequence operations move what the cache holds.
+func TestDecodeSequences(t *testing.T) {
+	m := mustLoad(t, fixturePath(t, tinyQ8))
+	prompt := []Token{1, 20, 30, 40, 50}
+	single := mustContext(t, m, ContextOptions{NCtx: 64})
+	if err := single.Eval(prompt); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := single.Logits()
+	c := mustContext(t, m, ContextOptions{NCtx: 64, NSeqMax: 2})
+	batch := make([]BatchToken, 0, 8)
+	for i, tok := range prompt {
+		batch = append(batch, BatchToken{Token: tok, Pos: i, Seqs: 1, Logits: i == len(prompt)-1})
+	}
+	batch = append(batch, BatchToken{Token: 1, Pos: 0, Seqs: 2}, BatchToken{Token: 9, Pos: 1, Seqs: 2, Logits: true})
+	if err := c.Decode(batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.LogitsIth(len(prompt) - 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("logit %d: %v in a two-sequence batch, %v alone", i, got[i], want[i])
+		}
+	}
+	if _, err := c.LogitsIth(0); err == nil {
+		t.Fatal("token 0 did not ask for logits")
+	}
+	if p, _ := c.SeqPosMax(1); p != 1 {
+		t.Fatalf("SeqPosMax(1) = %d, want 1", p)
+	}
+	if err := c.SeqRm(1, 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.SeqPosMax(1); p != -1 {
+		t.Fatalf("SeqPosMax(1) = %d after SeqRm, want -1", p)
+	}
+	if err := c.SeqCp(0, 1, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.SeqPosMax(1); p != 2 {
+		t.Fatalf("SeqPosMax(1) = %d after SeqCp, want 2", p)
+	}
+	if err := c.SeqAdd(0, 3, -1, 10); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.SeqPosMax(0); p != 14 {
+		t.Fatalf("SeqPosMax(0) = %d after SeqAdd, want 14", p)
+	}
+	if err := c.SeqKeep(1); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := c.SeqPosMax(0); p != -1 {
+		t.Fatalf("SeqPosMax(0) = %d after SeqKeep(1), want -1", p)
+	}
+	// A bad batch: positions of sequence 1 must continue at 3.
+	if err := c.Decode([]BatchToken{{Token: 5, Pos: 7, Seqs: 2, Logits: true}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a batch that skips positions: %v, want ErrInvalid", err)
+	}
+	if err := c.Decode(nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("an empty batch: %v, want ErrInvalid", err)
+	}
+}
