@@ -1230,9 +1230,8 @@ enum LlametteStatus llamette_context_truncate(struct LlametteContext *c, uint32_
  * positions up to its own, including the batch's earlier tokens.
  *
  * The batch must be valid as a whole: a sequence's positions continue what the cache holds for
- * it (the first is one past `llamette_seq_pos_max`, or 0), increase by one, and a token
- * belongs to no sequence set that the batch's other tokens split; at most `n_outputs_max`
- * tokens (`n_batch` with `logits_all`) ask for logits. On failure the context is as it was,
+ * it (the first is one past `llamette_seq_pos_max`, or 0) and increase by one; at most
+ * `n_outputs_max` tokens (`n_batch` with `logits_all`) ask for logits. On failure the context is as it was,
  * except after `LLAMETTE_ERR_PANIC`, when its logits are unspecified until the next successful
  * evaluation.
  *

@@ -231,7 +231,7 @@ fn a_context_shift_moves_positions_and_rotates_the_keys() {
         // F16 keys are rounded once more after their rotation; the error grows through the
         // layers of this tiny model's sharp attention to a few percent of the largest logit.
         let d = rel_diff(moved.logits(), read_there.logits());
-        let bound = if kv_type == KvType::F16 { 0.05 } else { 1e-4 };
+        let bound = if kv_type == KvType::F16 { 0.04 } else { 1e-4 };
         assert!(d < bound, "{kv_type:?}: relative difference {d}");
     }
 

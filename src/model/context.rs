@@ -93,6 +93,15 @@ impl SeqSet {
         (self.0 != 0).then(|| self.0.trailing_zeros() as usize)
     }
 
+    /// Sequences `0..n` (every sequence for `n >= MAX_SEQ`).
+    pub(crate) fn first_n(n: usize) -> SeqSet {
+        SeqSet(if n >= MAX_SEQ {
+            u64::MAX
+        } else {
+            (1u64 << n) - 1
+        })
+    }
+
     /// The sequence ids in increasing order.
     pub fn iter(self) -> impl Iterator<Item = usize> {
         (0..MAX_SEQ).filter(move |&s| self.contains(s))
@@ -134,8 +143,11 @@ impl BatchToken {
 pub(crate) const CELL_WORDS: usize = 5;
 
 /// Words per token of the batch step being evaluated: token id (bit 32: logits wanted),
-/// position, sequence set, cell.
-pub(crate) const UB_WORDS: usize = 4;
+/// position, sequence set, cell, and its attention window: the cells up to the last one it
+/// may see, and whether it sees every one of them (one sequence at consecutive cells, the
+/// common case, needs no per-cell mask). The window is the same in every layer and head, so
+/// it is worked out once per step.
+pub(crate) const UB_WORDS: usize = 6;
 
 /// Positions are at most this (llama.cpp's `llama_pos` is an `i32`).
 pub const MAX_POS: usize = i32::MAX as usize;
@@ -871,9 +883,8 @@ impl<'a> Context<'a> {
     /// an empty sequence set or one naming a sequence at or above `n_seq_max`; a position
     /// above [`MAX_POS`]; positions of a sequence that do not continue what the cache holds
     /// for it (the first must be one past its largest cached position), decrease, or skip one;
-    /// a token that belongs to sequence sets the batch's other tokens split; more tokens
-    /// asking for logits than the context keeps ([`ContextParams::n_seq_max`], `n_batch` with
-    /// `logits_all`); more tokens than free cells ([`Error::ContextFull`]). Allocates nothing.
+    /// more tokens asking for logits than the context keeps ([`ContextParams::n_outputs_max`]);
+    /// more tokens than free cells ([`Error::ContextFull`]). Allocates nothing.
     pub fn decode(&mut self, batch: &[BatchToken], par: &dyn Parallel) -> Result<()> {
         self.decode_with(batch.len(), &|i| batch[i], par, None)
     }
@@ -886,19 +897,14 @@ impl<'a> Context<'a> {
                 reason: "eval needs at least one token".into(),
             });
         }
-        let valid = SeqSet(if n_seq == 64 {
-            u64::MAX
-        } else {
-            (1u64 << n_seq) - 1
-        });
+        let valid = SeqSet::first_n(n_seq);
         let mut outputs = 0usize;
         // Per sequence: the batch's smallest and largest position and token count, the last
-        // position seen (for order), the intersection of the sets its tokens belong to.
+        // position seen (for order).
         let mut min = [usize::MAX; MAX_SEQ];
         let mut max = [0usize; MAX_SEQ];
         let mut count = [0usize; MAX_SEQ];
         let mut last = [0usize; MAX_SEQ];
-        let mut sets = [u64::MAX; MAX_SEQ];
         for i in 0..n {
             let t = at(i);
             if t.token as usize >= c.n_vocab {
@@ -927,14 +933,6 @@ impl<'a> Context<'a> {
                         reason: format!(
                             "batch token {i}: the positions of sequence {s} decrease ({} after {})",
                             t.pos, last[s]
-                        ),
-                    });
-                }
-                sets[s] &= t.seqs.0;
-                if sets[s] == 0 {
-                    return Err(Error::BadParams {
-                        reason: format!(
-                            "batch token {i}: sequence {s} belongs to incompatible sequence sets"
                         ),
                     });
                 }
@@ -1074,20 +1072,11 @@ impl<'a> Context<'a> {
                 .rev()
                 .find(|&i| self.cells()[i * CELL_WORDS + 1] != 0)
                 .map_or(0, |i| i + 1);
+            mark_windows(self.mem_mut(), &layout, len, n_kv);
             let tr = trace.as_mut().map(|t| &mut **t as llama::Trace);
             let model = self.model;
             let params = self.params;
-            llama::forward(
-                model,
-                &params,
-                &layout,
-                self.mem_mut(),
-                len,
-                n_kv,
-                out0,
-                par,
-                tr,
-            );
+            llama::forward(model, &params, &layout, self.mem_mut(), len, out0, par, tr);
             start += len;
         }
         core::mem::forget(rollback);
@@ -1150,5 +1139,32 @@ fn store_kv(ty: GgmlType, x: f32, b: &mut [u8]) {
     match ty {
         GgmlType::F16 => b.copy_from_slice(&crate::quant::to_f16_le(x)),
         _ => b.copy_from_slice(&x.to_le_bytes()),
+    }
+}
+
+/// Writes each step token's attention window into its `ubatch` words 4 and 5: one past the
+/// last cell it may see (in use, of its lowest sequence, at a position not after its own:
+/// llama.cpp's KQ mask) and whether it may see every cell below that.
+fn mark_windows(mem: &mut [u8], layout: &Layout, len: usize, n_kv: usize) {
+    let (cells_at, cells_len) = layout.cells;
+    let (ub_at, ub_len) = layout.ubatch;
+    let (lo, hi) = mem.split_at_mut(ub_at);
+    let cells = as_u64(&lo[cells_at..cells_at + cells_len]);
+    let ub = as_u64_mut(&mut hi[..ub_len]);
+    for w in ub[..len * UB_WORDS].chunks_exact_mut(UB_WORDS) {
+        let (pos, seqs) = (w[1], w[2]);
+        let seq = seqs & seqs.wrapping_neg();
+        let (mut seen, mut visible) = (0u64, 0u64);
+        for (j, c) in cells[..n_kv * CELL_WORDS]
+            .chunks_exact(CELL_WORDS)
+            .enumerate()
+        {
+            if c[1] != 0 && c[0] & seq != 0 && c[1] - 1 <= pos {
+                seen = j as u64 + 1;
+                visible += 1;
+            }
+        }
+        w[4] = seen;
+        w[5] = u64::from(visible == seen);
     }
 }

@@ -99,12 +99,20 @@ impl Step<'_> {
     fn cell(&self, t: usize) -> usize {
         self.words[t * UB_WORDS + 3] as usize
     }
+    /// One past the last cell the token may see.
+    fn seen(&self, t: usize) -> usize {
+        self.words[t * UB_WORDS + 4] as usize
+    }
+    /// The token may see every cell below [`Step::seen`].
+    fn dense(&self, t: usize) -> bool {
+        self.words[t * UB_WORDS + 5] == 1
+    }
 }
 
 /// Evaluates the `n` tokens of the batch step (the context's `ubatch` region, whose cells the
 /// context has already claimed in the `cells` region), writing their keys and values into
 /// their cells and the logits of the tokens that want them into the logits region from row
-/// `out_row0`. `n_kv`: cells up to the last one in use.
+/// `out_row0`. Each token's attention window is in its `ubatch` words (see `UB_WORDS`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     model: &Model,
@@ -112,7 +120,6 @@ pub(crate) fn forward(
     layout: &Layout,
     mem: &mut [u8],
     n: usize,
-    n_kv: usize,
     out_row0: usize,
     par: &dyn Parallel,
     mut trace: Option<Trace>,
@@ -198,7 +205,7 @@ pub(crate) fn forward(
             layout.head_scratch,
             c.n_head,
             (step, n),
-            (s.cells, n_kv),
+            s.cells,
             par,
         );
         tr("kqv_out", l, &s.att[..n * c.n_head * hd]);
@@ -359,7 +366,7 @@ fn attention(
     head_scratch: usize,
     n_head: usize,
     (step, n): (Step<'_>, usize),
-    (cells, n_kv): (&[u64], usize),
+    cells: &[u64],
     par: &dyn Parallel,
 ) {
     let hd = cache.head_dim;
@@ -393,11 +400,11 @@ fn attention(
                 c[1] != 0 && c[0] & seq != 0 && c[1] - 1 <= pos
             };
             // Cells past the last visible one weigh zero, as the padding does.
-            let seen = (0..n_kv).rev().find(|&j| visible(j)).map_or(0, |j| j + 1);
+            let (seen, dense) = (step.seen(t), step.dense(t));
             let window = seen.next_multiple_of(pad);
             let _ = quant::quantize_row(cache.ty, &q[(t * n_head + h) * hd..][..hd], q_conv);
             for (j, sc) in scores[..seen].iter_mut().enumerate() {
-                *sc = if visible(j) {
+                *sc = if dense || visible(j) {
                     dot(cache.ty, kq_path, cache.key(k_cache, g, j), q_conv)
                 } else {
                     f32::NEG_INFINITY

@@ -455,17 +455,18 @@ pub fn read_file(path: &OsStr) -> Result<Vec<u8>, ParseError> {
             shown.display()
         ))));
     }
-    std::fs::read(path)
-        .map_err(|e| ParseError::File(FileError(format!("{}: {}", shown.display(), plain_io(&e)))))
+    std::fs::read(path).map_err(|e| {
+        ParseError::File(FileError(format!(
+            "{}: {}",
+            shown.display(),
+            plain(&e.to_string())
+        )))
+    })
 }
 
 /// An I/O error's message without the "(os error N)" that follows it.
-pub fn plain_io(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(at) => s[..at].to_string(),
-        None => s,
-    }
+pub fn plain(msg: &str) -> &str {
+    msg.find(" (os error ").map_or(msg, |at| &msg[..at])
 }
 
 /// Parses `-l`'s `ID+BIAS` / `ID-BIAS` (`inf` allowed).

@@ -76,14 +76,9 @@ impl<E: std::fmt::Display> From<E> for Failure {
 /// A library error about the file at `path`: I/O errors already name it.
 fn file_error(path: &Path, e: Error) -> Failure {
     match e {
-        Error::Io { path, message } => Failure::Run(format!("{path}: {}", plain(&message))),
+        Error::Io { path, message } => Failure::Run(format!("{path}: {}", args::plain(&message))),
         e => Failure::Run(format!("{}: {e}", path.display())),
     }
-}
-
-/// A message without the "(os error N)" of an I/O error.
-fn plain(msg: &str) -> &str {
-    msg.find(" (os error ").map_or(msg, |at| &msg[..at])
 }
 
 /// How the program ended well.

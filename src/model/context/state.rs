@@ -32,6 +32,8 @@ use crate::tokenizer::index::SipHasher;
 const MAGIC: &[u8; 8] = b"LLMTSTAT";
 const VERSION: u32 = 1;
 const HEADER: usize = 84;
+/// The SipHash key of the payload checksum.
+const PAYLOAD_KEY: u64 = 0x7061_796c_6f61_6431;
 const KIND_CONTEXT: u32 = 0;
 const KIND_SEQUENCE: u32 = 1;
 /// Bytes per saved cell in the payload.
@@ -99,13 +101,37 @@ impl Writer<'_> {
 
 /// The parsed header of a state.
 struct Header {
-    kind: u32,
     n_cells: usize,
     n_ctx: usize,
     head: usize,
     n_outputs: usize,
     payload: usize,
-    checksum: u64,
+}
+
+/// One saved cell, as the payload holds it.
+struct CellRecord {
+    index: usize,
+    pos: usize,
+    seqs: u64,
+    shift: u64,
+    token: u64,
+}
+
+/// Saved cell `k` of a payload whose length the header checked (so it is in bounds).
+fn cell_record(payload: &[u8], k: usize) -> CellRecord {
+    let rec = &payload[k * CELL_BYTES..][..CELL_BYTES];
+    let word = |at: usize, n: usize| {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(&rec[at..at + n]);
+        u64::from_le_bytes(w)
+    };
+    CellRecord {
+        index: word(0, 4) as usize,
+        pos: word(4, 4) as usize,
+        seqs: word(8, 8),
+        shift: word(16, 8),
+        token: word(24, 4),
+    }
 }
 
 impl Context<'_> {
@@ -264,11 +290,12 @@ impl Context<'_> {
             }
             debug_assert_eq!(w.at, total - HEADER);
         }
-        let checksum = sip(0x7061_796c_6f61_6431, &out[HEADER..total]);
+        let checksum = sip(PAYLOAD_KEY, &out[HEADER..total]);
         let id = self.model_identity();
-        let (head, rest) = out.split_at_mut(HEADER);
-        let _ = rest;
-        let mut w = Writer { out: head, at: 0 };
+        let mut w = Writer {
+            out: &mut out[..HEADER],
+            at: 0,
+        };
         w.put(MAGIC);
         w.u32(VERSION);
         w.u32(if seq.is_none() {
@@ -349,17 +376,15 @@ impl Context<'_> {
                 HEADER + payload
             )));
         }
-        if sip(0x7061_796c_6f61_6431, &bytes[HEADER..HEADER + payload]) != checksum {
+        if sip(PAYLOAD_KEY, &bytes[HEADER..HEADER + payload]) != checksum {
             return Err(bad("corrupted: the checksum does not match"));
         }
         Ok(Header {
-            kind,
             n_cells,
             n_ctx,
             head,
             n_outputs,
             payload,
-            checksum,
         })
     }
 
@@ -372,19 +397,16 @@ impl Context<'_> {
         let h = self.read_header(bytes, KIND_CONTEXT)?;
         let payload = &bytes[HEADER..HEADER + h.payload];
         let n_ctx = self.params.n_ctx;
-        let valid = valid_seqs(self.params.n_seq_max);
+        let valid = SeqSet::first_n(self.params.n_seq_max).0;
         // Check every cell record and the logits rows first.
-        let mut r = Reader {
-            bytes: payload,
-            at: 0,
-        };
         let mut prev = None;
-        for _ in 0..h.n_cells {
-            let i = r.u32()? as usize;
-            let pos = r.u32()? as usize;
-            let seqs = r.u64()?;
-            let _shift = r.u64()?;
-            let _token = r.u64()?;
+        for k in 0..h.n_cells {
+            let CellRecord {
+                index: i,
+                pos,
+                seqs,
+                ..
+            } = cell_record(payload, k);
             if i >= n_ctx {
                 return Err(bad(format!(
                     "the state uses cell {i}; this context has {n_ctx} (it was saved from one of {})",
@@ -408,6 +430,10 @@ impl Context<'_> {
                 h.n_outputs, self.layout.n_out
             )));
         }
+        let mut r = Reader {
+            bytes: payload,
+            at: h.n_cells * CELL_BYTES,
+        };
         let mut last = None;
         for _ in 0..h.n_outputs {
             let id = r.u64()?;
@@ -419,7 +445,6 @@ impl Context<'_> {
         // Everything is checked: restore.
         self.clear();
         self.epoch += 1;
-        let cells_start = 0;
         let ids_start = h.n_cells * CELL_BYTES;
         let logits_start = ids_start + 8 * h.n_outputs;
         let kv_start = logits_start + 4 * h.n_outputs * self.model.config().n_vocab;
@@ -428,30 +453,16 @@ impl Context<'_> {
         {
             let cells = self.cells_mut();
             for k in 0..h.n_cells {
-                let rec = &payload[cells_start + k * CELL_BYTES..][..CELL_BYTES];
-                let i = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize;
-                let pos = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as u64;
-                let word = |at: usize| {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(&rec[at..at + 8]);
-                    u64::from_le_bytes(w)
-                };
-                let c = &mut cells[i * CELL_WORDS..][..CELL_WORDS];
-                c[0] = word(8);
-                c[1] = pos + 1;
-                c[2] = epoch;
-                c[3] = word(16);
-                c[4] = word(24) & 0xFFFF_FFFF;
-                shifted |= c[3] != 0;
+                let rec = cell_record(payload, k);
+                let c = &mut cells[rec.index * CELL_WORDS..][..CELL_WORDS];
+                c.copy_from_slice(&[rec.seqs, rec.pos as u64 + 1, epoch, rec.shift, rec.token]);
+                shifted |= rec.shift != 0;
             }
         }
         self.has_shift = shifted;
         self.used = h.n_cells;
         self.head = if h.head < n_ctx { h.head } else { 0 };
-        let cell_index = |k: usize| {
-            let rec = &payload[cells_start + k * CELL_BYTES..];
-            u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]) as usize
-        };
+        let cell_index = |k: usize| cell_record(payload, k).index;
         self.copy_kv_in(&payload[kv_start..], h.n_cells, &cell_index);
         if h.n_outputs > 0 {
             let n_vocab = self.model.config().n_vocab;
@@ -470,7 +481,6 @@ impl Context<'_> {
             }
         }
         self.n_outputs = h.n_outputs;
-        let _ = (h.kind, h.checksum);
         Ok(())
     }
 
@@ -484,17 +494,9 @@ impl Context<'_> {
         self.check_seq(dst)?;
         let h = self.read_header(bytes, KIND_SEQUENCE)?;
         let payload = &bytes[HEADER..HEADER + h.payload];
-        let mut r = Reader {
-            bytes: payload,
-            at: 0,
-        };
         let mut prev_pos = None;
-        for _ in 0..h.n_cells {
-            let _ = r.u32()?;
-            let pos = r.u32()? as usize;
-            let _ = r.u64()?;
-            let _ = r.u64()?;
-            let _ = r.u64()?;
+        for k in 0..h.n_cells {
+            let pos = cell_record(payload, k).pos;
             if pos > MAX_POS {
                 return Err(bad(format!("position {pos} out of range")));
             }
@@ -554,20 +556,10 @@ impl Context<'_> {
         {
             let cells = self.cells_mut();
             for k in 0..n {
-                let rec = &payload[k * CELL_BYTES..][..CELL_BYTES];
-                let pos = u32::from_le_bytes([rec[4], rec[5], rec[6], rec[7]]) as u64;
-                let word = |at: usize| {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(&rec[at..at + 8]);
-                    u64::from_le_bytes(w)
-                };
+                let rec = cell_record(payload, k);
                 let c = &mut cells[(start + k) * CELL_WORDS..][..CELL_WORDS];
-                c[0] = only_dst.0;
-                c[1] = pos + 1;
-                c[2] = epoch;
-                c[3] = word(16);
-                c[4] = word(24) & 0xFFFF_FFFF;
-                shifted |= c[3] != 0;
+                c.copy_from_slice(&[only_dst.0, rec.pos as u64 + 1, epoch, rec.shift, rec.token]);
+                shifted |= rec.shift != 0;
             }
         }
         self.has_shift |= shifted;
@@ -656,16 +648,7 @@ pub fn reseal_state(bytes: &mut [u8]) -> bool {
     else {
         return false;
     };
-    let sum = sip(0x7061_796c_6f61_6431, &bytes[HEADER..end]);
+    let sum = sip(PAYLOAD_KEY, &bytes[HEADER..end]);
     bytes[HEADER - 8..HEADER].copy_from_slice(&sum.to_le_bytes());
     true
-}
-
-/// The sequence bits a context of `n_seq_max` sequences accepts.
-fn valid_seqs(n_seq_max: usize) -> u64 {
-    if n_seq_max >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << n_seq_max) - 1
-    }
 }
