@@ -103,6 +103,14 @@ impl Candidates {
         self.data.iter()
     }
 
+    /// The candidates to change in place (their logits, say: what a
+    /// [`LogitsProcessor`](super::LogitsProcessor) does). Clears the sorted flag, since the
+    /// order may no longer hold.
+    pub fn as_mut_slice(&mut self) -> &mut [TokenData] {
+        self.sorted = false;
+        &mut self.data
+    }
+
     /// The candidates for a stage to modify. A stage that may break the descending order must
     /// clear the flag with [`set_sorted`](Self::set_sorted).
     pub(super) fn data_mut(&mut self) -> &mut Vec<TokenData> {

@@ -68,6 +68,16 @@ impl TokenHistory {
         (older, newer)
     }
 
+    /// The token `i` places before the newest (`0` is the newest; `ring_buffer::rat` in
+    /// llama.cpp). `i` must be below [`len`](Self::len).
+    pub(super) fn rat(&self, i: usize) -> u32 {
+        let n = self.buf.len();
+        debug_assert!(i < n);
+        // Logical index n - 1 - i, oldest first, stored at (head + that) % n.
+        let at = self.head + (n - 1 - i);
+        self.buf[if at >= n { at - n } else { at }]
+    }
+
     /// The tokens, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         let (a, b) = self.as_slices();

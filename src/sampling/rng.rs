@@ -64,6 +64,14 @@ impl Xoshiro256StarStar {
         const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
         (self.next_u64() >> 11) as f64 * SCALE
     }
+
+    /// A uniform float in `[0, 1)`: the top 24 bits of [`next_u64`](Self::next_u64) times
+    /// 2^-24, exact on every platform (XTC's chance; llama.cpp draws it with
+    /// `std::uniform_real_distribution<float>` from its own `std::mt19937`).
+    pub fn next_f32(&mut self) -> f32 {
+        const SCALE: f32 = 1.0 / (1u32 << 24) as f32;
+        (self.next_u64() >> 40) as f32 * SCALE
+    }
 }
 
 /// One step of splitmix64 (Steele, Lea and Flood), advancing `state`.

@@ -10,9 +10,9 @@ use super::rng::Xoshiro256StarStar;
 use crate::kernels::mathf::{expf, powf};
 
 /// `logf` of the platform's C library under `std` (as llama.cpp calls it), the `libm` crate's
-/// without. Private until `kernels::mathf` grows one.
+/// without. Here until `kernels::mathf` grows one.
 #[inline]
-fn logf(x: f32) -> f32 {
+pub(super) fn logf(x: f32) -> f32 {
     #[cfg(feature = "std")]
     {
         x.ln()
@@ -20,6 +20,46 @@ fn logf(x: f32) -> f32 {
     #[cfg(not(feature = "std"))]
     {
         libm::logf(x)
+    }
+}
+
+/// `log2f` (mirostat's surprise), as [`logf`].
+#[inline]
+pub(super) fn log2f(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.log2()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::log2f(x)
+    }
+}
+
+/// `sqrtf` (correctly rounded everywhere, as IEEE 754 requires).
+#[inline]
+fn sqrtf(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
+/// Double-precision `pow`, as C++'s `std::pow(float, int)` computes (both promoted to
+/// double): DRY's penalty.
+#[inline]
+pub(super) fn pow(x: f64, y: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        x.powf(y)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::pow(x, y)
     }
 }
 
@@ -454,4 +494,192 @@ pub fn dist(cands: &mut Candidates, rng: &mut Xoshiro256StarStar) -> Option<u32>
     }
     let i = chosen.unwrap_or(last_positive);
     Some(data[i].id)
+}
+
+/// Top-n-sigma: masks (sets to `-inf`) every candidate whose logit is more than `n` standard
+/// deviations below the largest (`llama_sampler_top_n_sigma_apply`). The list keeps its length
+/// and order (masked candidates of a sorted list are at its end, so it stays sorted).
+///
+/// Over the candidates whose logit is not `-inf` (nor NaN, which llama.cpp would count and
+/// which would make every statistic NaN), in list order and f32 except where noted:
+///
+/// ```text
+/// max  = the largest logit;   mean = (Σ logit) / count
+/// acc  = Σ (logit - mean)²    each step (acc as f64 + square in f64) rounded to f32,
+///                             as llama.cpp's `acc += pow(logit - mean, 2)`
+/// std  = sqrtf(acc / count)
+/// mask every logit < max - n * std
+/// ```
+///
+/// `n <= 0` (llama.cpp's default `-1`) or NaN, or fewer than two candidates, does nothing. An
+/// infinite logit makes `std` NaN, and then nothing is masked (as in llama.cpp). Never masks the
+/// largest logit. A C++ compiler allowed to contract `max - n * std` into an FMA rounds once.
+pub fn top_n_sigma(cands: &mut Candidates, n: f32) {
+    if n.is_nan() || n <= 0.0 || cands.len() <= 1 {
+        return;
+    }
+    let data = cands.data_mut();
+    let valid = |l: f32| !l.is_nan() && l != f32::NEG_INFINITY;
+    let mut max = f32::NEG_INFINITY;
+    let mut sum = 0.0f32;
+    let mut count = 0usize;
+    for d in data.iter().filter(|d| valid(d.logit)) {
+        max = max.max(d.logit);
+        sum += d.logit;
+        count += 1;
+    }
+    let mean = if count > 0 { sum / count as f32 } else { 0.0 };
+    let mut acc = 0.0f32;
+    for d in data.iter().filter(|d| valid(d.logit)) {
+        let x = f64::from(d.logit - mean);
+        acc = (f64::from(acc) + x * x) as f32;
+    }
+    let std = if count > 0 {
+        sqrtf(acc / count as f32)
+    } else {
+        0.0
+    };
+    let threshold = max - n * std;
+    for d in data.iter_mut() {
+        if rank(d.logit) < threshold {
+            d.logit = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// Locally typical sampling: keeps the candidates whose surprise `-ln p` is closest to the
+/// entropy of the distribution, up to a cumulative probability above `p`, and at least
+/// `min_keep` of them (`llama_sampler_typical_apply`, after Meister et al.).
+///
+/// Sorts and softmaxes (as [`softmax`]), then in f32:
+///
+/// ```text
+/// H       = Σ -p_i · logf(p_i)              in list order, over p_i > 0
+/// score_i = |-logf(p_i) - H|                (+inf for p_i = 0)
+/// ```
+///
+/// orders the candidates by ascending score (equal scores in their sorted order: descending
+/// logit, then ascending id), accumulates `p` in that order in f32, and keeps the candidates up
+/// to the first at which the sum exceeds `p` and the count reaches `min_keep`. The
+/// probabilities are left as the softmax over all the input candidates (not renormalised); the
+/// list is in score order afterwards, so not sorted.
+///
+/// `p >= 1` or NaN does nothing (llama.cpp: NaN reorders and keeps everything); `p <= 0` keeps
+/// `max(1, min_keep)` candidates; an empty list is left alone (llama.cpp asserts). llama.cpp
+/// sums `-p · logf(p)` also for `p = 0`, which is NaN and makes every score NaN (its sort then
+/// leaves an unspecified order); here such a candidate adds nothing to `H`, its limit.
+///
+/// The scores are recomputed in each comparison of the sort (no scratch memory), so a long
+/// unsorted list costs about `n log n` calls of `logf`.
+pub fn typical(cands: &mut Candidates, p: f32, min_keep: usize) {
+    if p.is_nan() || p >= 1.0 || cands.is_empty() {
+        return;
+    }
+    softmax(cands);
+    let data = cands.data_mut();
+    let mut entropy = 0.0f32;
+    for d in data.iter() {
+        if d.p > 0.0 {
+            entropy += -d.p * logf(d.p);
+        }
+    }
+    let score = |d: &TokenData| abs(-logf(d.p) - entropy);
+    data.sort_unstable_by(|a, b| {
+        score(a)
+            .partial_cmp(&score(b))
+            .unwrap_or(core::cmp::Ordering::Equal)
+            .then_with(|| super::candidates::descending(a, b))
+    });
+    let mut cum = 0.0f32;
+    let mut last = data.len();
+    for (i, d) in data.iter().enumerate() {
+        cum += d.p;
+        if cum > p && i + 1 >= min_keep {
+            last = i + 1;
+            break;
+        }
+    }
+    data.truncate(last);
+    cands.set_sorted(false);
+}
+
+/// `fabsf`, by clearing the sign bit.
+#[inline]
+fn abs(x: f32) -> f32 {
+    f32::from_bits(x.to_bits() & 0x7fff_ffff)
+}
+
+/// Exclude Top Choices: with probability `probability`, removes every candidate at least
+/// `threshold` likely except the least likely of them, keeping at least `min_keep`
+/// (`llama_sample_xtc_apply`).
+///
+/// When `probability > 0`, `threshold <= 0.5` and there are at least two candidates, one
+/// number `chance = rng.next_f32()` is drawn (see [`Xoshiro256StarStar::next_f32`]); if
+/// `chance <= probability` the list is sorted and softmaxed (as [`softmax`]) and, with `last`
+/// the index of the last candidate of the leading run with `p >= threshold`, the first `last`
+/// candidates are removed when `last > 0` and `len - last >= min_keep`. The survivors keep
+/// their probabilities (not renormalised) and stay sorted. Otherwise nothing happens and no
+/// number is drawn. A NaN `probability` is off (llama.cpp would remove on every step); a NaN
+/// `threshold` draws but removes nothing, as in llama.cpp.
+///
+/// llama.cpp draws `chance` from XTC's own `std::mt19937` seeded with the sampler seed;
+/// [`Sampler`](super::Sampler) draws it from its one generator, before [`dist`]'s number.
+pub fn xtc(
+    cands: &mut Candidates,
+    probability: f32,
+    threshold: f32,
+    min_keep: usize,
+    rng: &mut Xoshiro256StarStar,
+) {
+    if probability.is_nan() || probability <= 0.0 || threshold > 0.5 || cands.len() < 2 {
+        return;
+    }
+    let chance = rng.next_f32();
+    if chance > probability {
+        return;
+    }
+    softmax(cands);
+    let data = cands.data_mut();
+    let mut pos_last = 0;
+    for (i, d) in data.iter().enumerate() {
+        if d.p >= threshold {
+            pos_last = i;
+        } else {
+            break;
+        }
+    }
+    if data.len() - pos_last >= min_keep && pos_last > 0 {
+        data.drain(..pos_last);
+    }
+}
+
+/// Draws an index with probability proportional to the candidates' `p` (mirostat's
+/// `llama_sample_dist`, a `std::discrete_distribution` over the probabilities): steps 3 and 4
+/// of [`dist`] with the `p_i` as the weights (`S = Σ p_i` in f64 in list order, `T = S * u`,
+/// the first index with `p_i > 0` whose running sum reaches `T`, else the last with `p_i > 0`,
+/// else 0). Consumes exactly one number, also for a single candidate; `None` (and nothing
+/// consumed) when empty.
+pub(super) fn draw_index(data: &[TokenData], rng: &mut Xoshiro256StarStar) -> Option<usize> {
+    if data.is_empty() {
+        return None;
+    }
+    let mut sum = 0.0f64;
+    for d in data {
+        if d.p > 0.0 {
+            sum += f64::from(d.p);
+        }
+    }
+    let target = sum * rng.next_f64();
+    let mut running = 0.0f64;
+    let mut last_positive = 0;
+    for (i, d) in data.iter().enumerate() {
+        if d.p > 0.0 {
+            running += f64::from(d.p);
+            if running >= target {
+                return Some(i);
+            }
+            last_positive = i;
+        }
+    }
+    Some(last_positive)
 }
