@@ -145,6 +145,16 @@ typedef enum LlametteStatus {
    * KV type, truncated or corrupt bytes, more cells or sequences than the context holds.
    */
   LLAMETTE_ERR_BAD_STATE = 13,
+  /**
+   * A grammar, JSON schema or regular expression that cannot be parsed or compiled; the
+   * message says where (line and column, JSON position).
+   */
+  LLAMETTE_ERR_BAD_GRAMMAR = 14,
+  /**
+   * A grammar allows no token at this step (sampling alone; generation stops with
+   * `LLAMETTE_STOP_GRAMMAR` instead).
+   */
+  LLAMETTE_ERR_CONSTRAINT = 15,
 } LlametteStatus;
 
 /**
@@ -176,6 +186,10 @@ typedef enum LlametteStopReason {
    * The abort flag was raised.
    */
   LLAMETTE_STOP_ABORTED = 5,
+  /**
+   * The sampler's grammar allows no further token (`llamette_last_error_message` says why).
+   */
+  LLAMETTE_STOP_GRAMMAR = 6,
 } LlametteStopReason;
 
 /**

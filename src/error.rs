@@ -187,6 +187,19 @@ pub enum Error {
         /// larger (std on Linux); `None` where the allocator refused it.
         limit: Option<u64>,
     },
+    /// A grammar, JSON schema or regular expression that cannot be used as a constraint.
+    BadGrammar {
+        /// What is wrong and where: line and column of a GBNF grammar, the JSON pointer or
+        /// position in a JSON schema, the offset in a regular expression.
+        reason: String,
+    },
+    /// A sampling constraint (a grammar) allows no token at this step: the text so far can no
+    /// longer be completed, or the grammar engine gave up. Generation turns it into
+    /// [`StopReason::Constraint`](crate::generate::StopReason::Constraint).
+    ConstraintFailed {
+        /// Why no token is allowed.
+        reason: String,
+    },
     /// A saved context or sequence state that cannot be restored here: not a state, another
     /// version, from another model or KV type, truncated or corrupted (its checksum), or
     /// holding more than the context can take. The context is left as it was.
@@ -311,6 +324,10 @@ impl fmt::Display for Error {
                 }
             }
             Error::BadState { reason } => write!(f, "bad state: {reason}"),
+            Error::BadGrammar { reason } => write!(f, "bad grammar: {reason}"),
+            Error::ConstraintFailed { reason } => {
+                write!(f, "the constraint allows no token: {reason}")
+            }
             Error::Io { path, message } => write!(f, "{path}: {message}"),
         }
     }

@@ -60,6 +60,9 @@ pub enum StopReason {
     StopString(String),
     /// The context has no room for another token.
     ContextFull,
+    /// The sampler's constraint (a grammar) allows no token: the text so far cannot be
+    /// completed under it, or the grammar engine gave up. Says why.
+    Constraint(String),
 }
 
 /// One step of [`Generation::next`].
@@ -153,12 +156,17 @@ impl<'c, 'm> Generation<'c, 'm> {
         if self.ctx.n_used() >= self.ctx.params().n_ctx {
             return Ok(self.finish(StopReason::ContextFull));
         }
-        let Some(id) = self.sampler.sample(self.ctx.logits()) else {
-            return Err(Error::BadParams {
-                reason: "nothing to sample from: evaluate a prompt first".into(),
-            });
+        let sampled = self
+            .sampler
+            .try_sample(self.ctx.logits())
+            .and_then(|id| self.sampler.accept_sampled(id).map(|()| id));
+        let id = match sampled {
+            Ok(id) => id,
+            Err(Error::ConstraintFailed { reason }) => {
+                return Ok(self.finish(StopReason::Constraint(reason)))
+            }
+            Err(e) => return Err(e),
         };
-        self.sampler.accept(id);
         if self.vocab.is_eog(id) || self.rules.stop_tokens.contains(&id) {
             return Ok(self.finish(StopReason::EndOfGeneration(id)));
         }

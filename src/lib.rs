@@ -15,6 +15,8 @@
 //! - `neon` (default): NEON kernels for aarch64, with `SDOT` where detected
 //!   (`LLAMETTE_NO_DOTPROD=1` withholds it); the reference's bits too.
 //! - `ffi` (needs `std` and `mmap`): the C ABI (module `ffi`), declared in `include/llamette.h`.
+//! - `grammar` (needs `std`): constrained decoding (module `grammar`): GBNF, JSON schemas,
+//!   regular expressions, run by llguidance.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -34,6 +36,8 @@ pub mod error;
 pub mod ffi;
 pub mod generate;
 pub mod gguf;
+#[cfg(feature = "grammar")]
+pub mod grammar;
 pub mod kernels;
 pub mod model;
 pub mod parallel;

@@ -309,6 +309,8 @@ pub enum LlametteStopReason {
     LLAMETTE_STOP_CALLBACK = 4,
     /// The abort flag was raised.
     LLAMETTE_STOP_ABORTED = 5,
+    /// The sampler's grammar allows no further token (`llamette_last_error_message` says why).
+    LLAMETTE_STOP_GRAMMAR = 6,
 }
 
 /// Receives generated text: `len` bytes of complete UTF-8 characters at `text` (also
@@ -588,6 +590,10 @@ unsafe fn generate_impl(
                             StopReason::EndOfGeneration(_) => LLAMETTE_STOP_EOG,
                             StopReason::StopString(_) => LLAMETTE_STOP_STRING,
                             StopReason::ContextFull => LLAMETTE_STOP_CONTEXT_FULL,
+                            StopReason::Constraint(why) => {
+                                super::set_last_error(why);
+                                LLAMETTE_STOP_GRAMMAR
+                            }
                         };
                     }
                 }

@@ -106,6 +106,12 @@ pub enum LlametteStatus {
     /// A saved state that the context cannot restore: another model, format version, kind or
     /// KV type, truncated or corrupt bytes, more cells or sequences than the context holds.
     LLAMETTE_ERR_BAD_STATE = 13,
+    /// A grammar, JSON schema or regular expression that cannot be parsed or compiled; the
+    /// message says where (line and column, JSON position).
+    LLAMETTE_ERR_BAD_GRAMMAR = 14,
+    /// A grammar allows no token at this step (sampling alone; generation stops with
+    /// `LLAMETTE_STOP_GRAMMAR` instead).
+    LLAMETTE_ERR_CONSTRAINT = 15,
 }
 
 use LlametteStatus::*;
@@ -155,6 +161,8 @@ pub extern "C" fn llamette_status_message(status: StatusArg) -> *const c_char {
         11 => c"aborted",
         12 => c"internal error (a Rust panic was caught)",
         13 => c"the saved state does not fit this context",
+        14 => c"the grammar, JSON schema or regular expression cannot be used",
+        15 => c"the grammar allows no token",
         _ => c"unknown status",
     };
     s.as_ptr()
@@ -264,6 +272,8 @@ pub(crate) fn status_of(e: &Error) -> LlametteStatus {
         Error::Io { .. } => LLAMETTE_ERR_IO,
         Error::OutOfMemory { .. } => LLAMETTE_ERR_ALLOCATION,
         Error::BadState { .. } => LLAMETTE_ERR_BAD_STATE,
+        Error::BadGrammar { .. } => LLAMETTE_ERR_BAD_GRAMMAR,
+        Error::ConstraintFailed { .. } => LLAMETTE_ERR_CONSTRAINT,
     }
 }
 

@@ -276,7 +276,7 @@ fn version_matches_the_crate_and_every_status_has_a_message() {
         msg(LLAMETTE_ERR_BUFFER_TOO_SMALL as u32),
         "buffer too small"
     );
-    let all: Vec<&str> = (0..=LLAMETTE_ERR_BAD_STATE as u32).map(msg).collect();
+    let all: Vec<&str> = (0..=LLAMETTE_ERR_CONSTRAINT as u32).map(msg).collect();
     for (i, m) in all.iter().enumerate() {
         assert!(!m.is_empty() && *m != "unknown status", "status {i}");
         assert_eq!(all.iter().filter(|x| *x == m).count(), 1, "status {i}");
@@ -286,7 +286,8 @@ fn version_matches_the_crate_and_every_status_has_a_message() {
         "existing numbers never change"
     );
     assert_eq!(LLAMETTE_ERR_BAD_STATE as u32, 13);
-    assert_eq!(msg(14), "unknown status");
+    assert_eq!(LLAMETTE_ERR_CONSTRAINT as u32, 15);
+    assert_eq!(msg(16), "unknown status");
     assert_eq!(msg(u32::MAX), "unknown status");
 }
 

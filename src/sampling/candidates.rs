@@ -111,6 +111,12 @@ impl Candidates {
         &mut self.data
     }
 
+    /// Keeps only the candidates for which `keep` is true, in their order (so a sorted list
+    /// stays sorted). What a [`Constraint`](super::Constraint) uses to remove tokens.
+    pub fn retain(&mut self, mut keep: impl FnMut(&TokenData) -> bool) {
+        self.data.retain(|d| keep(d));
+    }
+
     /// The candidates for a stage to modify. A stage that may break the descending order must
     /// clear the flag with [`set_sorted`](Self::set_sorted).
     pub(super) fn data_mut(&mut self) -> &mut Vec<TokenData> {

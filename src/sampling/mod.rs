@@ -96,6 +96,7 @@
 //!   contract them into an FMA rounds once.
 
 mod candidates;
+mod constraint;
 mod dry;
 mod history;
 mod mirostat;
@@ -116,6 +117,7 @@ use crate::error::{Error, Result};
 use crate::tokenizer::Vocab;
 
 pub use candidates::{Candidates, TokenData};
+pub use constraint::Constraint;
 pub use dry::{Dry, DryBreakers, DryParams, DRY_MAX_BREAKER_BYTES, DRY_MAX_TAIL_TOKENS};
 pub use history::TokenHistory;
 pub use mirostat::{mirostat, mirostat_v2, MIROSTAT_M};
@@ -299,6 +301,8 @@ pub struct Sampler {
     /// `penalty_last_n == 0`).
     counts: Vec<u32>,
     rng: Xoshiro256StarStar,
+    /// Applied before every other stage; told about each generated token.
+    constraint: Option<Box<dyn Constraint>>,
     /// Run on the raw logits, before the logit bias.
     logits_processor: Option<Box<dyn LogitsProcessor>>,
     /// DRY's breakers and scratch memory.
@@ -402,11 +406,30 @@ impl Sampler {
             history,
             counts,
             rng,
+            constraint: None,
             logits_processor: None,
             dry,
             dry_history,
             mirostat_mu,
         })
+    }
+
+    /// This sampler with `constraint` as its first stage (a grammar: which tokens may come
+    /// next), replacing any constraint it had. The constraint is not part of
+    /// [`state`](Self::state); [`reset`](Self::reset) resets it.
+    pub fn with_constraint(mut self, constraint: Box<dyn Constraint>) -> Self {
+        self.constraint = Some(constraint);
+        self
+    }
+
+    /// Sets or removes the constraint (see [`with_constraint`](Self::with_constraint)).
+    pub fn set_constraint(&mut self, constraint: Option<Box<dyn Constraint>>) {
+        self.constraint = constraint;
+    }
+
+    /// The constraint, if there is one.
+    pub fn constraint(&self) -> Option<&dyn Constraint> {
+        self.constraint.as_deref()
     }
 
     /// This sampler with `processor` run on the raw logits in every step (before the logit
@@ -488,24 +511,58 @@ impl Sampler {
         }
     }
 
+    /// Records a token the generation chose: [`accept`](Self::accept) for the penalties, and
+    /// the constraint (if any) advances past it (`common_sampler_accept` with
+    /// `accept_grammar`). Fails with [`Error::ConstraintFailed`] when the constraint does not
+    /// allow `token`; nothing is recorded then.
+    pub fn accept_sampled(&mut self, token: u32) -> Result<()> {
+        if let Some(c) = self.constraint.as_mut() {
+            c.accept(token)?;
+        }
+        self.accept(token);
+        Ok(())
+    }
+
+    /// As [`sample`](Self::sample), with the reasons it can fail: [`Error::BadParams`] when
+    /// there are no logits, [`Error::ConstraintFailed`] when the constraint allows no token.
+    pub fn try_sample(&mut self, logits: &[f32]) -> Result<u32> {
+        let logits = &logits[..logits.len().min(self.n_vocab)];
+        if logits.is_empty() {
+            return Err(Error::BadParams {
+                reason: "nothing to sample from: no logits (evaluate a prompt first)".into(),
+            });
+        }
+        self.candidates.fill_from_logits(logits);
+        if let Some(c) = self.constraint.as_mut() {
+            c.apply(&mut self.candidates)?;
+            if self.candidates.is_empty() {
+                return Err(Error::ConstraintFailed {
+                    reason: format!("{} allows no token", c.describe()),
+                });
+            }
+        }
+        self.sample_filled().ok_or_else(|| Error::ConstraintFailed {
+            reason: "no candidate is left".into(),
+        })
+    }
+
     /// Chooses the next token from `logits` (one per token id; only the first `n_vocab` are
-    /// read): the logits processor (if any), logit bias, penalties,
+    /// read): the constraint (if any), the logits processor (if any), logit bias, penalties,
     /// DRY, then either [`greedy`] (when `temp <= 0` and dynamic temperature is off; after the
     /// filters when typical-p or XTC is enabled) or top-n-sigma, top-k, typical-p, top-p,
     /// min-p, XTC, temperature and a seeded [`dist`] draw, which consumes exactly one random
     /// number (XTC one more). With `mirostat` 1 or 2: the logits processor, logit bias,
     /// [`temperature`] and [`mirostat`] or [`mirostat_v2`], which consumes one number and moves
-    /// `mu`. `None` when there are no logits or no candidate is left.
+    /// `mu`. `None` when there are no logits, no candidate is left, or the constraint allows no
+    /// token ([`try_sample`](Self::try_sample) says which).
     ///
-    /// Does not allocate (a logits processor may). Does not [`accept`](Self::accept) the
-    /// token.
+    /// Does not allocate (a constraint or logits processor may). Does not
+    /// [`accept`](Self::accept) the token.
     pub fn sample(&mut self, logits: &[f32]) -> Option<u32> {
-        let logits = &logits[..logits.len().min(self.n_vocab)];
-        self.candidates.fill_from_logits(logits);
-        self.sample_filled()
+        self.try_sample(logits).ok()
     }
 
-    /// The chain after the candidates are filled.
+    /// The chain after the candidates are filled and constrained.
     fn sample_filled(&mut self) -> Option<u32> {
         if let Some(f) = self.logits_processor.as_mut() {
             f.process(&mut self.candidates);
@@ -560,6 +617,14 @@ impl Sampler {
     /// (`llama_sampler_reset` on the chain), so the same calls give the same tokens again. The
     /// logits processor is left alone.
     pub fn reset(&mut self) {
+        self.reset_history_and_rng();
+        if let Some(c) = self.constraint.as_mut() {
+            c.reset();
+        }
+    }
+
+    /// [`reset`](Self::reset) without the constraint.
+    fn reset_history_and_rng(&mut self) {
         for t in self.history.iter() {
             if let Some(c) = self.counts.get_mut(t as usize) {
                 *c = 0;
@@ -606,10 +671,11 @@ impl Sampler {
         out
     }
 
-    /// Restores a state from [`Sampler::state`] (the logits processor, which the state does not
-    /// hold, is left as it is). A state of another vocabulary size or history lengths, another
-    /// version (also version 1, from before DRY and mirostat), truncated, or holding a token
-    /// outside the vocabulary is [`Error::BadState`], and the sampler is left as it was.
+    /// Restores a state from [`Sampler::state`] (the constraint and the logits processor, which the
+    /// state does not hold, are left as they are). A state of another vocabulary size or history
+    /// lengths, another version (also version 1, from before DRY and mirostat), truncated, or
+    /// holding a token outside the vocabulary is [`Error::BadState`], and the sampler is left as it
+    /// was.
     pub fn state_read(&mut self, bytes: &[u8]) -> Result<()> {
         let bad = |reason: &str| Error::BadState {
             reason: format!("sampler state: {reason}"),
@@ -666,7 +732,7 @@ impl Sampler {
             b.copy_from_slice(&bytes[at..at + 8]);
             *w = u64::from_le_bytes(b);
         }
-        self.reset();
+        self.reset_history_and_rng();
         self.rng = Xoshiro256StarStar::from_state(words);
         self.mirostat_mu = f32::from_bits(mu);
         let (penalty_tokens, dry_tokens) = tokens.split_at(4 * len);

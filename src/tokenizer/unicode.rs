@@ -1342,7 +1342,7 @@ mod tests {
         assert_eq!(d(b"\xF7\xBF\xBF\xBF"), [0x1FFFFF]);
         assert_eq!(d(b"\xF8\x88\x80\x80\x80"), [REPLACEMENT; 5]);
         assert_eq!(d(b"\xF0\x9F\xA6"), [REPLACEMENT; 3]);
-        assert_eq!(d(b""), []);
+        assert!(d(b"").is_empty());
         // valid UTF-8 decodes as Rust does
         let s = "\u{0}\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000}\u{10FFFF}";
         let want: Vec<u32> = s.chars().map(|c| c as u32).collect();
