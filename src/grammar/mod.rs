@@ -466,7 +466,8 @@ impl GrammarConstraint {
     /// Whether the tokens accepted so far form a complete match (an end-of-generation token
     /// is allowed now).
     pub fn is_accepting(&mut self) -> bool {
-        self.matcher.is_accepting().unwrap_or(false)
+        (self.matcher.is_stopped() && !self.matcher.is_error())
+            || self.matcher.is_accepting().unwrap_or(false)
     }
 
     /// Whether nothing but the end can follow.
@@ -483,6 +484,20 @@ impl GrammarConstraint {
 
 impl Constraint for GrammarConstraint {
     fn apply(&mut self, cands: &mut Candidates) -> Result<()> {
+        if let Some(e) = self.matcher.get_error() {
+            return Err(self.failed(e));
+        }
+        if self.matcher.is_stopped() {
+            // Complete, and nothing can follow: only the end.
+            let eog = &self.vocab.eog;
+            cands.retain(|d| eog.contains(&d.id));
+            if cands.is_empty() {
+                return Err(self.failed(
+                    "the text is complete and the vocabulary has no end-of-generation token",
+                ));
+            }
+            return Ok(());
+        }
         let mask = self.matcher.compute_mask().map_err(|e| self.failed(e))?;
         let end_ok =
             (self.vocab.eos as usize) < self.vocab.n_vocab && mask.is_allowed(self.vocab.eos);
