@@ -18,7 +18,7 @@ use crate::chat::{ChatFormat, Message};
 use crate::error::{Error, Result};
 use crate::model::Context;
 use crate::parallel::Parallel;
-use crate::sampling::Sampler;
+use crate::sampling::{logprobs, Sampler, TokenLogprob};
 use crate::tokenizer::{Utf8Decoder, Vocab};
 
 /// What to generate from.
@@ -106,6 +106,9 @@ pub struct Generation<'c, 'm> {
     pending: String,
     n_generated: usize,
     done: bool,
+    /// Alternatives to report with each token's log-probability (`None`: no log-probabilities).
+    logprobs: Option<usize>,
+    last_logprob: Option<TokenLogprob>,
 }
 
 impl<'c, 'm> Generation<'c, 'm> {
@@ -125,7 +128,26 @@ impl<'c, 'm> Generation<'c, 'm> {
             pending: String::new(),
             n_generated: 0,
             done: false,
+            logprobs: None,
+            last_logprob: None,
         }
+    }
+
+    /// Reports the log-probability of every generated token with its `n_top` most likely
+    /// alternatives (at most [`MAX_TOP_LOGPROBS`](crate::sampling::MAX_TOP_LOGPROBS)):
+    /// [`last_logprob`](Self::last_logprob) after each step. The distribution is the logits'
+    /// softmax with the sampler's logit bias added, before penalties, grammar, truncation and
+    /// temperature (as llama.cpp's server and llama-cpp-python report it).
+    pub fn with_logprobs(mut self, n_top: usize) -> Self {
+        self.logprobs = Some(n_top);
+        self
+    }
+
+    /// The log-probability of the token the last [`next`](Self::next) sampled (also the
+    /// end-of-generation token that ended it), when [`with_logprobs`](Self::with_logprobs)
+    /// asked for them.
+    pub fn last_logprob(&self) -> Option<&TokenLogprob> {
+        self.last_logprob.as_ref()
     }
 
     /// Evaluates prompt tokens (after whatever the context already holds) and records them in
@@ -167,6 +189,14 @@ impl<'c, 'm> Generation<'c, 'm> {
             }
             Err(e) => return Err(e),
         };
+        if let Some(n_top) = self.logprobs {
+            self.last_logprob = logprobs(
+                self.ctx.logits(),
+                &self.sampler.params().logit_bias,
+                id,
+                n_top,
+            );
+        }
         if self.vocab.is_eog(id) || self.rules.stop_tokens.contains(&id) {
             return Ok(self.finish(StopReason::EndOfGeneration(id)));
         }

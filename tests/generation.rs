@@ -227,3 +227,47 @@ fn generate_reusing_keeps_the_cached_start_of_the_prompt() {
     assert_eq!(reused_text, text);
     assert!(!text.is_empty());
 }
+
+/// Log-probabilities reported with each greedy token: the sampled token is the most likely
+/// one, its log-probability is the first alternative's, the alternatives are ordered and their
+/// probabilities sum to at most 1 (the exact values of the log-softmax are unit-tested in
+/// `sampling::logprobs`).
+#[test]
+fn logprobs_come_with_each_token() {
+    let model = Model::load(smollm2_path()).unwrap();
+    let vocab = Vocab::from_gguf(model.header()).unwrap();
+    let prompt = vocab
+        .tokenize("The capital of France is", true, false)
+        .unwrap();
+    let mut ctx = Context::new(
+        &model,
+        ContextParams {
+            n_ctx: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut sampler = greedy(&vocab);
+    let rules = StopRules {
+        n_predict: Some(4),
+        ..Default::default()
+    };
+    let mut g = Generation::new(&mut ctx, &vocab, &mut sampler, rules).with_logprobs(5);
+    g.feed(&prompt, &Serial).unwrap();
+    let mut n = 0;
+    while let Step::Token { id, .. } = g.next(&Serial).unwrap() {
+        let lp = *g.last_logprob().unwrap();
+        assert_eq!(lp.id, id);
+        assert_eq!(lp.n_top, 5);
+        assert_eq!(
+            lp.top()[0],
+            (id, lp.logprob),
+            "greedy takes the most likely"
+        );
+        assert!(lp.logprob < 0.0 && lp.top().windows(2).all(|w| w[0].1 >= w[1].1));
+        let total: f32 = lp.top().iter().map(|t| t.1.exp()).sum();
+        assert!(total <= 1.0 + 1e-6);
+        n += 1;
+    }
+    assert_eq!(n, 4);
+}
