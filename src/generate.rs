@@ -267,6 +267,52 @@ fn held_suffix(text: &str, stops: &[String]) -> usize {
     keep
 }
 
+/// Evaluates `tokens` after what the context holds and returns each token's log-probability
+/// given the tokens before it (llama-cpp-python's `echo=True, logprobs=N`), with its `n_top`
+/// most likely alternatives, from the logits with `bias` added (see
+/// [`logprobs`](crate::sampling::logprobs)). The first token's entry is `None` when the
+/// context held nothing before it (no logits predict it), as llama-cpp-python reports it.
+///
+/// The context must keep every position's logits ([`ContextParams::logits_all`](crate::ContextParams::logits_all));
+/// `tokens` are evaluated in steps of `n_batch`. Afterwards the context holds them and its
+/// logits are the last token's, so generation can continue. Allocates the result.
+pub fn prompt_logprobs(
+    ctx: &mut Context<'_>,
+    tokens: &[u32],
+    bias: &[(u32, f32)],
+    n_top: usize,
+    par: &dyn Parallel,
+) -> Result<Vec<Option<TokenLogprob>>> {
+    if !ctx.params().logits_all {
+        return Err(Error::BadParams {
+            reason: "prompt log-probabilities need a context with logits_all".into(),
+        });
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(tokens.len())
+        .map_err(|_| Error::OutOfMemory {
+            what: "prompt log-probabilities".into(),
+            bytes: tokens.len() * core::mem::size_of::<Option<TokenLogprob>>(),
+            limit: None,
+        })?;
+    let step = ctx.params().n_batch.max(1);
+    for chunk in tokens.chunks(step) {
+        // The first token of the chunk is predicted by the previous evaluation's last logits.
+        let first = if ctx.n_past() == 0 {
+            None
+        } else {
+            logprobs(ctx.logits(), bias, chunk[0], n_top)
+        };
+        out.push(first);
+        ctx.eval(chunk, par)?;
+        for j in 0..chunk.len() - 1 {
+            let row = ctx.logits_at(j).unwrap_or(&[]);
+            out.push(logprobs(row, bias, chunk[j + 1], n_top));
+        }
+    }
+    Ok(out)
+}
+
 /// Time spent, measured by [`generate`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Timings {

@@ -271,3 +271,55 @@ fn logprobs_come_with_each_token() {
     }
     assert_eq!(n, 4);
 }
+
+/// Prompt log-probabilities (`echo=True, logprobs=N`): the first token has none, each other is
+/// predicted by the logits before it, whatever the step size; the entry of a token equals what
+/// generation reports when it samples that token after the same prefix.
+#[test]
+fn prompt_logprobs_match_generation() {
+    use llamette::generate::prompt_logprobs;
+    let model = Model::load(smollm2_path()).unwrap();
+    let vocab = Vocab::from_gguf(model.header()).unwrap();
+    let prompt = vocab
+        .tokenize("The capital of France is", true, false)
+        .unwrap();
+    let ctx_params = |n_batch| ContextParams {
+        n_ctx: 64,
+        n_batch,
+        logits_all: true,
+        ..Default::default()
+    };
+    // Generation's first greedy token after the prompt, with its log-probability.
+    let mut ctx = Context::new(&model, ctx_params(512)).unwrap();
+    let mut sampler = greedy(&vocab);
+    let rules = StopRules {
+        n_predict: Some(1),
+        ..Default::default()
+    };
+    let mut g = Generation::new(&mut ctx, &vocab, &mut sampler, rules).with_logprobs(3);
+    g.feed(&prompt, &Serial).unwrap();
+    let Step::Token { id, .. } = g.next(&Serial).unwrap() else {
+        panic!("no token")
+    };
+    let want = *g.last_logprob().unwrap();
+    let mut full = prompt.clone();
+    full.push(id);
+    let mut results = Vec::new();
+    for n_batch in [512, 3] {
+        let mut ctx = Context::new(&model, ctx_params(n_batch)).unwrap();
+        let lp = prompt_logprobs(&mut ctx, &full, &[], 3, &Serial).unwrap();
+        assert_eq!(lp.len(), full.len());
+        assert!(lp[0].is_none());
+        assert!(lp[1..].iter().all(|e| e.is_some()));
+        let last = lp.last().unwrap().unwrap();
+        assert_eq!(last.id, id);
+        assert_eq!(last.logprob, want.logprob, "n_batch {n_batch}");
+        assert_eq!(last.top(), want.top(), "n_batch {n_batch}");
+        assert_eq!(ctx.n_past(), full.len());
+        results.push(lp);
+    }
+    assert_eq!(results[0], results[1], "the step size changes nothing");
+    // Without logits_all it is refused.
+    let mut ctx = Context::new(&model, ContextParams::default()).unwrap();
+    assert!(prompt_logprobs(&mut ctx, &full, &[], 3, &Serial).is_err());
+}
