@@ -561,6 +561,10 @@ impl Sampler {
     /// Does not allocate (a constraint or logits processor may). Does not
     /// [`accept`](Self::accept) the token.
     pub fn sample(&mut self, logits: &[f32]) -> Option<u32> {
+        if logits.is_empty() || self.n_vocab == 0 {
+            // Without building the error's message.
+            return None;
+        }
         self.try_sample(logits).ok()
     }
 
