@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 
 use core::ops::{Bound, RangeBounds};
 
+mod perf;
 mod state;
+pub use perf::PerfCounters;
 pub use state::reseal_state;
 
 use super::{llama, Model};
@@ -336,6 +338,9 @@ pub struct Context<'a> {
     epoch: u64,
     /// Some cell's key waits for a K-shift.
     has_shift: bool,
+    /// What has been evaluated (a plain field, outside the arena, so `required_bytes` does not
+    /// depend on it).
+    perf: PerfCounters,
 }
 
 /// Undoes an evaluation whose forward pass unwinds (a host `Parallel` that panics): the cells
@@ -453,6 +458,7 @@ impl<'a> Context<'a> {
             n_outputs: 0,
             epoch: 0,
             has_shift: false,
+            perf: PerfCounters::started(),
         })
     }
 
@@ -464,6 +470,19 @@ impl<'a> Context<'a> {
     /// The model.
     pub fn model(&self) -> &'a Model<'a> {
         self.model
+    }
+
+    /// What this context has evaluated since it was created or since [`Context::perf_reset`]:
+    /// prompt and generated tokens, calls, tokens kept by [`Context::reuse_prefix`], and (with
+    /// the `std` feature; zero without) the time spent (llama.cpp's `llama_perf_context`).
+    pub fn perf(&self) -> PerfCounters {
+        self.perf
+    }
+
+    /// Zeroes the counters and starts counting again from now (llama.cpp's
+    /// `llama_perf_context_reset`). The cache, logits and everything else stay as they are.
+    pub fn perf_reset(&mut self) {
+        self.perf = PerfCounters::started();
     }
 
     fn mem(&self) -> &[u8] {
@@ -794,7 +813,8 @@ impl<'a> Context<'a> {
     /// already holds ([`Context::cached_prefix`]), short of the last token (whose logits must be
     /// computed again), and removes everything after it. Returns how many tokens were kept: the
     /// caller evaluates `tokens[kept..]` ([`Context::eval`], or a generation's feed), so a
-    /// prompt that repeats the start of the previous one is not evaluated again.
+    /// prompt that repeats the start of the previous one is not evaluated again. The kept tokens
+    /// are added to [`Context::perf`]'s `n_reused`.
     pub fn reuse_prefix(&mut self, tokens: &[u32]) -> usize {
         let kept = self
             .cached_prefix(0, tokens)
@@ -806,6 +826,7 @@ impl<'a> Context<'a> {
             // The last logits were of a position that is gone.
             self.n_outputs = 0;
         }
+        self.perf.reused(kept);
         kept
     }
 
@@ -834,7 +855,7 @@ impl<'a> Context<'a> {
     ///
     /// Errors, leaving the context as it was: an empty batch, a token outside the vocabulary,
     /// more positions than the context holds, or more than `n_batch` tokens with `logits_all`.
-    /// Allocates nothing.
+    /// Allocates nothing. Counted in [`Context::perf`].
     pub fn eval(&mut self, tokens: &[u32], par: &dyn Parallel) -> Result<()> {
         self.eval_traced(tokens, par, None)
     }
@@ -884,7 +905,8 @@ impl<'a> Context<'a> {
     /// above [`MAX_POS`]; positions of a sequence that do not continue what the cache holds
     /// for it (the first must be one past its largest cached position), decrease, or skip one;
     /// more tokens asking for logits than the context keeps ([`ContextParams::n_outputs_max`]);
-    /// more tokens than free cells ([`Error::ContextFull`]). Allocates nothing.
+    /// more tokens than free cells ([`Error::ContextFull`]). Allocates nothing. Counted in
+    /// [`Context::perf`].
     pub fn decode(&mut self, batch: &[BatchToken], par: &dyn Parallel) -> Result<()> {
         self.decode_with(batch.len(), &|i| batch[i], par, None)
     }
@@ -1002,6 +1024,9 @@ impl<'a> Context<'a> {
         mut trace: Option<llama::Trace>,
     ) -> Result<()> {
         self.validate(n, at)?;
+        // As llama.cpp's decode, timed from after the batch is checked (a pending K-shift
+        // included) to when the logits are ready.
+        let t0 = perf::clock::now();
         self.apply_shift();
         self.epoch += 1;
         let epoch = self.epoch;
@@ -1081,6 +1106,7 @@ impl<'a> Context<'a> {
         }
         core::mem::forget(rollback);
         self.n_outputs = outputs;
+        self.perf.record(n, perf::clock::since(t0));
         Ok(())
     }
 
