@@ -526,6 +526,56 @@ typedef struct LlametteGenerateParams {
  */
 typedef bool (*LlamettePieceFn)(void *user, const char *text, size_t len);
 
+/**
+ * What a context has evaluated since it was created or since `llamette_perf_context_reset`,
+ * with llama.cpp's `llama_perf_context_data` field names and layout.
+ *
+ * A successful `llamette_eval` or `llamette_decode` (a generation's evaluations included) of
+ * one token adds 1 to `n_eval` and its time to `t_eval_ms`; one of more tokens adds all of its
+ * tokens to `n_p_eval` and its time to `t_p_eval_ms`: llama.cpp's rule for the tokens decoded
+ * between two synchronizations (every llamette call is synchronous). A failed call counts
+ * nothing; restoring a state, truncating or editing sequences changes nothing.
+ *
+ * Unlike llama.cpp, which reports at least 1 for `n_p_eval` and `n_eval` (to keep its
+ * averages finite), the counts are exact: 0 before anything was evaluated.
+ *
+ * The layout is llama.cpp's and never changes (a later field would be another struct).
+ */
+typedef struct LlamettePerfContextData {
+  /**
+   * When counting started (the context's creation or the last reset), in milliseconds of
+   * wall-clock time since the Unix epoch. (llama.cpp's reads ggml's monotonic clock and
+   * starts at the model's loading.)
+   */
+  double t_start_ms;
+  /**
+   * Always 0.0: llamette does not time loading a model.
+   */
+  double t_load_ms;
+  /**
+   * Milliseconds spent in evaluations of more than one token (prompts).
+   */
+  double t_p_eval_ms;
+  /**
+   * Milliseconds spent in evaluations of one token (generation).
+   */
+  double t_eval_ms;
+  /**
+   * Tokens evaluated by evaluations of more than one token (saturates at `INT32_MAX`).
+   */
+  int32_t n_p_eval;
+  /**
+   * Evaluations of one token (saturates at `INT32_MAX`).
+   */
+  int32_t n_eval;
+  /**
+   * Tokens kept by `llamette_context_reuse_prefix` (and the generation calls that reuse a
+   * prefix) instead of being evaluated again (saturates at `INT32_MAX`). llama.cpp's
+   * `n_reused` counts reused compute graphs, which llamette does not have.
+   */
+  int32_t n_reused;
+} LlamettePerfContextData;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1772,6 +1822,37 @@ enum LlametteStatus llamette_generate_reusing(struct LlametteContext *c,
                                               enum LlametteStopReason *reason,
                                               uint32_t *n_generated,
                                               size_t *n_reused);
+
+/**
+ * Writes to `*out` what the context has evaluated since it was created or since
+ * `llamette_perf_context_reset` (llama.cpp's `llama_perf_context`). `*out` is untouched on
+ * failure.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`c` or `out` NULL; llama.cpp returns
+ * zeros for a NULL context); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `out` writable (or NULL).
+ */
+enum LlametteStatus llamette_perf_context(const struct LlametteContext *c,
+                                          struct LlamettePerfContextData *out);
+
+/**
+ * Zeroes a context's counters and times and starts counting again from now (llama.cpp's
+ * `llama_perf_context_reset`). The cache and logits stay as they are.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL).
+ */
+enum LlametteStatus llamette_perf_context_reset(struct LlametteContext *c);
 
 #ifdef __cplusplus
 }  // extern "C"

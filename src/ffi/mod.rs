@@ -50,6 +50,8 @@ pub mod state;
 
 pub mod generate;
 
+pub mod perf;
+
 #[cfg(test)]
 mod tests;
 

@@ -2616,3 +2616,149 @@ fn generate_reusing_keeps_the_cached_start_and_gives_the_same_text() {
         llamette_context_free(c);
     }
 }
+
+// ---- performance counters ----
+
+use super::perf::*;
+
+fn perf_of(c: *const LlametteContext) -> LlamettePerfContextData {
+    let mut d = LlamettePerfContextData {
+        t_start_ms: -1.0,
+        t_load_ms: -1.0,
+        t_p_eval_ms: -1.0,
+        t_eval_ms: -1.0,
+        n_p_eval: -1,
+        n_eval: -1,
+        n_reused: -1,
+    };
+    // SAFETY: a live context, a writable struct.
+    ok(unsafe { llamette_perf_context(c, &mut d) });
+    d
+}
+
+/// The counts of `llamette_perf_context`: prompt tokens, single-token evaluations, reused tokens.
+fn perf_counts(c: *const LlametteContext) -> (i32, i32, i32) {
+    let d = perf_of(c);
+    (d.n_p_eval, d.n_eval, d.n_reused)
+}
+
+#[test]
+fn perf_context_counts_prompt_and_single_token_evaluations() {
+    let m = load(fixture(Q8_0));
+    let g = golden();
+    let n = g.prompt.len() as i32;
+    let c = new_context_ex(m, &params_ex(128, 2));
+    let fresh = perf_of(c);
+    assert_eq!((fresh.n_p_eval, fresh.n_eval, fresh.n_reused), (0, 0, 0));
+    assert_eq!(
+        (fresh.t_load_ms, fresh.t_p_eval_ms, fresh.t_eval_ms),
+        (0.0, 0.0, 0.0)
+    );
+    // Milliseconds of wall-clock time since 1970: after 2020-01-01.
+    assert!(fresh.t_start_ms > 1_577_836_800_000.0, "{fresh:?}");
+
+    // The prompt, then three single tokens.
+    ok(eval(c, &g.prompt));
+    assert_eq!(perf_counts(c), (n, 0, 0));
+    for &t in &g.greedy[..3] {
+        ok(eval(c, &[t]));
+    }
+    let d = perf_of(c);
+    assert_eq!((d.n_p_eval, d.n_eval, d.n_reused), (n, 3, 0));
+    assert!(d.t_p_eval_ms > 0.0 && d.t_eval_ms > 0.0, "{d:?}");
+    assert_eq!((d.t_start_ms, d.t_load_ms), (fresh.t_start_ms, 0.0));
+
+    // llamette_decode: a batch of two tokens (one per sequence) is prompt evaluation, one
+    // token an evaluation. A failed call counts nothing.
+    let p0 = g.prompt.len() as u32 + 3;
+    ok(decode(c, &[bt(7, p0, 0, true), bt(8, 0, 1, true)]));
+    assert_eq!(perf_counts(c), (n + 2, 3, 0));
+    ok(decode(c, &[bt(9, 1, 1, true)]));
+    assert_eq!(perf_counts(c), (n + 2, 4, 0));
+    assert_eq!(
+        decode(c, &[bt(9, 7, 1, true)]),
+        LLAMETTE_ERR_INVALID_ARGUMENT
+    );
+    assert_eq!(eval(c, &[u32::MAX]), LLAMETTE_ERR_BAD_TOKEN);
+    assert_eq!(perf_counts(c), (n + 2, 4, 0));
+
+    // Prefix reuse adds the kept tokens; restoring a state changes nothing.
+    let saved = state_of(c);
+    let mut kept = usize::MAX;
+    // SAFETY: a live context, a valid array, a writable count.
+    ok(unsafe { llamette_context_reuse_prefix(c, g.prompt.as_ptr(), g.prompt.len(), &mut kept) });
+    assert_eq!(kept, g.prompt.len() - 1);
+    assert_eq!(perf_counts(c), (n + 2, 4, n - 1));
+    let before = perf_of(c);
+    // SAFETY: a live context, the bytes of a state.
+    ok(unsafe { llamette_state_read(c, saved.as_ptr(), saved.len()) });
+    assert_eq!(perf_of(c), before);
+
+    // Reset: zeros, counting from now; the cache stays.
+    let n_past = llamette_context_n_past_of(c);
+    // SAFETY: a live context.
+    ok(unsafe { llamette_perf_context_reset(c) });
+    let r = perf_of(c);
+    assert_eq!((r.n_p_eval, r.n_eval, r.n_reused), (0, 0, 0));
+    assert_eq!((r.t_load_ms, r.t_p_eval_ms, r.t_eval_ms), (0.0, 0.0, 0.0));
+    assert!(r.t_start_ms >= before.t_start_ms - 1000.0, "{r:?}");
+    assert_eq!(llamette_context_n_past_of(c), n_past);
+    ok(eval(c, &[g.greedy[3]]));
+    assert_eq!(perf_counts(c), (0, 1, 0));
+
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
+
+fn llamette_context_n_past_of(c: *const LlametteContext) -> u32 {
+    // SAFETY: a live context.
+    unsafe { llamette_context_n_past(c) }
+}
+
+#[test]
+fn perf_context_refuses_null_and_leaves_out_untouched() {
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(32, false));
+    let sentinel = LlamettePerfContextData {
+        t_start_ms: 7.0,
+        t_load_ms: 7.0,
+        t_p_eval_ms: 7.0,
+        t_eval_ms: 7.0,
+        n_p_eval: 7,
+        n_eval: 7,
+        n_reused: 7,
+    };
+    let mut out = sentinel;
+    // SAFETY: NULL handles and outputs are refused before anything is read or written.
+    unsafe {
+        assert_eq!(
+            llamette_perf_context(null(), &mut out),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert!(
+            last_error().contains("llamette_perf_context"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(out, sentinel);
+        assert_eq!(
+            llamette_perf_context(c, null_mut()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert!(last_error().contains("`out`"), "{}", last_error());
+        assert_eq!(
+            llamette_perf_context_reset(null_mut()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert!(
+            last_error().contains("llamette_perf_context_reset"),
+            "{}",
+            last_error()
+        );
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
