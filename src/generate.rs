@@ -270,10 +270,10 @@ fn held_suffix(text: &str, stops: &[String]) -> usize {
 /// Evaluates `tokens` after what the context holds and returns each token's log-probability
 /// given the tokens before it (llama-cpp-python's `echo=True, logprobs=N`), with its `n_top`
 /// most likely alternatives, from the logits with `bias` added (see
-/// [`logprobs`](crate::sampling::logprobs)). The first token's entry is `None` when the
+/// [`logprobs`]). The first token's entry is `None` when the
 /// context held nothing before it (no logits predict it), as llama-cpp-python reports it.
 ///
-/// The context must keep every position's logits ([`ContextParams::logits_all`](crate::ContextParams::logits_all));
+/// The context must keep every position's logits ([`crate::ContextParams::logits_all`]);
 /// `tokens` are evaluated in steps of `n_batch`. Afterwards the context holds them and its
 /// logits are the last token's, so generation can continue. Allocates the result.
 pub fn prompt_logprobs(

@@ -47,7 +47,7 @@ mod sys;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
-pub use model::{BatchToken, Context, ContextParams, KvType, Model, SeqSet};
+pub use model::{BatchToken, Context, ContextParams, KvType, Model, PerfCounters, SeqSet};
 #[cfg(feature = "std")]
 pub use parallel::ThreadPool;
 pub use parallel::{Parallel, Serial};

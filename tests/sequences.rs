@@ -313,6 +313,16 @@ fn a_prompt_that_repeats_the_cached_start_is_not_evaluated_again() {
     assert_eq!(ctx.reuse_prefix(&b), 8);
     ctx.eval(&b[8..], &Serial).unwrap();
     assert_eq!(ctx.logits(), &want[..]);
+    // A prompt that extends what is cached (the next turn of a chat): all of the cache kept.
+    let mut c = b.clone();
+    c.extend([600, 601]);
+    assert_eq!(ctx.cached_prefix(0, &c), 9);
+    assert_eq!(ctx.reuse_prefix(&c), 9);
+    assert_eq!(ctx.n_past(), 9);
+    ctx.eval(&c[9..], &Serial).unwrap();
+    // A gap in the cached positions keeps nothing.
+    ctx.seq_rm(Some(0), 2..3).unwrap();
+    assert_eq!(ctx.cached_prefix(0, &c), 0);
     // Nothing in common: everything goes.
     assert_eq!(ctx.reuse_prefix(&[7, 7, 7]), 0);
     assert_eq!(ctx.n_used(), 0);

@@ -797,13 +797,18 @@ impl<'a> Context<'a> {
                 first_bad = pos;
             }
         }
-        // Below it every cached position matches; all of 0..first_bad must be present.
-        let present = cells
-            .chunks_exact(CELL_WORDS)
-            .filter(|c| c[1] != 0 && c[0] & bit != 0 && ((c[1] - 1) as usize) < first_bad)
-            .count();
-        if present == first_bad {
-            first_bad
+        // Below it every cached position matches; the prefix is 0..end when those positions
+        // are all present (the cache may also end before `first_bad`: a prompt that extends
+        // what is cached). A gap (a range removed from the middle) keeps nothing.
+        let (mut present, mut end) = (0, 0);
+        for c in cells.chunks_exact(CELL_WORDS) {
+            if c[1] != 0 && c[0] & bit != 0 && ((c[1] - 1) as usize) < first_bad {
+                present += 1;
+                end = end.max(c[1] as usize);
+            }
+        }
+        if present == end {
+            end
         } else {
             0
         }

@@ -13,7 +13,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 pub use context::{
-    reseal_state, BatchToken, Context, ContextParams, KvType, SeqSet, MAX_POS, MAX_SEQ,
+    reseal_state, BatchToken, Context, ContextParams, KvType, PerfCounters, SeqSet, MAX_POS,
+    MAX_SEQ,
 };
 pub use llama::Trace;
 pub use source::Layout;
