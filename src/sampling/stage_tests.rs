@@ -17,46 +17,13 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use super::tests::{assert_close, ids, logits, probs, L5, L5_P_SORTED, TOL};
 use super::*;
 use crate::gguf::writer::MetaValue;
 use crate::gguf::{GgufFile, ValueType, Writer};
 
-const TOL: f32 = 1e-6;
 const INF: f32 = f32::INFINITY;
 const NEG: f32 = f32::NEG_INFINITY;
-/// Token ids 0..5 with these logits; sorted: ids 1, 3, 0, 4, 2.
-const L5: [f32; 5] = [1.0, 3.0, -1.0, 2.0, 0.0];
-/// softmax(L5) in sorted order (ids 1, 3, 0, 4, 2).
-const L5_P_SORTED: [f32; 5] = [
-    0.636_408_6,
-    0.234_121_65,
-    0.086_128_54,
-    0.031_684_92,
-    0.011_656_231,
-];
-
-fn ids(c: &Candidates) -> Vec<u32> {
-    c.iter().map(|d| d.id).collect()
-}
-
-fn logits(c: &Candidates) -> Vec<f32> {
-    c.iter().map(|d| d.logit).collect()
-}
-
-fn probs(c: &Candidates) -> Vec<f32> {
-    c.iter().map(|d| d.p).collect()
-}
-
-#[track_caller]
-fn assert_close(got: &[f32], want: &[f32], tol: f32) {
-    assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol,
-            "element {i}: got {g}, want {w} (tolerance {tol}); got {got:?}"
-        );
-    }
-}
 
 /// Logits `logf(p)` for the probabilities of llama.cpp's `test-sampling.cpp` cases.
 fn log_probs(p: &[f32]) -> Vec<f32> {

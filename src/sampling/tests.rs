@@ -12,12 +12,12 @@ use alloc::vec::Vec;
 
 use super::*;
 
-const TOL: f32 = 1e-6;
+pub(super) const TOL: f32 = 1e-6;
 
 /// Token ids 0..5 with these logits; sorted: ids 1, 3, 0, 4, 2.
-const L5: [f32; 5] = [1.0, 3.0, -1.0, 2.0, 0.0];
+pub(super) const L5: [f32; 5] = [1.0, 3.0, -1.0, 2.0, 0.0];
 /// softmax(L5) in sorted order (ids 1, 3, 0, 4, 2).
-const L5_P_SORTED: [f32; 5] = [
+pub(super) const L5_P_SORTED: [f32; 5] = [
     0.6364086,
     0.234_121_65,
     0.086_128_54,
@@ -25,20 +25,20 @@ const L5_P_SORTED: [f32; 5] = [
     0.011_656_231,
 ];
 
-fn ids(c: &Candidates) -> Vec<u32> {
+pub(super) fn ids(c: &Candidates) -> Vec<u32> {
     c.iter().map(|d| d.id).collect()
 }
 
-fn logits(c: &Candidates) -> Vec<f32> {
+pub(super) fn logits(c: &Candidates) -> Vec<f32> {
     c.iter().map(|d| d.logit).collect()
 }
 
-fn probs(c: &Candidates) -> Vec<f32> {
+pub(super) fn probs(c: &Candidates) -> Vec<f32> {
     c.iter().map(|d| d.p).collect()
 }
 
 #[track_caller]
-fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+pub(super) fn assert_close(got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "got {got:?}, want {want:?}");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         assert!(
