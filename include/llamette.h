@@ -44,6 +44,12 @@
 #define LLAMETTE_VERSION_PATCH 0
 
 /**
+ * The most alternatives `llamette_token_logprobs` reports (llama-cpp-python's and OpenAI's
+ * limit).
+ */
+#define LLAMETTE_MAX_TOP_LOGPROBS 20
+
+/**
  * A chat prompt format.
  */
 typedef enum LlametteChatFormat {
@@ -575,6 +581,34 @@ typedef struct LlamettePerfContextData {
    */
   int32_t n_reused;
 } LlamettePerfContextData;
+
+/**
+ * A token's log-probability and the most likely tokens at its step.
+ *
+ * The layout never changes (a later field would be another struct).
+ */
+typedef struct LlametteTokenLogprob {
+  /**
+   * The token asked about.
+   */
+  uint32_t token;
+  /**
+   * Its log-probability (`-INFINITY` for a token a bias of `-INFINITY` banned).
+   */
+  float logprob;
+  /**
+   * How many entries of `top_tokens`/`top_logprobs` are filled.
+   */
+  uint32_t n_top;
+  /**
+   * The most likely tokens, most likely first (ties: lower id first).
+   */
+  uint32_t top_tokens[LLAMETTE_MAX_TOP_LOGPROBS];
+  /**
+   * Their log-probabilities.
+   */
+  float top_logprobs[LLAMETTE_MAX_TOP_LOGPROBS];
+} LlametteTokenLogprob;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1853,6 +1887,34 @@ enum LlametteStatus llamette_perf_context(const struct LlametteContext *c,
  * `c` must be a live context handle (or NULL).
  */
 enum LlametteStatus llamette_perf_context_reset(struct LlametteContext *c);
+
+/**
+ * Writes to `*out` the log-probability of `token` under the context's last logits (the
+ * distribution after the token the last evaluation ended with), and the `n_top` most likely
+ * tokens (at most `LLAMETTE_MAX_TOP_LOGPROBS`; more is clamped). The distribution is the
+ * softmax of the logits with `n_bias` biases added (`bias_tokens[i]` gets `biases[i]`, as
+ * `llamette_sampler_set_logit_bias` takes them), before penalties, grammar, truncation and
+ * temperature: what llama.cpp's server and llama-cpp-python report. Call it after sampling a
+ * token and before evaluating it. `*out` is untouched on failure.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`c`, `out`, or a bias array with
+ * `n_bias > 0`); `LLAMETTE_ERR_INVALID_ARGUMENT` (the context has no logits yet);
+ * `LLAMETTE_ERR_BAD_TOKEN` (`token` outside the vocabulary); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `bias_tokens` and `biases` readable for
+ * `n_bias` elements; `out` writable (or NULL).
+ */
+enum LlametteStatus llamette_token_logprobs(const struct LlametteContext *c,
+                                            uint32_t token,
+                                            uint32_t n_top,
+                                            const uint32_t *bias_tokens,
+                                            const float *biases,
+                                            size_t n_bias,
+                                            struct LlametteTokenLogprob *out);
 
 #ifdef __cplusplus
 }  // extern "C"

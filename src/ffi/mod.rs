@@ -52,6 +52,8 @@ pub mod generate;
 
 pub mod perf;
 
+pub mod logprobs;
+
 #[cfg(test)]
 mod tests;
 

@@ -2762,3 +2762,54 @@ fn perf_context_refuses_null_and_leaves_out_untouched() {
         llamette_model_free(m);
     }
 }
+
+use super::logprobs::*;
+
+#[test]
+fn token_logprobs_come_from_the_last_logits_with_the_bias() {
+    let m = load(fixture("models/tiny-codellama.q8_0.gguf"));
+    let c = new_context(m, &params(64, false));
+    let mut out = core::mem::MaybeUninit::<LlametteTokenLogprob>::uninit();
+    // No logits yet.
+    // SAFETY: a live context, no bias arrays, a writable out.
+    let s = unsafe { llamette_token_logprobs(c, 1, 3, null(), null(), 0, out.as_mut_ptr()) };
+    assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+    ok(eval(c, &[1, 15, 27]));
+    let lg = logits(c);
+    let best = (0..lg.len())
+        .max_by(|&a, &b| lg[a].total_cmp(&lg[b]).then(b.cmp(&a)))
+        .unwrap() as u32;
+    // SAFETY: as above.
+    ok(unsafe { llamette_token_logprobs(c, best, 25, null(), null(), 0, out.as_mut_ptr()) });
+    // SAFETY: written on success.
+    let r = unsafe { out.assume_init() };
+    let want = crate::sampling::logprobs(&lg, &[], best, 20).unwrap();
+    assert_eq!((r.token, r.logprob, r.n_top), (best, want.logprob, 20));
+    assert_eq!(r.top_tokens[0], best);
+    for (i, &(t, l)) in want.top().iter().enumerate() {
+        assert_eq!((r.top_tokens[i], r.top_logprobs[i]), (t, l));
+    }
+    // A bias of -inf bans the best token.
+    let (bt, bv) = ([best], [f32::NEG_INFINITY]);
+    // SAFETY: arrays of one element.
+    ok(unsafe {
+        llamette_token_logprobs(c, best, 1, bt.as_ptr(), bv.as_ptr(), 1, out.as_mut_ptr())
+    });
+    // SAFETY: written on success.
+    let r = unsafe { out.assume_init() };
+    assert_eq!(r.logprob, f32::NEG_INFINITY);
+    assert_ne!(r.top_tokens[0], best);
+    // A token outside the vocabulary, NULL arguments.
+    // SAFETY: as above.
+    unsafe {
+        let bad =
+            llamette_token_logprobs(c, lg.len() as u32, 1, null(), null(), 0, out.as_mut_ptr());
+        assert_eq!(bad, LLAMETTE_ERR_BAD_TOKEN);
+        let s = llamette_token_logprobs(null(), 0, 1, null(), null(), 0, out.as_mut_ptr());
+        assert_eq!(s, LLAMETTE_ERR_NULL_ARGUMENT);
+        let s = llamette_token_logprobs(c, 0, 1, null(), null(), 2, out.as_mut_ptr());
+        assert_eq!(s, LLAMETTE_ERR_NULL_ARGUMENT);
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
