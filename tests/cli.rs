@@ -1,8 +1,9 @@
 //! The `llamette` program end to end: chat on SmolLM2 at temperature 0 prints llama.cpp's greedy
 //! answer, a seed reproduces its output, `--tokenize` works on vocabulary-only files, the model
 //! card's llama.cpp command line runs as typed, llama.cpp's spellings and escapes are taken,
-//! Ctrl-C stops a reply and exits at the prompt, and bad input is one line on stderr with an
-//! exit code.
+//! Ctrl-C stops a reply and exits at the prompt, bad input is one line on stderr with an exit
+//! code, and the grammar flags (`--grammar`, `--grammar-file`, `-j`, `-jf`) constrain the answer
+//! in completion and chat mode, or, without the `grammar` feature, say how to build with it.
 
 mod common;
 
@@ -313,6 +314,10 @@ fn help_and_no_arguments() {
         "LLAMETTE_NO_AVX512=1",
         "LLAMETTE_NO_DOTPROD=1",
         "NO_COLOR",
+        "--grammar GRAMMAR",
+        "--grammar-file FNAME",
+        "-j, --json-schema SCHEMA",
+        "-jf, --json-schema-file FILE",
     ] {
         assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
     }
@@ -683,4 +688,282 @@ fn ctrl_c_stops_a_completion_with_the_timings() {
         .unwrap();
     assert!(generated < 3000, "stopped early: {generated} tokens");
     assert!(String::from_utf8_lossy(&out.lock().unwrap()).ends_with('\n'));
+}
+
+/// A file under the temporary directory with `text`, removed when dropped.
+#[cfg(feature = "grammar")]
+struct TempFile(std::path::PathBuf);
+
+#[cfg(feature = "grammar")]
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("llamette-cli-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempFile(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+#[cfg(feature = "grammar")]
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// SmolLM2's greedy answer to a yes/no question, with `extra` flags.
+#[cfg(feature = "grammar")]
+fn yes_or_no(extra: &[&str]) -> Output {
+    let model = smollm2_path();
+    let mut args = vec![
+        "-m",
+        model.to_str().unwrap(),
+        "-p",
+        "Is Paris in France? Answer:",
+        "--temp",
+        "0",
+        "-n",
+        "16",
+        "-t",
+        "2",
+        "--no-display-prompt",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[cfg(feature = "grammar")]
+#[test]
+fn a_gbnf_grammar_constrains_the_answer() {
+    // Unconstrained, the greedy answer is something else (so the grammar is what decides).
+    let free = yes_or_no(&["-n", "4", "--log-disable"]);
+    assert!(free.status.success(), "{}", stderr(&free));
+    assert_eq!(String::from_utf8_lossy(&free.stdout), "\nA: \n");
+    let o = yes_or_no(&["--grammar", r#"root ::= "yes" | "no""#]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "yes\n");
+    let err = stderr(&o);
+    assert!(
+        err.contains("generation 1 tokens"),
+        "one token, then the end: {err}"
+    );
+    assert!(!err.contains("grammar allows"), "{err}");
+    // The same from a file, and with `--grammar=`.
+    let file = TempFile::new(
+        "yes-no.gbnf",
+        "# a comment\nroot ::= answer\nanswer ::= \"yes\" | \"no\"\n",
+    );
+    let f = yes_or_no(&["--grammar-file", file.path(), "--log-disable"]);
+    assert!(f.status.success(), "{}", stderr(&f));
+    assert_eq!(f.stdout, o.stdout);
+    let eq = yes_or_no(&[r#"--grammar=root ::= "yes" | "no""#, "--log-disable"]);
+    assert_eq!(eq.stdout, o.stdout);
+    // The last grammar flag counts, as in llama.cpp, with a note.
+    let last = yes_or_no(&[
+        "--grammar",
+        r#"root ::= "yes""#,
+        "--grammar",
+        r#"root ::= "no""#,
+    ]);
+    assert!(last.status.success(), "{}", stderr(&last));
+    assert_eq!(String::from_utf8_lossy(&last.stdout), "no\n");
+    assert!(
+        stderr(&last).contains(
+            "llamette: --grammar: replaced by the later --grammar (the last grammar flag counts)\n"
+        ),
+        "{}",
+        stderr(&last)
+    );
+}
+
+#[cfg(feature = "grammar")]
+#[test]
+fn a_json_schema_constrains_the_answer_to_json() {
+    let schema = r#"{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"]}"#;
+    let model = smollm2_path();
+    let m = model.to_str().unwrap();
+    let args = |flag: &'static str, value: &str| {
+        run(&[
+            "-m",
+            m,
+            "-p",
+            "A cat as JSON:",
+            flag,
+            value,
+            "--temp",
+            "0",
+            "-n",
+            "64",
+            "-t",
+            "2",
+            "--no-display-prompt",
+        ])
+    };
+    let o = args("-j", schema);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout.clone()).unwrap();
+    // Greedy under the schema: ended by the model, not by -n.
+    assert_eq!(text, "{\"name\":\"cat\",\"age\":25}\n");
+    let json = parse_json(text.trim_end()).unwrap();
+    assert_eq!(json["name"].as_str(), Some("cat"));
+    assert_eq!(json["age"].as_i64(), Some(25));
+    assert_eq!(json.as_object().map(|o| o.len()), Some(2));
+    let file = TempFile::new("cat.schema.json", schema);
+    assert_eq!(args("-jf", file.path()).stdout, o.stdout);
+    assert_eq!(args("--json-schema", schema).stdout, o.stdout);
+    assert_eq!(args("--json-schema-file", file.path()).stdout, o.stdout);
+    // Any JSON object, llama.cpp's help example.
+    let any = args("-j", r#"{"type": "object"}"#);
+    assert!(any.status.success(), "{}", stderr(&any));
+    let text = String::from_utf8(any.stdout).unwrap();
+    assert!(
+        parse_json(text.trim_end()).is_ok_and(|j| j.as_object().is_some()),
+        "{text:?}"
+    );
+}
+
+#[cfg(feature = "grammar")]
+#[test]
+fn chat_applies_the_grammar_to_each_answer_afresh() {
+    let model = smollm2_path();
+    let mut child = Command::new(common::llamette_program())
+        .args([
+            "-m",
+            model.to_str().unwrap(),
+            "-cnv",
+            "-p",
+            "Is Paris in France?",
+        ])
+        .args(["--grammar", r#"root ::= "yes" | "no""#])
+        .args(["--temp", "0", "-n", "16", "-t", "2", "--log-disable"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Is the sky green?\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A constraint carried over from the first answer would allow only the end: "yes\n\n".
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "yes\nyes\n");
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}
+
+#[cfg(feature = "grammar")]
+#[test]
+fn bad_grammars_are_one_line_with_where() {
+    let tiny = fixture_path("models/tiny-codellama.q8_0.gguf");
+    let t = tiny.to_str().unwrap();
+    let with = |flag: &str, value: &str| run(&["-m", t, "-p", "Hi", "-n", "4", flag, value]);
+    let o = with("--grammar", r#"root ::= "a" b"#);
+    assert_fails(
+        &o,
+        2,
+        "llamette: --grammar: bad grammar: GBNF line 1, column 14: undefined rule 'b'\n",
+    );
+    let o = with("--grammar", "root ::= x\nx ::= \"a\" |\n  ( \"b\"");
+    assert_fails(
+        &o,
+        2,
+        "llamette: --grammar: bad grammar: GBNF line 3, column 8: expecting ')' (for the '(' at line 3, column 3)\n",
+    );
+    // A token past the vocabulary's end is found when the grammar meets the model.
+    let o = with("--grammar", "root ::= <[5000]>");
+    assert_fails(&o, 2, "llamette: --grammar: bad grammar: ");
+    let o = with("-j", r#"{"type":"#);
+    assert_fails(
+        &o,
+        2,
+        "llamette: -j: bad grammar: JSON schema line 1, column 8: EOF while parsing a value\n",
+    );
+    let o = with("-j", r#"{"type":"integer","minimum":5,"maximum":3}"#);
+    assert_fails(&o, 2, "llamette: -j: bad grammar: JSON schema: Unsatisfiable schema: minimum (5) is greater than maximum (3)\n");
+    let file = TempFile::new("bad.gbnf", "root ::= item\n\nitem ::= \"a\" ]\n");
+    let o = with("--grammar-file", file.path());
+    assert_fails(
+        &o,
+        2,
+        &format!(
+            "llamette: --grammar-file {}: bad grammar: GBNF line 3, column 14: expecting a line break or the end after the rule\n",
+            file.path()
+        ),
+    );
+    // Files that cannot be read are errors (exit 1), as for -f.
+    let o = with("--grammar-file", "no/such.gbnf");
+    assert_fails(
+        &o,
+        1,
+        "llamette: error: no/such.gbnf: No such file or directory\n",
+    );
+    let o = with("-jf", "no/such.json");
+    assert_fails(
+        &o,
+        1,
+        "llamette: error: no/such.json: No such file or directory\n",
+    );
+    let o = with("-jf", "tests");
+    assert_fails(&o, 1, "llamette: error: tests: is a directory\n");
+    let o = run(&["-m", t, "--grammar"]);
+    assert_fails(&o, 2, "--grammar needs a value");
+}
+
+#[cfg(feature = "grammar")]
+#[test]
+fn a_grammar_that_allows_nothing_ends_the_answer_with_a_note() {
+    // Surrogate code points: no text has them, so no token can begin the answer.
+    let tiny = fixture_path("models/tiny-codellama.q8_0.gguf");
+    let o = run(&[
+        "-m",
+        tiny.to_str().unwrap(),
+        "-p",
+        "Hi",
+        "-n",
+        "4",
+        "--no-display-prompt",
+        "--log-disable",
+        "--grammar",
+        r"root ::= [\uD800-\uDFFF]",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert_eq!(o.stdout, b"\n");
+    assert!(
+        err.starts_with("\nllamette: the grammar allows no further token: GBNF grammar: "),
+        "{err:?}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[cfg(not(feature = "grammar"))]
+#[test]
+fn grammar_flags_need_the_grammar_feature() {
+    // Refused while parsing, before any file or model is read; the flag as typed.
+    for (flag, args) in [
+        ("--grammar", &["--grammar", "root ::= \"yes\""][..]),
+        ("--grammar-file", &["--grammar-file", "no/such.gbnf"]),
+        ("-j", &["-j", "{}"]),
+        ("--json-schema", &["--json-schema={}"]),
+        ("-jf", &["-jf", "no/such.json"]),
+        (
+            "--json_schema_file",
+            &["--json_schema_file", "no/such.json"],
+        ),
+        ("--grammar", &["-m", "no/such.gguf", "-p", "x", "--grammar"]),
+    ] {
+        let o = run(args);
+        assert_fails(
+            &o,
+            2,
+            &format!("llamette: {flag}: this llamette was built without the `grammar` feature; build it with `cargo install --path . --features grammar`"),
+        );
+    }
+    let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    assert!(help.contains("Grammars (not in this build"), "{help}");
 }

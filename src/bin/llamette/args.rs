@@ -49,6 +49,10 @@ enum Id {
     Color,
     NoColor,
     LogDisable,
+    Grammar,
+    GrammarFile,
+    JsonSchema,
+    JsonSchemaFile,
     /// GPU offload flags: accepted with a note, their value ignored.
     Gpu,
     /// Other llama.cpp flags with a value that change nothing here.
@@ -66,6 +70,13 @@ struct Spec {
     id: Id,
     help: &'static str,
 }
+
+/// The grammar flags' heading, which says so when this build cannot use them.
+#[cfg(feature = "grammar")]
+const GRAMMARS: &str = "Grammars (the last of these flags counts, as in llama.cpp; chat mode applies it to each answer)";
+#[cfg(not(feature = "grammar"))]
+const GRAMMARS: &str =
+    "Grammars (not in this build, which lacks the `grammar` feature: cargo install --path . --features grammar)";
 
 /// Every flag, in the order `--help` lists them, with a heading before each group.
 const GROUPS: &[(&str, &[Spec])] = &[
@@ -108,6 +119,15 @@ const GROUPS: &[(&str, &[Spec])] = &[
             Spec { names: &["--dynatemp-exp"], value: Some("E"), id: Id::DynatempExp, help: "dynamic temperature exponent (default: 1.0)" },
             Spec { names: &["-l", "--logit-bias"], value: Some("ID(+|-)BIAS"), id: Id::LogitBias, help: "add BIAS to token ID's logit, e.g. 15043+1 or 15043-inf (repeatable)" },
             Spec { names: &["-s", "--seed"], value: Some("SEED"), id: Id::Seed, help: "random seed; -1: a new one each run, printed at the end (default: -1)" },
+        ],
+    ),
+    (
+        GRAMMARS,
+        &[
+            Spec { names: &["--grammar"], value: Some("GRAMMAR"), id: Id::Grammar, help: "BNF-like grammar to constrain generations (llama.cpp's GBNF, see the samples in its grammars/ dir); tokens by text (<|im_end|>) or id (<[2]>) allowed; taken as typed, without escapes" },
+            Spec { names: &["--grammar-file"], value: Some("FNAME"), id: Id::GrammarFile, help: "file to read grammar from" },
+            Spec { names: &["-j", "--json-schema"], value: Some("SCHEMA"), id: Id::JsonSchema, help: "JSON schema to constrain generations (https://json-schema.org/), e.g. `{\"type\": \"object\"}` for any JSON object" },
+            Spec { names: &["-jf", "--json-schema-file"], value: Some("FILE"), id: Id::JsonSchemaFile, help: "file containing a JSON schema to constrain generations" },
         ],
     ),
     (
@@ -167,10 +187,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("--control-vector", "control vectors are not supported"),
     ("--mmproj", "multimodal projectors are not supported"),
     ("--image", "images are not supported"),
-    ("--grammar", "grammars are not supported yet"),
-    ("--grammar-file", "grammars are not supported yet"),
-    ("--json-schema", "JSON schemas are not supported yet"),
-    ("-j", "JSON schemas are not supported yet"),
     (
         "--chat-template",
         "llamette uses the model's chat format (codellama-70b, llama2, chatml, llama3)",
@@ -290,6 +306,39 @@ pub struct Args {
     pub no_mmap: bool,
     /// One line per flag that was accepted and changes nothing here.
     pub notes: Vec<String>,
+    /// `--grammar`, `--grammar-file`, `-j` or `-jf`: the last one given.
+    #[cfg(feature = "grammar")]
+    pub grammar: Option<GrammarArg>,
+}
+
+/// What a grammar flag's text is.
+#[cfg(feature = "grammar")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrammarKind {
+    /// llama.cpp's GBNF (`--grammar`, `--grammar-file`).
+    Gbnf,
+    /// A JSON schema (`-j`, `-jf`).
+    JsonSchema,
+}
+
+/// A grammar from the command line, compiled once the model's vocabulary is known (GBNF may
+/// name its tokens).
+#[cfg(feature = "grammar")]
+pub struct GrammarArg {
+    /// GBNF or a JSON schema.
+    pub kind: GrammarKind,
+    /// The grammar's text, as typed or as the file holds it.
+    pub text: String,
+    /// Where it came from, for errors: `--grammar`, or `--grammar-file FNAME`.
+    pub source: String,
+}
+
+/// The error for a grammar flag in a build without the `grammar` feature.
+#[cfg(not(feature = "grammar"))]
+fn without_grammar(flag: &str) -> ParseError {
+    usage(format!(
+        "{flag}: this llamette was built without the `grammar` feature; build it with `cargo install --path . --features grammar` (in a clone: `cargo run --release --features grammar -- ...`)"
+    ))
 }
 
 /// What parsing the command line gives.
@@ -506,6 +555,8 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed, ParseError> {
         tokenize: false,
         no_mmap: false,
         notes: Vec::new(),
+        #[cfg(feature = "grammar")]
+        grammar: None,
     };
     let mut escape = true;
     let mut no_color = false;
@@ -679,6 +730,33 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed, ParseError> {
             Id::Color => a.color = true,
             Id::NoColor => no_color = true,
             Id::LogDisable => a.quiet = true,
+            #[cfg(not(feature = "grammar"))]
+            Id::Grammar | Id::GrammarFile | Id::JsonSchema | Id::JsonSchemaFile => {
+                return Err(without_grammar(&flag));
+            }
+            #[cfg(feature = "grammar")]
+            Id::Grammar | Id::GrammarFile | Id::JsonSchema | Id::JsonSchemaFile => {
+                let kind = match spec.id {
+                    Id::Grammar | Id::GrammarFile => GrammarKind::Gbnf,
+                    _ => GrammarKind::JsonSchema,
+                };
+                // As typed: llama.cpp expands no escapes in a grammar.
+                let (text, source) = if matches!(spec.id, Id::GrammarFile | Id::JsonSchemaFile) {
+                    let path = value_os()?;
+                    let source = format!("{flag} {}", path.to_string_lossy());
+                    (text_of(&source, read_file(&path)?)?, source)
+                } else {
+                    (value()?, flag.clone())
+                };
+                if let Some(old) = &a.grammar {
+                    // llama.cpp keeps the last one without a word.
+                    a.notes.push(format!(
+                        "{}: replaced by the later {flag} (the last grammar flag counts)",
+                        old.source
+                    ));
+                }
+                a.grammar = Some(GrammarArg { kind, text, source });
+            }
             Id::Gpu => {
                 let v = value()?;
                 gpu_flags.push(format!("{flag} {v}"));
@@ -772,6 +850,7 @@ pub fn help() -> String {
          \n\
          Examples:\n\
          \x20 llamette -cnv -p \"What is the capital of France?\"\n\
+         \x20 llamette -p \"A cat as JSON:\" -j '{\"type\": \"object\"}' --no-display-prompt\n\
          \x20 llamette -m codellama-70b-instruct.Q4_K_M.gguf --color -c 4096 --temp 0.7 --repeat_penalty 1.1 -n -1 \\\n\
          \x20     -p \"Source: system\\n\\n  You are a helpful coder.<step> Source: user\\n\\n  Write quicksort in Rust. <step> Source: assistant\"\n",
     );

@@ -4,6 +4,7 @@
 //! llamette -cnv -p "What is the capital of France?"
 //! llamette -m codellama-70b-instruct.Q4_K_M.gguf --color -c 4096 --temp 0.7 --repeat_penalty 1.1 -n -1 -p PROMPT
 //! llamette -m VOCAB.gguf -p "text" --tokenize
+//! llamette -p "A cat as JSON:" -j '{"type": "object"}'      # with the `grammar` feature
 //! ```
 //!
 //! `cargo install --path .` installs it; `cargo run --release -- FLAGS` runs it from a clone.
@@ -23,7 +24,7 @@ use std::time::Instant;
 use llamette::chat::{ChatFormat, Message};
 use llamette::generate::{Generation, Step, StopReason, StopRules, Timings};
 use llamette::gguf::GgufFile;
-use llamette::sampling::Sampler;
+use llamette::sampling::{Constraint, Sampler};
 use llamette::tokenizer::Vocab;
 use llamette::{Context, ContextParams, Error, Model, ThreadPool};
 
@@ -217,6 +218,7 @@ fn run() -> Result<Ended, Failure> {
     };
     let model = model.map_err(|e| file_error(&path, e))?;
     let vocab = Vocab::from_gguf(model.header()).map_err(|e| file_error(&path, e))?;
+    let constraint = grammar_constraint(&a, &vocab)?;
     let n_ctx = if a.ctx_size == 0 {
         model.config().n_ctx_train
     } else {
@@ -253,6 +255,7 @@ fn run() -> Result<Ended, Failure> {
         sampler: &mut sampler,
         pool: &pool,
         n_batch: a.n_batch,
+        constraint,
         totals: &mut report.totals,
     };
     let ended = if a.chat {
@@ -270,6 +273,38 @@ fn run() -> Result<Ended, Failure> {
     Ok(ended)
 }
 
+/// The constraint the grammar flags ask for (`None` without one): GBNF may name the
+/// vocabulary's tokens, so this waits for the model. A grammar that does not compile is bad
+/// usage, with its line and column.
+#[cfg(feature = "grammar")]
+fn grammar_constraint(a: &Args, vocab: &Vocab) -> Result<Option<Box<dyn Constraint>>, Failure> {
+    use args::GrammarKind;
+    use llamette::grammar::{Grammar, GrammarVocab};
+    let Some(g) = &a.grammar else {
+        return Ok(None);
+    };
+    // Compiling for the vocabulary finds what the text alone cannot (a token id past its end).
+    let bad = |e: Error| match e {
+        Error::BadGrammar { .. } => Failure::Usage(format!("{}: {e}", g.source)),
+        e => Failure::from(e),
+    };
+    let grammar = match g.kind {
+        GrammarKind::Gbnf => Grammar::gbnf_for(&g.text, vocab),
+        GrammarKind::JsonSchema => Grammar::json_schema(&g.text),
+    }
+    .map_err(bad)?;
+    let constraint = GrammarVocab::new(vocab)?
+        .constraint(&grammar)
+        .map_err(bad)?;
+    Ok(Some(Box::new(constraint)))
+}
+
+/// Without the `grammar` feature the flags are refused while parsing: never a constraint.
+#[cfg(not(feature = "grammar"))]
+fn grammar_constraint(_: &Args, _: &Vocab) -> Result<Option<Box<dyn Constraint>>, Failure> {
+    Ok(None)
+}
+
 /// The engine and what a turn needs.
 struct Session<'s, 'm> {
     ctx: &'s mut Context<'m>,
@@ -277,6 +312,8 @@ struct Session<'s, 'm> {
     sampler: &'s mut Sampler,
     pool: &'s ThreadPool,
     n_batch: usize,
+    /// The grammar flag's constraint before any token: each turn starts from a copy.
+    constraint: Option<Box<dyn Constraint>>,
     totals: &'s mut Timings,
 }
 
@@ -423,6 +460,10 @@ fn run_turn(
     rules: StopRules,
     out: &mut impl Write,
 ) -> Result<Turn, Failure> {
+    // Each answer matches the grammar on its own (llama.cpp's llama-completion resets its
+    // sampler, grammar included, after each message).
+    s.sampler
+        .set_constraint(s.constraint.as_ref().map(|c| c.box_clone()));
     let mut g = Generation::new(&mut *s.ctx, s.vocab, &mut *s.sampler, rules);
     let mut turn = Turn {
         text: String::new(),
@@ -459,8 +500,12 @@ fn run_turn(
             Step::Done { reason, text } => {
                 out.write_all(text.as_bytes())?;
                 turn.text.push_str(&text);
-                if reason == StopReason::ContextFull {
-                    say!("\nllamette: the context is full (raise -c)");
+                match reason {
+                    StopReason::ContextFull => say!("\nllamette: the context is full (raise -c)"),
+                    StopReason::Constraint(why) => {
+                        say!("\nllamette: the grammar allows no further token: {why}")
+                    }
+                    _ => {}
                 }
                 break;
             }
