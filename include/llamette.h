@@ -193,7 +193,8 @@ typedef enum LlametteStopReason {
    */
   LLAMETTE_STOP_ABORTED = 5,
   /**
-   * The sampler's grammar allows no further token (`llamette_last_error_message` says why).
+   * The sampler's grammar allows no further token (`llamette_last_error` says why; the call
+   * returns `LLAMETTE_OK`). A grammar that is complete ends with `LLAMETTE_STOP_EOG`.
    */
   LLAMETTE_STOP_GRAMMAR = 6,
 } LlametteStopReason;
@@ -211,6 +212,13 @@ typedef struct LlametteContext LlametteContext;
 typedef struct LlametteDetokenizer LlametteDetokenizer;
 
 /**
+ * A grammar (GBNF, a JSON schema, a regular expression, any JSON object), checked and ready
+ * to be set on samplers. Immutable: every function taking a `const LlametteGrammar *` may run
+ * concurrently with any other on the same grammar. It holds no reference to a model.
+ */
+typedef struct LlametteGrammar LlametteGrammar;
+
+/**
  * A loaded model: immutable, shareable across threads (every function taking a
  * `const LlametteModel *` may run concurrently with any other on the same model).
  * Reference-counted internally: contexts, samplers and detokenizers keep their model alive.
@@ -219,7 +227,7 @@ typedef struct LlametteModel LlametteModel;
 
 /**
  * A sampler: the chain's parameters, the recent tokens for the penalties, the random number
- * generator. One thread at a time.
+ * generator, and optionally a grammar (`llamette_sampler_set_grammar`). One thread at a time.
  */
 typedef struct LlametteSampler LlametteSampler;
 
@@ -1711,8 +1719,9 @@ enum LlametteStatus llamette_sampler_new(const struct LlametteModel *m,
 /**
  * Replaces the sampler's logit biases with `n` pairs (`tokens[i]`, `biases[i]`), added to the
  * logits before every other stage; a bias of `-INFINITY` bans a token. `n` 0 removes all
- * biases. The arrays are copied. The penalty history is kept; the random number generator
- * restarts from the seed (as after `llamette_sampler_reset`), so set biases before sampling.
+ * biases. The arrays are copied. The penalty history and the grammar (where it is) are kept;
+ * the random number generator restarts from the seed (as after `llamette_sampler_reset`), so
+ * set biases before sampling.
  *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`s`, or an array with `n > 0`);
  * `LLAMETTE_ERR_BAD_TOKEN` (the sampler is unchanged); `LLAMETTE_ERR_PANIC`.
@@ -1730,12 +1739,14 @@ enum LlametteStatus llamette_sampler_set_logit_bias(struct LlametteSampler *s,
                                                     size_t n);
 
 /**
- * Chooses a token from the context's last logits and writes it to `*token`. Does not record
- * it: call `llamette_sampler_accept` with the token actually used (and with every prompt
- * token, for the penalties).
+ * Chooses a token from the context's last logits and writes it to `*token`; with a grammar
+ * (`llamette_sampler_set_grammar`), only a token it allows. Does not record it: call
+ * `llamette_sampler_accept_sampled` with the token actually used (`llamette_sampler_accept`
+ * with every prompt token, for the penalties).
  *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (the
- * context has no logits yet); `LLAMETTE_ERR_PANIC`.
+ * context has no logits yet); `LLAMETTE_ERR_CONSTRAINT` (the grammar allows no token: the text
+ * so far cannot be completed; `llamette_last_error` says why); `LLAMETTE_ERR_PANIC`.
  *
  * Thread safety: one thread at a time per sampler and per context.
  *
@@ -1749,7 +1760,9 @@ enum LlametteStatus llamette_sampler_sample(struct LlametteSampler *s,
 
 /**
  * Records `token` in the sampler's history for the penalties (every prompt token and every
- * generated one, in order). Ids outside the vocabulary are recorded but never penalized.
+ * generated one, in order). Ids outside the vocabulary are recorded but never penalized. The
+ * grammar, if any, does not see it: record generated tokens with
+ * `llamette_sampler_accept_sampled` instead, which also advances the grammar.
  *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_PANIC`.
  *
@@ -1787,8 +1800,10 @@ void llamette_sampler_free(struct LlametteSampler *s);
 /**
  * Evaluates `prompt` after what the context holds, then samples, evaluates and hands out text
  * token by token until a stop rule fires, the callback returns false, or the abort flag is
- * raised. Exactly what `llamette_sampler_sample` + `llamette_sampler_accept` +
- * `llamette_eval` + `LlametteDetokenizer` would do one token at a time, plus the stop rules.
+ * raised. Exactly what `llamette_sampler_sample` + `llamette_sampler_accept_sampled` +
+ * `llamette_eval` + `LlametteDetokenizer` would do one token at a time, plus the stop rules;
+ * with a grammar on the sampler, it stops with `LLAMETTE_STOP_GRAMMAR` when the grammar allows
+ * no token.
  *
  * - `prompt`, `n_prompt`: tokens to evaluate first (each also recorded in the sampler's
  *   history); `n_prompt` may be 0 to continue from the context's last logits (`prompt` may
@@ -1856,6 +1871,158 @@ enum LlametteStatus llamette_generate_reusing(struct LlametteContext *c,
                                               enum LlametteStopReason *reason,
                                               uint32_t *n_generated,
                                               size_t *n_reused);
+
+/**
+ * Parses a GBNF grammar (llama.cpp's `grammars/README.md` syntax and rules).
+ *
+ * - `m`: may be NULL. With a model, tokens written by text in the grammar (`<|im_end|>`,
+ *   `<think>`; each must be exactly one token of the vocabulary, as in llama.cpp) are resolved
+ *   in its vocabulary; without one, such an element is an error. Tokens by id (`<[42]>`) need
+ *   no model. The grammar keeps only the ids, not the model: set it on samplers of that model.
+ * - `text`, `text_len`: the grammar (UTF-8, not NUL-terminated); read during the call only.
+ * - `root`: the rule to start from, NUL-terminated (llama.cpp's `grammar_root`); NULL for
+ *   "root".
+ * - `out`: receives the new handle, owned by the caller (`llamette_grammar_free`). Untouched
+ *   on failure.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`out`, or `text` with `text_len > 0`);
+ * `LLAMETTE_ERR_INVALID_ARGUMENT` (`text` or `root` not UTF-8); `LLAMETTE_ERR_BAD_GRAMMAR`
+ * (a syntax error, an undefined rule, no start rule, a left-recursive rule, a repetition over
+ * 2000, a token the vocabulary lacks; `llamette_last_error` says where: "GBNF line 1, column
+ * 14: undefined rule 'b'"); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle or NULL; `text` readable for `text_len` bytes; `root` NULL
+ * or NUL-terminated; `out` writable.
+ */
+enum LlametteStatus llamette_grammar_from_gbnf(const struct LlametteModel *m,
+                                               const char *text,
+                                               size_t text_len,
+                                               const char *root,
+                                               struct LlametteGrammar **out);
+
+/**
+ * Compiles a JSON schema (as text): the output is one JSON value that validates against it,
+ * with llama.cpp's whitespace rule between items. Supports what llama.cpp's
+ * `json_schema_to_grammar` does (types, `properties`/`required`/`additionalProperties`,
+ * `enum`, `const`, `items`/`prefixItems`, lengths, `pattern`, `format`, number bounds,
+ * `$ref`/`$defs`, `anyOf`/`oneOf`/`allOf`).
+ *
+ * - `text`, `text_len`: the schema (UTF-8 JSON); read during the call only.
+ * - `out`: receives the new handle (`llamette_grammar_free`). Untouched on failure.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (not
+ * UTF-8); `LLAMETTE_ERR_BAD_GRAMMAR` (not JSON: the message says the line and column; a schema
+ * that cannot be compiled: the message names the keyword or `$ref`); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread.
+ *
+ * # Safety
+ *
+ * `text` must be readable for `text_len` bytes; `out` writable.
+ */
+enum LlametteStatus llamette_grammar_from_json_schema(const char *text,
+                                                      size_t text_len,
+                                                      struct LlametteGrammar **out);
+
+/**
+ * Compiles a regular expression that the whole output must match (Rust `regex` syntax, no
+ * anchors needed).
+ *
+ * - `text`, `text_len`: the expression (UTF-8); read during the call only.
+ * - `out`: receives the new handle (`llamette_grammar_free`). Untouched on failure.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (not
+ * UTF-8); `LLAMETTE_ERR_BAD_GRAMMAR` (the message says what and where); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread.
+ *
+ * # Safety
+ *
+ * `text` must be readable for `text_len` bytes; `out` writable.
+ */
+enum LlametteStatus llamette_grammar_from_regex(const char *text,
+                                                size_t text_len,
+                                                struct LlametteGrammar **out);
+
+/**
+ * Makes the grammar of any JSON object (llama-cpp-python's `response_format={"type":
+ * "json_object"}`; the language of llama.cpp's `grammars/json.gbnf`).
+ *
+ * - `out`: receives the new handle (`llamette_grammar_free`). Untouched on failure.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread.
+ *
+ * # Safety
+ *
+ * `out` must be writable.
+ */
+enum LlametteStatus llamette_grammar_json_object(struct LlametteGrammar **out);
+
+/**
+ * Frees a grammar. Samplers it was set on keep their own compiled copy. NULL is a no-op.
+ *
+ * Thread safety: no other call may use the grammar during or after this one.
+ *
+ * # Safety
+ *
+ * `g` must be NULL or a live grammar handle, not used during or after this call.
+ */
+void llamette_grammar_free(struct LlametteGrammar *g);
+
+/**
+ * Constrains the sampler with `g` (NULL removes its grammar): from now on
+ * `llamette_sampler_sample` and `llamette_generate` choose only tokens the grammar allows,
+ * the end-of-generation tokens exactly when the text so far is a complete match (and only
+ * those once nothing else can follow). The grammar is the first stage of the chain, before
+ * the logit biases (llama.cpp's `grammar_first`), and starts at its beginning: what the
+ * sampler generated before does not count.
+ *
+ * The grammar is compiled for the vocabulary of the sampler's model (the first grammar a
+ * sampler gets also builds the vocabulary's trie, a few milliseconds for 32k tokens; later
+ * ones reuse it) and the sampler keeps its own copy: `g` may be freed right after.
+ *
+ * The grammar advances with each generated token: `llamette_generate` does that itself; a
+ * host that samples token by token calls `llamette_sampler_accept_sampled` with each token it
+ * uses (and `llamette_sampler_accept` only for prompt tokens, which the grammar does not see).
+ * `llamette_sampler_reset` takes the grammar back to its beginning;
+ * `llamette_sampler_set_logit_bias` keeps it where it is.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`s`); `LLAMETTE_ERR_BAD_GRAMMAR` (the
+ * grammar cannot be compiled for this vocabulary; the sampler is unchanged);
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per sampler; `g` may be used by other threads at once.
+ *
+ * # Safety
+ *
+ * `s` must be a live sampler handle (or NULL); `g` a live grammar handle or NULL.
+ */
+enum LlametteStatus llamette_sampler_set_grammar(struct LlametteSampler *s,
+                                                 const struct LlametteGrammar *g);
+
+/**
+ * Records `token`, which the host chose (from `llamette_sampler_sample`) and uses as the next
+ * generated token: in the history for the penalties, as `llamette_sampler_accept` does, and in
+ * the grammar, which advances past it. Without a grammar it records as
+ * `llamette_sampler_accept` does.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_TOKEN` (outside the
+ * vocabulary); `LLAMETTE_ERR_CONSTRAINT` (the grammar does not allow `token` here: nothing is
+ * recorded, the grammar stays where it was); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per sampler.
+ *
+ * # Safety
+ *
+ * `s` must be a live sampler handle (or NULL).
+ */
+enum LlametteStatus llamette_sampler_accept_sampled(struct LlametteSampler *s, uint32_t token);
 
 /**
  * Writes to `*out` what the context has evaluated since it was created or since

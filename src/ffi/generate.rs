@@ -91,21 +91,27 @@ pub extern "C" fn llamette_sampler_default_params() -> LlametteSamplerParams {
 }
 
 /// A sampler: the chain's parameters, the recent tokens for the penalties, the random number
-/// generator. One thread at a time.
+/// generator, and optionally a grammar (`llamette_sampler_set_grammar`). One thread at a time.
 pub struct LlametteSampler {
     _private: [u8; 0],
 }
 
 pub(crate) struct SamplerInner {
-    sampler: Sampler,
-    /// Keeps the model alive as long as the sampler, as the header promises.
-    _model: Arc<ModelInner>,
+    pub(crate) sampler: Sampler,
+    /// Keeps the model alive as long as the sampler, as the header promises; its vocabulary is
+    /// what grammars are compiled for.
+    pub(crate) model: Arc<ModelInner>,
+    /// The grammar engine's view of the model's vocabulary, built by the first
+    /// `llamette_sampler_set_grammar` and reused by later ones.
+    pub(crate) grammar_vocab: Option<crate::grammar::GrammarVocab>,
 }
 
 /// # Safety
 ///
 /// `s` must be NULL or a live sampler handle, used by one thread at a time.
-unsafe fn sampler_mut<'a>(s: *mut LlametteSampler) -> Result<&'a mut SamplerInner, Fail> {
+pub(crate) unsafe fn sampler_mut<'a>(
+    s: *mut LlametteSampler,
+) -> Result<&'a mut SamplerInner, Fail> {
     // SAFETY: a live handle is a `Box<SamplerInner>` pointer, exclusively ours during the call
     // per the contract.
     unsafe { s.cast::<SamplerInner>().as_mut() }.ok_or_else(|| Fail::null("s"))
@@ -148,7 +154,8 @@ pub unsafe extern "C" fn llamette_sampler_new(
         unsafe {
             out.write(into_handle(SamplerInner {
                 sampler,
-                _model: model,
+                model,
+                grammar_vocab: None,
             }))
         };
         Ok(())
@@ -157,8 +164,9 @@ pub unsafe extern "C" fn llamette_sampler_new(
 
 /// Replaces the sampler's logit biases with `n` pairs (`tokens[i]`, `biases[i]`), added to the
 /// logits before every other stage; a bias of `-INFINITY` bans a token. `n` 0 removes all
-/// biases. The arrays are copied. The penalty history is kept; the random number generator
-/// restarts from the seed (as after `llamette_sampler_reset`), so set biases before sampling.
+/// biases. The arrays are copied. The penalty history and the grammar (where it is) are kept;
+/// the random number generator restarts from the seed (as after `llamette_sampler_reset`), so
+/// set biases before sampling.
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`s`, or an array with `n > 0`);
 /// `LLAMETTE_ERR_BAD_TOKEN` (the sampler is unchanged); `LLAMETTE_ERR_PANIC`.
@@ -190,22 +198,26 @@ pub unsafe extern "C" fn llamette_sampler_set_logit_bias(
             logit_bias: tokens.iter().copied().zip(biases.iter().copied()).collect(),
             ..inner.sampler.params().clone()
         };
-        // `Sampler` takes its biases at construction: rebuild it and replay the history.
+        // `Sampler` takes its biases at construction: rebuild it, replay the history and carry
+        // the grammar over in its state.
         let mut sampler = Sampler::new(n_vocab, params)?;
         for t in inner.sampler.history().iter() {
             sampler.accept(t);
         }
+        sampler.set_constraint(inner.sampler.constraint().map(|c| c.box_clone()));
         inner.sampler = sampler;
         Ok(())
     })
 }
 
-/// Chooses a token from the context's last logits and writes it to `*token`. Does not record
-/// it: call `llamette_sampler_accept` with the token actually used (and with every prompt
-/// token, for the penalties).
+/// Chooses a token from the context's last logits and writes it to `*token`; with a grammar
+/// (`llamette_sampler_set_grammar`), only a token it allows. Does not record it: call
+/// `llamette_sampler_accept_sampled` with the token actually used (`llamette_sampler_accept`
+/// with every prompt token, for the penalties).
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (the
-/// context has no logits yet); `LLAMETTE_ERR_PANIC`.
+/// context has no logits yet); `LLAMETTE_ERR_CONSTRAINT` (the grammar allows no token: the text
+/// so far cannot be completed; `llamette_last_error` says why); `LLAMETTE_ERR_PANIC`.
 ///
 /// Thread safety: one thread at a time per sampler and per context.
 ///
@@ -224,10 +236,16 @@ pub unsafe extern "C" fn llamette_sampler_sample(
         // SAFETY: as above.
         let ctx = unsafe { context_ref(c) }?;
         let token = Out::new(token, "token")?;
+        let constrained = inner.sampler.constraint().is_some();
         let t = inner
             .sampler
-            .sample(ctx.ctx.logits())
-            .ok_or_else(|| Fail::invalid("no logits: evaluate tokens first"))?;
+            .try_sample(ctx.ctx.logits())
+            .map_err(|e| match e {
+                crate::Error::ConstraintFailed { .. } if constrained => Fail::from(e),
+                // Without a grammar: the chain left no candidate (a stage emptied the list).
+                crate::Error::ConstraintFailed { reason } => Fail::invalid(reason),
+                e => Fail::from(e),
+            })?;
         // SAFETY: writable per the contract.
         unsafe { token.write(t) };
         Ok(())
@@ -235,7 +253,9 @@ pub unsafe extern "C" fn llamette_sampler_sample(
 }
 
 /// Records `token` in the sampler's history for the penalties (every prompt token and every
-/// generated one, in order). Ids outside the vocabulary are recorded but never penalized.
+/// generated one, in order). Ids outside the vocabulary are recorded but never penalized. The
+/// grammar, if any, does not see it: record generated tokens with
+/// `llamette_sampler_accept_sampled` instead, which also advances the grammar.
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_PANIC`.
 ///
@@ -309,7 +329,8 @@ pub enum LlametteStopReason {
     LLAMETTE_STOP_CALLBACK = 4,
     /// The abort flag was raised.
     LLAMETTE_STOP_ABORTED = 5,
-    /// The sampler's grammar allows no further token (`llamette_last_error_message` says why).
+    /// The sampler's grammar allows no further token (`llamette_last_error` says why; the call
+    /// returns `LLAMETTE_OK`). A grammar that is complete ends with `LLAMETTE_STOP_EOG`.
     LLAMETTE_STOP_GRAMMAR = 6,
 }
 
@@ -400,8 +421,10 @@ fn abort_flag<'a>(p: Option<&LlametteGenerateParams>) -> Result<Option<&'a Atomi
 
 /// Evaluates `prompt` after what the context holds, then samples, evaluates and hands out text
 /// token by token until a stop rule fires, the callback returns false, or the abort flag is
-/// raised. Exactly what `llamette_sampler_sample` + `llamette_sampler_accept` +
-/// `llamette_eval` + `LlametteDetokenizer` would do one token at a time, plus the stop rules.
+/// raised. Exactly what `llamette_sampler_sample` + `llamette_sampler_accept_sampled` +
+/// `llamette_eval` + `LlametteDetokenizer` would do one token at a time, plus the stop rules;
+/// with a grammar on the sampler, it stops with `LLAMETTE_STOP_GRAMMAR` when the grammar allows
+/// no token.
 ///
 /// - `prompt`, `n_prompt`: tokens to evaluate first (each also recorded in the sampler's
 ///   history); `n_prompt` may be 0 to continue from the context's last logits (`prompt` may

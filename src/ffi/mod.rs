@@ -50,6 +50,8 @@ pub mod state;
 
 pub mod generate;
 
+pub mod grammar;
+
 pub mod perf;
 
 pub mod logprobs;

@@ -2813,3 +2813,436 @@ fn token_logprobs_come_from_the_last_logits_with_the_bias() {
         llamette_model_free(m);
     }
 }
+
+// ---- grammars ----
+
+use super::grammar::*;
+use crate::grammar::Grammar;
+
+/// A handle from a grammar constructor, or its failing status; on failure `out` must be left
+/// as it was.
+fn make_grammar(
+    make: impl FnOnce(*mut *mut LlametteGrammar) -> LlametteStatus,
+) -> Result<*mut LlametteGrammar, LlametteStatus> {
+    let sentinel = core::ptr::NonNull::<LlametteGrammar>::dangling().as_ptr();
+    let mut g = sentinel;
+    match make(&mut g) {
+        LLAMETTE_OK => {
+            assert!(!g.is_null() && g != sentinel);
+            Ok(g)
+        }
+        status => {
+            assert_eq!(g, sentinel, "out is untouched on failure");
+            Err(status)
+        }
+    }
+}
+
+fn gbnf(
+    m: *const LlametteModel,
+    text: &str,
+    root: Option<&CStr>,
+) -> Result<*mut LlametteGrammar, LlametteStatus> {
+    let root = root.map_or(null(), CStr::as_ptr);
+    // SAFETY: a live model or NULL, a valid string, NULL or a C string, a writable out.
+    make_grammar(|out| unsafe {
+        llamette_grammar_from_gbnf(m, text.as_ptr().cast(), text.len(), root, out)
+    })
+}
+
+fn json_schema(text: &str) -> Result<*mut LlametteGrammar, LlametteStatus> {
+    // SAFETY: a valid string, a writable out.
+    make_grammar(|out| unsafe {
+        llamette_grammar_from_json_schema(text.as_ptr().cast(), text.len(), out)
+    })
+}
+
+fn regex(text: &str) -> Result<*mut LlametteGrammar, LlametteStatus> {
+    // SAFETY: a valid string, a writable out.
+    make_grammar(|out| unsafe {
+        llamette_grammar_from_regex(text.as_ptr().cast(), text.len(), out)
+    })
+}
+
+fn set_grammar(s: *mut LlametteSampler, g: *const LlametteGrammar) -> LlametteStatus {
+    // SAFETY: a live sampler, a live grammar or NULL.
+    unsafe { llamette_sampler_set_grammar(s, g) }
+}
+
+fn free_grammar(g: *mut LlametteGrammar) {
+    // SAFETY: a live grammar, freed once.
+    unsafe { llamette_grammar_free(g) }
+}
+
+/// `llamette_generate` from golden case 0's prompt on a fresh context with a sampler (greedy,
+/// or seeded with the default chain) constrained by `g`, which is freed before generating.
+fn generate_constrained(
+    m: *mut LlametteModel,
+    g: *mut LlametteGrammar,
+    seed: Option<u64>,
+    n_predict: i32,
+) -> (LlametteStatus, LlametteStopReason, u32, String) {
+    let c = new_context(m, &params(256, false));
+    let s = match seed {
+        None => greedy_sampler(m),
+        Some(seed) => {
+            let p = LlametteSamplerParams {
+                seed,
+                ..llamette_sampler_default_params()
+            };
+            let mut s = null_mut();
+            // SAFETY: a live model.
+            ok(unsafe { llamette_sampler_new(m, &p, &mut s) });
+            s
+        }
+    };
+    ok(set_grammar(s, g));
+    free_grammar(g);
+    let mut pieces = Pieces::default();
+    let (status, reason, n) = generate(
+        c,
+        s,
+        &golden().prompt,
+        Some(&gen_params(n_predict)),
+        &mut pieces,
+    );
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+    }
+    (status, reason, n, pieces.text)
+}
+
+#[test]
+fn grammars_constrain_generation_to_their_language() {
+    let m = load(fixture(Q8_0));
+    let unconstrained = text_of(m, &golden().greedy);
+
+    // GBNF: three short words and a full stop, a finite language, so generation ends by the
+    // end-of-generation token once the grammar is complete.
+    let words = "root ::= word (\" \" word){2} \".\"\nword ::= [a-z]{1,6}\n";
+    let check = Grammar::gbnf(words).unwrap();
+    // Greedy: the tiny model's most likely text of the language (pinned); sampled: some text
+    // of the language.
+    let greedy = "orsw obli byoukb.";
+    for seed in [None, Some(1), Some(2)] {
+        let (status, reason, n, text) =
+            generate_constrained(m, gbnf(null(), words, None).unwrap(), seed, 64);
+        assert_eq!(
+            (status, reason),
+            (LLAMETTE_OK, LLAMETTE_STOP_EOG),
+            "{text:?}"
+        );
+        assert!(check.accepts(&text).unwrap(), "{seed:?}: {text:?}");
+        assert!(n >= 4 && text != unconstrained, "{n} {text:?}");
+        if seed.is_none() {
+            assert_eq!(text, greedy);
+        }
+    }
+    assert!(!check.accepts(&unconstrained).unwrap());
+
+    // A JSON schema: an object with both keys, of their types.
+    let schema = r#"{"type": "object",
+        "properties": {"ok": {"type": "boolean"}, "size": {"enum": ["small", "large"]}},
+        "required": ["ok", "size"]}"#;
+    let check = Grammar::json_schema(schema).unwrap();
+    for seed in [None, Some(3)] {
+        let (status, reason, _, text) =
+            generate_constrained(m, json_schema(schema).unwrap(), seed, 96);
+        assert_eq!(
+            (status, reason),
+            (LLAMETTE_OK, LLAMETTE_STOP_EOG),
+            "{text:?}"
+        );
+        assert!(check.accepts(&text).unwrap(), "{text:?}");
+        let v = json::parse(&text).unwrap();
+        assert!(v["ok"].as_bool().is_some(), "{text}");
+        assert!(
+            matches!(v["size"].as_str(), Some("small" | "large")),
+            "{text}"
+        );
+        assert_eq!(v.as_object().unwrap().len(), 2, "{text}");
+        if seed.is_none() {
+            // llama.cpp's whitespace rule between items.
+            let greedy =
+                "{\"ok\" :true ,\n               \"size\"\n                 \t  : \"large\" }";
+            assert_eq!(text, greedy);
+        }
+    }
+
+    // A regular expression.
+    let rx = "[0-9]{3}-[A-Z]{2}";
+    let (status, reason, _, text) = generate_constrained(m, regex(rx).unwrap(), None, 32);
+    assert_eq!(
+        (status, reason),
+        (LLAMETTE_OK, LLAMETTE_STOP_EOG),
+        "{text:?}"
+    );
+    assert!(
+        Grammar::regex(rx).unwrap().accepts(&text).unwrap(),
+        "{text:?}"
+    );
+    assert_eq!(text, "290-ER");
+
+    // Any JSON object.
+    // SAFETY: a writable out.
+    let any = make_grammar(|out| unsafe { llamette_grammar_json_object(out) }).unwrap();
+    let (status, reason, n, text) = generate_constrained(m, any, None, 8);
+    assert_eq!(
+        (status, reason, n),
+        (LLAMETTE_OK, LLAMETTE_STOP_EOG, 2),
+        "{text:?}"
+    );
+    assert!(Grammar::json_object().accepts(&text).unwrap(), "{text:?}");
+    assert_eq!(text, "{}");
+
+    // SAFETY: a live model, freed once.
+    unsafe { llamette_model_free(m) };
+}
+
+#[test]
+fn bad_grammars_fail_with_where_they_are_wrong() {
+    let m = load(fixture(Q8_0));
+    let bad = LLAMETTE_ERR_BAD_GRAMMAR;
+    assert_eq!(gbnf(null(), "root ::= \"a\" b", None), Err(bad));
+    assert_eq!(
+        last_error(),
+        "llamette_grammar_from_gbnf: bad grammar: GBNF line 1, column 14: undefined rule 'b'"
+    );
+    assert_eq!(gbnf(m, "root ::= \"a\"\nx ::= [a-", None), Err(bad));
+    assert!(
+        last_error().contains("GBNF line 2, column "),
+        "{}",
+        last_error()
+    );
+    assert_eq!(
+        json_schema("{\"type\": \"object\",\n \"properties\": }"),
+        Err(bad)
+    );
+    assert!(
+        last_error().starts_with(
+            "llamette_grammar_from_json_schema: bad grammar: JSON schema line 2, column "
+        ),
+        "{}",
+        last_error()
+    );
+    assert_eq!(json_schema("[1, 2]"), Err(bad));
+    assert_eq!(regex("a(b"), Err(bad));
+    assert!(
+        last_error().starts_with("llamette_grammar_from_regex: bad grammar: regular expression"),
+        "{}",
+        last_error()
+    );
+    // Not UTF-8.
+    // SAFETY: two readable bytes, a writable out.
+    let r = make_grammar(|out| unsafe {
+        llamette_grammar_from_regex(b"\xFFa".as_ptr().cast(), 2, out)
+    });
+    assert_eq!(r, Err(LLAMETTE_ERR_INVALID_ARGUMENT));
+
+    // The start rule: "root" unless named.
+    assert_eq!(gbnf(null(), "start ::= \"a\"", None), Err(bad));
+    assert!(last_error().contains("no 'root' rule"), "{}", last_error());
+    let g = gbnf(null(), "start ::= \"a\"", Some(c"start")).unwrap();
+    free_grammar(g);
+    assert_eq!(gbnf(null(), "root ::= \"a\"", Some(c"start")), Err(bad));
+
+    // A token written by text needs the model; a token id the vocabulary lacks is refused when
+    // the grammar is set, and the sampler is left as it was.
+    let step = "root ::= \"x\" <step>";
+    assert_eq!(gbnf(null(), step, None), Err(bad));
+    assert!(last_error().contains("vocabulary"), "{}", last_error());
+    free_grammar(gbnf(m, step, None).unwrap());
+    let too_far = gbnf(null(), "root ::= <[5000]>", None).unwrap();
+    let s = greedy_sampler(m);
+    assert_eq!(set_grammar(s, too_far), bad);
+    assert!(
+        last_error().starts_with("llamette_sampler_set_grammar: bad grammar: "),
+        "{}",
+        last_error()
+    );
+    let c = new_context(m, &params(64, false));
+    let g = golden();
+    assert_eq!(greedy_ids(c, s, &g.prompt, 3), g.greedy[..3]);
+    free_grammar(too_far);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn a_grammar_that_allows_nothing_stops_generation() {
+    let m = load(fixture(Q8_0));
+    // The empty language: no token can start it.
+    let nothing = "[^\\s\\S]";
+    let (status, reason, n, text) = generate_constrained(m, regex(nothing).unwrap(), None, 16);
+    assert_eq!(
+        (status, reason, n, text.as_str()),
+        (LLAMETTE_OK, LLAMETTE_STOP_GRAMMAR, 0, "")
+    );
+    assert!(
+        last_error().contains("regular expression"),
+        "{}",
+        last_error()
+    );
+
+    // Sampling alone fails with LLAMETTE_ERR_CONSTRAINT and leaves `token` as it was.
+    let c = new_context(m, &params(64, false));
+    let s = greedy_sampler(m);
+    let g = regex(nothing).unwrap();
+    ok(set_grammar(s, g));
+    free_grammar(g);
+    ok(eval(c, &golden().prompt));
+    let mut t = 77;
+    // SAFETY: live handles, a writable token.
+    let status = unsafe { llamette_sampler_sample(s, c, &mut t) };
+    assert_eq!((status, t), (LLAMETTE_ERR_CONSTRAINT, 77));
+    assert!(
+        last_error().starts_with("llamette_sampler_sample: the constraint allows no token: "),
+        "{}",
+        last_error()
+    );
+    // Without the grammar it samples again.
+    ok(set_grammar(s, null()));
+    // SAFETY: as above.
+    ok(unsafe { llamette_sampler_sample(s, c, &mut t) });
+    assert_eq!(t, golden().greedy[0]);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn a_host_sampling_loop_advances_the_grammar_with_accept_sampled() {
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(64, false));
+    let s = greedy_sampler(m);
+    let step_token = 1023; // "<step>", a control token of the tiny vocabulary
+    let digits = "root ::= [0-9] [0-9] \" \" <step>";
+    let g = gbnf(m, digits, None).unwrap();
+    ok(set_grammar(s, g));
+    free_grammar(g);
+    let g = golden();
+    ok(eval(c, &g.prompt));
+    let sample = || {
+        let mut t = u32::MAX;
+        // SAFETY: live handles, a writable token.
+        ok(unsafe { llamette_sampler_sample(s, c, &mut t) });
+        t
+    };
+    let accept = |t: u32| {
+        // SAFETY: a live sampler.
+        unsafe { llamette_sampler_accept_sampled(s, t) }
+    };
+    let piece = |t: u32| text_of(m, &[t]);
+    let digit_ids: Vec<u32> = (0..10).map(|d| 51 + d).collect(); // "0".."9"
+
+    // The first digit; refused tokens change nothing.
+    let first = sample();
+    assert!(digit_ids.contains(&first), "{first}: {:?}", piece(first));
+    let letter = 100;
+    assert!(!piece(letter).bytes().any(|b| b.is_ascii_digit()));
+    assert_eq!(accept(letter), LLAMETTE_ERR_CONSTRAINT);
+    assert!(
+        last_error().starts_with(
+            "llamette_sampler_accept_sampled: the constraint allows no token: GBNF grammar: "
+        ),
+        "{}",
+        last_error()
+    );
+    assert_eq!(accept(1024), LLAMETTE_ERR_BAD_TOKEN);
+    ok(accept(first));
+    ok(eval(c, &[first]));
+
+    // A bias rebuilds the sampler: the grammar stays where it is, and is applied before the
+    // bias, which cannot bring a refused token back.
+    let (bt, bv) = ([letter, 53], [100.0f32, 50.0]);
+    // SAFETY: arrays of two.
+    ok(unsafe { llamette_sampler_set_logit_bias(s, bt.as_ptr(), bv.as_ptr(), 2) });
+    let second = sample();
+    assert_eq!(second, 53, "{:?}", piece(second));
+    ok(accept(second));
+    ok(eval(c, &[second]));
+    let space = sample();
+    assert_eq!(piece(space), " ");
+    ok(accept(space));
+    ok(eval(c, &[space]));
+    // The token written by text, then only the end.
+    assert_eq!(sample(), step_token);
+    ok(accept(step_token));
+    ok(eval(c, &[step_token]));
+    assert_eq!(sample(), 2);
+    assert_eq!(accept(letter), LLAMETTE_ERR_CONSTRAINT);
+    ok(accept(2));
+
+    // Reset: the grammar starts again (a digit first), the history is gone.
+    llamette_sampler_reset_and(s);
+    ok(eval(c, &[13]));
+    assert!(digit_ids.contains(&sample()));
+    // Prompt tokens go to the history only: the grammar does not see them.
+    // SAFETY: a live sampler.
+    ok(unsafe { llamette_sampler_accept(s, letter) });
+    assert!(digit_ids.contains(&sample()));
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_context_free(c);
+        llamette_sampler_free(s);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn null_arguments_of_the_grammar_calls_are_refused() {
+    let m = load(fixture(Q8_0));
+    let null_arg = Err(LLAMETTE_ERR_NULL_ARGUMENT);
+    let src = "root ::= \"a\"";
+    // SAFETY: every call passes NULL where a pointer is required (or a valid string with a
+    // zero length); nothing is dereferenced.
+    unsafe {
+        let g = make_grammar(|out| llamette_grammar_from_gbnf(m, null(), 4, null(), out));
+        assert_eq!(g, null_arg);
+        assert!(last_error().contains("`text` is NULL"), "{}", last_error());
+        let s = llamette_grammar_from_gbnf(m, src.as_ptr().cast(), src.len(), null(), null_mut());
+        assert_eq!(s, LLAMETTE_ERR_NULL_ARGUMENT);
+        assert!(last_error().contains("`out` is NULL"), "{}", last_error());
+        // An empty text may be NULL: it is a grammar without a root rule.
+        let g = make_grammar(|out| llamette_grammar_from_gbnf(null(), null(), 0, null(), out));
+        assert_eq!(g, Err(LLAMETTE_ERR_BAD_GRAMMAR));
+        let g = make_grammar(|out| llamette_grammar_from_json_schema(null(), 2, out));
+        assert_eq!(g, null_arg);
+        let s = llamette_grammar_from_json_schema(c"{}".as_ptr(), 2, null_mut());
+        assert_eq!(s, LLAMETTE_ERR_NULL_ARGUMENT);
+        let g = make_grammar(|out| llamette_grammar_from_regex(null(), 1, out));
+        assert_eq!(g, null_arg);
+        let s = llamette_grammar_from_regex(c"a".as_ptr(), 1, null_mut());
+        assert_eq!(s, LLAMETTE_ERR_NULL_ARGUMENT);
+        assert_eq!(
+            llamette_grammar_json_object(null_mut()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        let g = gbnf(null(), src, None).unwrap();
+        assert_eq!(
+            llamette_sampler_set_grammar(null_mut(), g),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert!(
+            last_error().starts_with("llamette_sampler_set_grammar: `s` is NULL"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            llamette_sampler_accept_sampled(null_mut(), 0),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        llamette_grammar_free(null_mut());
+        llamette_grammar_free(g);
+        llamette_model_free(m);
+    }
+}
