@@ -49,8 +49,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 CFLAGS=(-std=c11 -O1 -g -Wall -Wextra -Wpedantic -Werror -Iinclude -Iexamples/c)
 NATIVE=(-lpthread -ldl -lm)
+# tests/c/valgrind.supp: false positives in dependencies, each explained there.
 VALGRIND=(valgrind -q --error-exitcode=99 --leak-check=full
-          --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
+          --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+          --suppressions=tests/c/valgrind.supp)
 
 step "compile the C tests (staticlib and cdylib)"
 names=()
