@@ -101,9 +101,6 @@ pub(crate) struct SamplerInner {
     /// Keeps the model alive as long as the sampler, as the header promises; its vocabulary is
     /// what grammars are compiled for.
     pub(crate) model: Arc<ModelInner>,
-    /// The grammar engine's view of the model's vocabulary, built by the first
-    /// `llamette_sampler_set_grammar` and reused by later ones.
-    pub(crate) grammar_vocab: Option<crate::grammar::GrammarVocab>,
 }
 
 /// # Safety
@@ -151,13 +148,7 @@ pub unsafe extern "C" fn llamette_sampler_new(
         };
         let sampler = Sampler::new(model.vocab.n_tokens(), params)?;
         // SAFETY: writable per the contract.
-        unsafe {
-            out.write(into_handle(SamplerInner {
-                sampler,
-                model,
-                grammar_vocab: None,
-            }))
-        };
+        unsafe { out.write(into_handle(SamplerInner { sampler, model })) };
         Ok(())
     })
 }

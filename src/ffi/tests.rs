@@ -3246,3 +3246,37 @@ fn null_arguments_of_the_grammar_calls_are_refused() {
         llamette_model_free(m);
     }
 }
+
+#[test]
+fn a_models_grammar_vocabulary_is_built_once_and_goes_with_the_model() {
+    let m = load(fixture(Q8_0));
+    let inner = m.cast::<model::ModelInner>().cast_const();
+    // SAFETY: a live model handle; the weak reference keeps its address from being reused.
+    let weak = alloc::sync::Arc::downgrade(&unsafe { model::model_arc(m) }.unwrap());
+    assert!(!has_grammar_vocab(inner));
+    let g = gbnf(null(), "root ::= [a-z]+", None).unwrap();
+    let (s1, s2) = (greedy_sampler(m), greedy_sampler(m));
+    ok(set_grammar(s1, g));
+    assert!(has_grammar_vocab(inner));
+    ok(set_grammar(s2, g));
+    // SAFETY: live handles, freed once: the samplers hold the last references to the model.
+    unsafe {
+        llamette_model_free(m);
+        llamette_sampler_free(s1);
+        assert_eq!(weak.strong_count(), 1);
+        llamette_sampler_free(s2);
+    }
+    assert_eq!(weak.strong_count(), 0);
+    // The next lookup (for another model) drops the freed model's entry.
+    let other = load(fixture(Q8_0));
+    let s = greedy_sampler(other);
+    ok(set_grammar(s, g));
+    assert!(!has_grammar_vocab(inner));
+    assert!(has_grammar_vocab(other.cast::<model::ModelInner>()));
+    free_grammar(g);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_sampler_free(s);
+        llamette_model_free(other);
+    }
+}
