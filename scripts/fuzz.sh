@@ -106,6 +106,19 @@ prefixed() {
     { printf "\\$(printf '%03o' "$1")"; cat "$3"; } >"$2"
 }
 
+# One seed per case of tests/fixtures/grammar/$2 (a JSON list): jq filter $3 on the case,
+# its strings joined (`strings4(list)`: the first 4 plain strings of a test list); cases the
+# filter gives nothing for are skipped.
+grammar_seeds() {  # $1: dir, $2: fixture file, $3: jq filter
+    local f=$FIX/grammar/$2 n i
+    local defs='def strings4(l): [l[] | strings] | .[:4]; def strings2(l): [l[] | strings] | .[:2];'
+    n=$(jq length "$f")
+    for i in $(seq 0 $((n - 1))); do
+        jq -j "$defs .[$i] | $3" "$f" >"$1/${2%.json}.$i"
+        [ -s "$1/${2%.json}.$i" ] || rm -f "$1/${2%.json}.$i"
+    done
+}
+
 seed() {  # $1: target
     local t=$1 dir=fuzz/corpus/$1 tmp f i b
     mkdir -p "$dir"
@@ -171,6 +184,31 @@ seed() {  # $1: target
                     done
                 done
             fi ;;
+        grammar)
+            # llama.cpp's example grammars (strings: their own bytes); each GBNF case of its
+            # grammar tests with up to 4 passing and 2 failing strings after a 0 byte; the
+            # parser tests' grammars; the GBNF llama.cpp makes from each schema test.
+            cp "$FIX"/grammar/gbnf/*.gbnf "$dir/"
+            if command -v jq >/dev/null; then
+                grammar_seeds "$dir" integration.json \
+                    'select(.kind == "gbnf") | .grammar, (strings4(.passing) + strings2(.failing) | .[] | "\u0000", .)'
+                grammar_seeds "$dir" parser.json '.grammar'
+                grammar_seeds "$dir" json_schema.json '.grammar // empty'
+            fi ;;
+        json_schema)
+            # Any object, any value, a boolean schema; each schema of llama.cpp's
+            # json-schema-to-grammar tests; each schema case of its grammar tests with up to 4
+            # passing and 2 failing strings after a 0 byte.
+            printf '{"type": "object"}' >"$dir/object.json"
+            printf '{}' >"$dir/any.json"
+            printf 'true' >"$dir/true.json"
+            printf '{"type": "object", "properties": {"name": {"type": "string"}}}\000{"name": "x"}\000{}' \
+                >"$dir/name.json"
+            if command -v jq >/dev/null; then
+                grammar_seeds "$dir" json_schema.json '.schema'
+                grammar_seeds "$dir" integration.json \
+                    'select(.kind == "schema") | .schema, (strings4(.passing) + strings2(.failing) | .[] | "\u0000", .)'
+            fi ;;
         *)
             # A target this script does not know: seed it with the small files and texts.
             for f in $(small_ggufs); do cp "$f" "$dir/"; done
@@ -185,6 +223,7 @@ max_len() {
         gguf_parse) echo 262144 ;;
         vocab) echo 65536 ;;
         model_mutate) echo 4096 ;;
+        grammar|json_schema) echo 16384 ;;
         *) echo "$MAX_LEN_FILE" ;;
     esac
 }

@@ -970,6 +970,113 @@ fn resize_to_shape(t: &mut EditTensor) {
     }
 }
 
+/// The grammar targets' shared part: the input split into a grammar and strings to match, and
+/// the checks run on a grammar that builds.
+#[cfg(feature = "grammar")]
+pub mod grammar_check {
+    use std::sync::OnceLock;
+
+    use llamette::grammar::{Grammar, GrammarVocab};
+    use llamette::sampling::{Candidates, Constraint};
+
+    /// Strings matched per input, and bytes per string.
+    const MAX_STRINGS: usize = 4;
+    const MAX_STRING_LEN: usize = 64;
+
+    /// The end-of-generation token of [`byte_vocab`]; tokens 0..=255 are the bytes.
+    const EOG: u32 = 256;
+
+    /// `data` as [grammar text, lossy UTF-8][0][string][0][string]...: the text and up to
+    /// [`MAX_STRINGS`] strings of at most [`MAX_STRING_LEN`] bytes. Without a 0 byte the
+    /// strings are the text's own first 16 bytes and first 64.
+    pub fn split(data: &[u8]) -> (String, Vec<&[u8]>) {
+        let mut parts = data.split(|&b| b == 0);
+        let head = parts.next().unwrap_or_default();
+        let text = String::from_utf8_lossy(head).into_owned();
+        let mut strings: Vec<&[u8]> = parts
+            .take(MAX_STRINGS)
+            .map(|s| &s[..s.len().min(MAX_STRING_LEN)])
+            .collect();
+        if head.len() == data.len() {
+            strings = vec![&head[..head.len().min(16)], &head[..head.len().min(64)]];
+        }
+        (text, strings)
+    }
+
+    /// One token per byte and an end-of-generation token: the vocabulary on which the
+    /// constraint's masks must agree with `Grammar::accepts_bytes`.
+    fn byte_vocab() -> &'static GrammarVocab {
+        static V: OnceLock<GrammarVocab> = OnceLock::new();
+        V.get_or_init(|| {
+            let bytes: Vec<[u8; 1]> = (0..=255u8).map(|b| [b]).collect();
+            let mut tokens: Vec<&[u8]> = bytes.iter().map(|b| &b[..]).collect();
+            tokens.push(b"</s>");
+            GrammarVocab::from_token_bytes(&tokens, &[EOG], &[EOG]).expect("the byte vocabulary")
+        })
+    }
+
+    /// The tokens `c` allows now (every token offered with the same logit), or `None` when
+    /// it allows none (a named error).
+    fn allowed(c: &mut dyn Constraint) -> Option<Vec<u32>> {
+        let mut cands = Candidates::from_logits(&[0.0; EOG as usize + 1]);
+        match c.apply(&mut cands) {
+            Ok(()) => {
+                assert!(
+                    !cands.is_empty(),
+                    "apply kept no candidate without an error"
+                );
+                Some(cands.iter().map(|d| d.id).collect())
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Matches each string with `Grammar::accepts_bytes` and, when `exact` (no token
+    /// elements, which name other tokens on the byte vocabulary), walks it through a
+    /// constraint on the byte vocabulary: a byte the mask allows is one the engine consumes,
+    /// and after the whole string the end is allowed exactly when the string is accepted.
+    pub fn check(g: &Grammar, strings: &[&[u8]], exact: bool) {
+        let mut c = exact.then(|| {
+            // It compiled for the byte-level check; a vocabulary of bytes is the same one.
+            byte_vocab()
+                .constraint(g)
+                .expect("a grammar that builds compiles for a byte vocabulary")
+        });
+        for s in strings {
+            let accepted = g.accepts_bytes(s).expect("a grammar that builds runs");
+            let Some(c) = c.as_mut() else {
+                continue;
+            };
+            c.reset();
+            let mut consumed = 0;
+            for &b in s.iter() {
+                let Some(ids) = allowed(c) else { break };
+                if !ids.contains(&(b as u32)) {
+                    break;
+                }
+                c.accept(b as u32)
+                    .expect("a token the mask allows is accepted");
+                consumed += 1;
+            }
+            if consumed < s.len() {
+                assert!(
+                    !accepted,
+                    "the mask refuses byte {consumed} of an accepted string {s:?}"
+                );
+                continue;
+            }
+            let end = allowed(c).is_some_and(|ids| ids.contains(&EOG));
+            assert_eq!(
+                end, accepted,
+                "end of generation allowed after {s:?} iff accepts_bytes"
+            );
+            if end {
+                c.accept(EOG).expect("the end, once allowed, is accepted");
+            }
+        }
+    }
+}
+
 /// The fuzz targets' bodies, one module each (`run(data)`): `fuzz_targets/NAME.rs` only calls
 /// `targets::NAME::run`, and `tests/hostile.rs` includes this file to replay committed
 /// findings (`tests/fixtures/hostile/fuzz-NAME-*.bin`) through the very same code.
@@ -1717,7 +1824,62 @@ pub mod targets {
         }
     }
 
-    /// Every target's body by name (`ffi_model` only with the `ffi` feature).
+    /// Arbitrary text as a GBNF grammar: `Grammar::gbnf` (and `Grammar::gbnf_for` with Qwen2's
+    /// vocabulary when the text has a `<`, for token elements by text), then each string
+    /// matched with `accepts_bytes` and walked through the constraint's masks (see
+    /// `grammar_check::check`). Input: [GBNF text][0][string][0][string]...
+    pub mod grammar {
+        /// The target's body: one input.
+        #[cfg(feature = "grammar")]
+        pub fn run(data: &[u8]) {
+            use super::super::{grammar_check, vocabs};
+            use llamette::grammar::Grammar;
+
+            let (text, strings) = grammar_check::split(data);
+            let tokens = text.contains('<');
+            let built = match Grammar::gbnf(&text) {
+                Ok(g) => Some(g),
+                Err(_) if tokens => Grammar::gbnf_for(&text, &vocabs()[3]).ok(),
+                Err(_) => None,
+            };
+            let Some(g) = built else {
+                return;
+            };
+            assert!(g.lark_text().is_some(), "a GBNF grammar has Lark text");
+            grammar_check::check(&g, &strings, !tokens);
+        }
+
+        /// Without the `grammar` feature (tests/hostile.rs in a default build) there is no
+        /// grammar to fuzz: the replay runs nothing.
+        #[cfg(not(feature = "grammar"))]
+        pub fn run(_data: &[u8]) {}
+    }
+
+    /// Arbitrary text as a JSON schema: `Grammar::json_schema`, then each string matched with
+    /// `accepts_bytes` and walked through the constraint's masks (see `grammar_check::check`).
+    /// Input: [schema text][0][string][0][string]...
+    pub mod json_schema {
+        /// The target's body: one input.
+        #[cfg(feature = "grammar")]
+        pub fn run(data: &[u8]) {
+            use super::super::grammar_check;
+            use llamette::grammar::Grammar;
+
+            let (text, strings) = grammar_check::split(data);
+            let Ok(g) = Grammar::json_schema(&text) else {
+                return;
+            };
+            grammar_check::check(&g, &strings, true);
+        }
+
+        /// Without the `grammar` feature (tests/hostile.rs in a default build) there is no
+        /// schema to fuzz: the replay runs nothing.
+        #[cfg(not(feature = "grammar"))]
+        pub fn run(_data: &[u8]) {}
+    }
+
+    /// Every target's body by name (`ffi_model` only with the `ffi` feature; `grammar` and
+    /// `json_schema` run nothing without the `grammar` feature).
     pub fn by_name(name: &str) -> Option<fn(&[u8])> {
         Some(match name {
             "gguf_parse" => gguf_parse::run,
@@ -1729,6 +1891,8 @@ pub mod targets {
             "detokenize" => detokenize::run,
             "chat" => chat::run,
             "state" => state::run,
+            "grammar" => grammar::run,
+            "json_schema" => json_schema::run,
             #[cfg(feature = "ffi")]
             "ffi_model" => ffi_model::run,
             _ => return None,
