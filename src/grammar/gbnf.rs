@@ -199,6 +199,14 @@ impl<'a> Parser<'a> {
             let end = self.int_end(j)?;
             let id = self.int(j, end);
             let id = u32::try_from(id).map_err(|_| self.err(j, "token id is too big"))?;
+            if let Some(v) = self.vocab {
+                if id as usize >= v.n_tokens() {
+                    return Err(self.err(
+                        j,
+                        &format!("token {id} is outside the vocabulary of {}", v.n_tokens()),
+                    ));
+                }
+            }
             if self.at(end) != b']' {
                 return Err(self.err(end, "expecting ']'"));
             }
@@ -662,6 +670,28 @@ fn write_range(out: &mut String, lo: u32, hi: u32) -> bool {
     any
 }
 
+/// The characters (0..=U+10FFFF) outside `ranges`, as sorted inclusive ranges.
+fn complement(ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut r: Vec<(u32, u32)> = ranges
+        .iter()
+        .filter(|(lo, hi)| lo <= hi && *lo <= MAX_CHAR)
+        .map(|&(lo, hi)| (lo, hi.min(MAX_CHAR)))
+        .collect();
+    r.sort_unstable();
+    let mut out = Vec::new();
+    let mut next = 0u32; // the first character not yet covered
+    for (lo, hi) in r {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        next = next.max(hi.saturating_add(1));
+    }
+    if next <= MAX_CHAR {
+        out.push((next, MAX_CHAR));
+    }
+    out
+}
+
 /// A terminal that matches nothing (a character no text can hold).
 const NOTHING: &str = "/[^\\x{0}-\\x{10FFFF}]/";
 
@@ -674,19 +704,22 @@ fn write_elem(out: &mut String, e: &Elem, t: Option<u32>) {
             None => out.push_str(NOTHING),
         },
         Elem::Class { negated, ranges } => {
+            // A negated class is complemented here, over all characters, and written as a
+            // positive class: the surrogate gap split into the items must not come back as
+            // characters of the complement.
+            let wanted = if *negated {
+                complement(ranges)
+            } else {
+                ranges.clone()
+            };
             let mut items = String::new();
-            for &(lo, hi) in ranges {
+            for &(lo, hi) in &wanted {
                 write_range(&mut items, lo, hi);
             }
-            match (negated, items.is_empty()) {
-                (false, true) => out.push_str(NOTHING),
-                (true, true) => out.push_str("/(?s:.)/"),
-                (false, false) => {
-                    let _ = write!(out, "/[{items}]/");
-                }
-                (true, false) => {
-                    let _ = write!(out, "/[^{items}]/");
-                }
+            if items.is_empty() {
+                out.push_str(NOTHING);
+            } else {
+                let _ = write!(out, "/[{items}]/");
             }
         }
         Elem::Any => out.push_str("/(?s:.)/"),

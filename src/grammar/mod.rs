@@ -476,8 +476,15 @@ impl GrammarConstraint {
     }
 
     fn failed(&self, why: impl core::fmt::Display) -> Error {
+        let why = first_line(&why.to_string());
+        // The engine's name for "no token's bytes continue the text".
+        let why = if why.contains("NoExtensionBias") {
+            "no token of the vocabulary continues the text".to_string()
+        } else {
+            why
+        };
         Error::ConstraintFailed {
-            reason: format!("{}: {}", self.what, first_line(&why.to_string())),
+            reason: format!("{}: {why}", self.what),
         }
     }
 }

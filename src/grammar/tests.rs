@@ -53,13 +53,24 @@ fn translation_keeps_one_character_terminals() {
     assert_eq!(
         g.lark_text().unwrap(),
         "start: r0\n\
-         r0: /\\x{68}/ /\\x{E9}/ /[^\\x{61}-\\x{63}]/ /(?s:.)/ (r1){2,3} (r1)? ((r1 | \"\"))*\n\
+         r0: /\\x{68}/ /\\x{E9}/ /[\\x{0}-\\x{60}\\x{64}-\\x{D7FF}\\x{E000}-\\x{10FFFF}]/ /(?s:.)/ (r1){2,3} (r1)? ((r1 | \"\"))*\n\
          r1: /[\\x{30}-\\x{39}]/\n"
     );
     assert!(g.accepts("hézy12").unwrap());
     assert!(g.accepts("héz\n123").unwrap());
     assert!(!g.accepts("héay12").unwrap());
     assert!(!g.accepts("hézy1").unwrap());
+    // Negated classes across the surrogate gap: U+D7FF and U+E000 stay outside.
+    let g = Grammar::gbnf("root ::= [^\\x00-\\uFFFF]").unwrap();
+    assert!(!g.accepts("\u{D7FF}").unwrap() && !g.accepts("\u{E000}").unwrap());
+    assert!(g.accepts("😀").unwrap());
+    let g = Grammar::gbnf("root ::= [^\\uD000-\\uEFFF]").unwrap();
+    assert!(!g.accepts("\u{D7FF}").unwrap() && !g.accepts("\u{E000}").unwrap());
+    assert!(g.accepts("\u{CFFF}").unwrap() && g.accepts("\u{F000}").unwrap());
+    let g = Grammar::gbnf("root ::= [^\\x00-\\U0010FFFF] | \"x\"").unwrap();
+    assert!(!g.accepts("\u{D7FF}").unwrap() && g.accepts("x").unwrap());
+    let g = Grammar::gbnf("root ::= [^a-cx]+").unwrap();
+    assert!(g.accepts("dé\u{10FFFF}").unwrap() && !g.accepts("dx").unwrap());
     // A later definition replaces an earlier one, as in llama.cpp.
     let g = Grammar::gbnf("root ::= \"a\"\nroot ::= \"b\"").unwrap();
     assert!(g.accepts("b").unwrap() && !g.accepts("a").unwrap());
