@@ -12,6 +12,13 @@ The API follows llama-cpp-python::
             stream=True,
         ):
             print(chunk["choices"][0]["delta"].get("content", ""), end="", flush=True)
+        out = llm.create_chat_completion(  # a JSON object (or "schema": {...} for one schema)
+            messages=[{"role": "user", "content": "Name a city and its country in JSON."}],
+            response_format={"type": "json_object"},
+        )
+
+Grammars (:class:`LlamaGrammar`, also importable from ``llamette.llama_grammar`` as from
+``llama_cpp.llama_grammar``) constrain what is generated: ``grammar=`` of the completion calls.
 
 The shared library (``libllamette.so``, built by ``cargo build --release --features ffi``) is
 found through ``$LLAMETTE_LIB``, next to the package, in the source tree's ``target/release``,
@@ -27,6 +34,7 @@ from ._ffi import (
 )
 from ._ffi import lib as _lib
 from .llama import DEFAULT_SEED, DEFAULT_THREADS, Llama, LlamaState, live_handles
+from .llama_grammar import LlamaGrammar
 
 __all__ = [
     "ChatFormat",
@@ -34,6 +42,7 @@ __all__ = [
     "DEFAULT_THREADS",
     "LibraryNotFoundError",
     "Llama",
+    "LlamaGrammar",
     "LlamaState",
     "LlametteError",
     "Status",

@@ -26,6 +26,7 @@ from ctypes import (
     Structure,
     c_bool,
     c_char_p,
+    c_double,
     c_float,
     c_int,
     c_size_t,
@@ -69,6 +70,8 @@ class Status(enum.IntEnum):
     ERR_ABORTED = 11
     ERR_PANIC = 12
     ERR_BAD_STATE = 13
+    ERR_BAD_GRAMMAR = 14
+    ERR_CONSTRAINT = 15
 
 
 class ChatFormat(enum.IntEnum):
@@ -90,6 +93,7 @@ class StopReason(enum.IntEnum):
     CONTEXT_FULL = 3
     CALLBACK = 4
     ABORTED = 5
+    GRAMMAR = 6
 
 
 class KvType(enum.IntEnum):
@@ -231,6 +235,36 @@ class GenerateParams(Structure):
     ]
 
 
+class PerfContextData(Structure):
+    """``LlamettePerfContextData``: llama.cpp's ``llama_perf_context_data``."""
+
+    _fields_ = [
+        ("t_start_ms", c_double),
+        ("t_load_ms", c_double),
+        ("t_p_eval_ms", c_double),
+        ("t_eval_ms", c_double),
+        ("n_p_eval", c_int32),
+        ("n_eval", c_int32),
+        ("n_reused", c_int32),
+    ]
+
+
+#: ``LLAMETTE_MAX_TOP_LOGPROBS``.
+MAX_TOP_LOGPROBS = 20
+
+
+class TokenLogprob(Structure):
+    """``LlametteTokenLogprob``: a token's log-probability and the most likely tokens."""
+
+    _fields_ = [
+        ("token", c_uint32),
+        ("logprob", c_float),
+        ("n_top", c_uint32),
+        ("top_tokens", c_uint32 * MAX_TOP_LOGPROBS),
+        ("top_logprobs", c_float * MAX_TOP_LOGPROBS),
+    ]
+
+
 # Callbacks. The task function is taken as a plain address (c_void_p) so that the parallel
 # callback can cache one ctypes wrapper per address instead of building one per call.
 TaskFn = CFUNCTYPE(None, c_void_p, c_uint32)
@@ -241,6 +275,7 @@ Model_p = c_void_p
 Context_p = c_void_p
 Sampler_p = c_void_p
 Detokenizer_p = c_void_p
+Grammar_p = c_void_p
 
 _S = c_int  # LlametteStatus
 _u32p = POINTER(c_uint32)
@@ -351,6 +386,23 @@ _FUNCTIONS = {
             _u32p,
             POINTER(c_size_t),
         ],
+    ),
+    "llamette_grammar_from_gbnf": (
+        _S,
+        [Model_p, c_char_p, c_size_t, c_char_p, POINTER(Grammar_p)],
+    ),
+    "llamette_grammar_from_json_schema": (_S, [c_char_p, c_size_t, POINTER(Grammar_p)]),
+    "llamette_grammar_from_regex": (_S, [c_char_p, c_size_t, POINTER(Grammar_p)]),
+    "llamette_grammar_json_object": (_S, [POINTER(Grammar_p)]),
+    "llamette_grammar_free": (None, [Grammar_p]),
+    "llamette_sampler_set_grammar": (_S, [Sampler_p, Grammar_p]),
+    "llamette_sampler_accept_sampled": (_S, [Sampler_p, c_uint32]),
+    "llamette_perf_context": (_S, [Context_p, POINTER(PerfContextData)]),
+    "llamette_perf_context_reset": (_S, [Context_p]),
+    "llamette_token_logprobs": (
+        _S,
+        [Context_p, c_uint32, c_uint32, _u32p, POINTER(c_float), c_size_t,
+         POINTER(TokenLogprob)],
     ),
 }
 

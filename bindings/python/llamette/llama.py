@@ -27,8 +27,10 @@ from typing import (
 )
 
 from . import _ffi
+from . import llama_grammar
 from ._ffi import ChatFormat, LlametteError, Status, StopReason, check, lib
 from ._pool import ThreadPool
+from .llama_grammar import LlamaGrammar, grammar_of_response_format
 
 #: llamette's default seed (``llamette_sampler_default_params``): a fixed seed, so runs repeat.
 DEFAULT_SEED = 0xFFFFFFFF
@@ -54,9 +56,14 @@ _live_lock = threading.Lock()
 
 
 def live_handles() -> Dict[str, int]:
-    """How many native models, contexts and thread pools the binding holds right now."""
+    """How many native models, contexts, thread pools and grammars the binding holds right
+    now."""
     with _live_lock:
-        return {k: v for k, v in _live.items() if v}
+        live = {k: v for k, v in _live.items() if v}
+    grammars = llama_grammar.live_grammars()
+    if grammars:
+        live["grammar"] = grammars
+    return live
 
 
 def _count(kind: str, delta: int) -> None:
@@ -127,6 +134,13 @@ class _Messages:
 
 def _ids_array(ids: Sequence[int]):
     return (c_uint32 * max(1, len(ids)))(*ids)
+
+
+def _check_grammar(grammar: Any) -> Optional[LlamaGrammar]:
+    if grammar is not None and not isinstance(grammar, LlamaGrammar):
+        raise TypeError(f"grammar must be a LlamaGrammar, not {type(grammar).__name__} (make "
+                        f"one with LlamaGrammar.from_string or LlamaGrammar.from_json_schema)")
+    return grammar
 
 
 def _finish_reason(reason: StopReason) -> str:
@@ -562,7 +576,8 @@ class Llama:
 
     def _sampler(self, *, temperature: float, top_k: int, top_p: float, min_p: float,
                  repeat_penalty: float, frequency_penalty: float, presence_penalty: float,
-                 seed: Optional[int], logit_bias: Optional[Mapping[int, float]]) -> int:
+                 seed: Optional[int], logit_bias: Optional[Mapping[int, float]],
+                 grammar: Optional[LlamaGrammar] = None) -> int:
         lb = lib()
         p = lb.llamette_sampler_default_params()
         if seed is None:
@@ -586,6 +601,8 @@ class Llama:
                 arr = (c_float * len(toks))(*(float(logit_bias[t]) for t in toks))
                 check(lb.llamette_sampler_set_logit_bias(s.value, _ids_array(toks), arr,
                                                          len(toks)))
+            if grammar is not None:
+                grammar._set_on(s.value, self)
         except BaseException:
             lb.llamette_sampler_free(s.value)
             raise
@@ -622,11 +639,15 @@ class Llama:
         presence_penalty: float = 0.0,
         seed: Optional[int] = None,
         logit_bias: Optional[Mapping[int, float]] = None,
+        grammar: Optional[LlamaGrammar] = None,
     ) -> Iterator[int]:
         """Evaluates ``tokens`` and yields sampled token ids, one at a time, forever: each
         yielded id is evaluated when the iterator is resumed. Stop by leaving the loop (for
         end-of-generation ids see ``llamette_model_is_eog``). ``reset=False`` appends to what
-        the context holds; ``reset=True`` reuses the longest shared prefix."""
+        the context holds; ``reset=True`` reuses the longest shared prefix. With ``grammar``,
+        only tokens it allows are yielded (once the text is complete, only end-of-generation
+        ids); when it allows none, :class:`LlametteError` with ``Status.ERR_CONSTRAINT`` is
+        raised."""
         if not tokens:
             raise ValueError("generate() needs at least one token")
         with self._exclusive():
@@ -635,7 +656,7 @@ class Llama:
                               repeat_penalty=repeat_penalty,
                               frequency_penalty=frequency_penalty,
                               presence_penalty=presence_penalty, seed=seed,
-                              logit_bias=logit_bias)
+                              logit_bias=logit_bias, grammar=grammar)
             try:
                 start = self._reuse_prefix(tokens, s) if reset else 0
                 feed = list(tokens[start:])
@@ -647,7 +668,9 @@ class Llama:
                     check(lb.llamette_sampler_sample(s, self._ctx, byref(tok)),
                           "llamette_sampler_sample")
                     t = tok.value
-                    check(lb.llamette_sampler_accept(s, t))
+                    # Advances the grammar too (history only without one).
+                    check(lb.llamette_sampler_accept_sampled(s, t),
+                          "llamette_sampler_accept_sampled")
                     yield t
                     self._eval([t])
             finally:
@@ -782,6 +805,7 @@ class Llama:
         seed: Optional[int] = None,
         logit_bias: Optional[Mapping[int, float]] = None,
         model: Optional[str] = None,
+        grammar: Optional[LlamaGrammar] = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Completes ``prompt`` (text, tokenized with BOS and special tokens parsed, or ids).
 
@@ -792,6 +816,9 @@ class Llama:
         and the ``finish_reason``. ``max_tokens`` None or <= 0: until the context is full.
         ``finish_reason`` is "stop" (end of generation or a stop string) or "length".
         ``temperature`` <= 0 is greedy; ``seed`` None: the Llama's seed, < 0: a random one.
+        ``grammar`` (a :class:`LlamaGrammar`) constrains the text: it ends with
+        ``finish_reason`` "stop" once the text is a complete match, and also (empty or cut
+        short) when the grammar allows no token.
         """
         if suffix is not None:
             raise NotImplementedError("suffix (fill-in-the-middle) is not supported")
@@ -800,7 +827,8 @@ class Llama:
         ids = self._prompt_ids(prompt)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
-                        presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias)
+                        presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias,
+                        grammar=_check_grammar(grammar))
         head = {
             "id": f"cmpl-{uuid.uuid4()}",
             "object": "text_completion",
@@ -864,6 +892,8 @@ class Llama:
         repeat_penalty: float = 1.1,
         logit_bias: Optional[Mapping[int, float]] = None,
         model: Optional[str] = None,
+        response_format: Optional[Mapping[str, Any]] = None,
+        grammar: Optional[LlamaGrammar] = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Answers a conversation (``[{"role": ..., "content": ...}, ...]``) in the model's chat
         format (or the Llama's ``chat_format``). The prompt is rendered straight to token ids
@@ -874,12 +904,24 @@ class Llama:
         "usage"}``; with ``stream=True``, ``chat.completion.chunk`` dicts whose ``delta`` is
         first ``{"role": "assistant"}``, then ``{"content": piece}``, and ``{}`` with the
         ``finish_reason`` last.
+
+        ``response_format`` constrains the answer as llama-cpp-python does: ``{"type":
+        "json_object"}`` to a JSON object, ``{"type": "json_object", "schema": {...}}`` and
+        OpenAI's ``{"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}`` to
+        JSON that validates against the schema (``{"type": "text"}``: no constraint); it
+        replaces ``grammar``, which otherwise constrains the answer to a
+        :class:`LlamaGrammar`. A schema that cannot be compiled raises :class:`LlametteError`
+        (``Status.ERR_BAD_GRAMMAR``).
         """
+        from_format = grammar_of_response_format(response_format)
+        if from_format is not None:
+            grammar = from_format
         ids = self.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
         stop_tokens = self.chat_stop_tokens()
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
-                        presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias)
+                        presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias,
+                        grammar=_check_grammar(grammar))
         head = {
             "id": f"chatcmpl-{uuid.uuid4()}",
             "created": int(time.time()),

@@ -20,6 +20,8 @@ STRUCTS = {
     "LlametteBatchToken": _ffi.BatchToken,
     "LlametteSamplerParams": _ffi.SamplerParams,
     "LlametteGenerateParams": _ffi.GenerateParams,
+    "LlamettePerfContextData": _ffi.PerfContextData,
+    "LlametteTokenLogprob": _ffi.TokenLogprob,
 }
 
 

@@ -201,4 +201,4 @@ def test_eval_and_logits(tiny):
 
 def test_stop_reason_enum_matches_header():
     assert [r.name for r in StopReason] == ["LENGTH", "EOG", "STRING", "CONTEXT_FULL",
-                                             "CALLBACK", "ABORTED"]
+                                             "CALLBACK", "ABORTED", "GRAMMAR"]
