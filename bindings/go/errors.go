@@ -30,6 +30,8 @@ const (
 	StatusAborted        Status = C.LLAMETTE_ERR_ABORTED
 	StatusPanic          Status = C.LLAMETTE_ERR_PANIC
 	StatusBadState       Status = C.LLAMETTE_ERR_BAD_STATE
+	StatusBadGrammar     Status = C.LLAMETTE_ERR_BAD_GRAMMAR // a grammar, schema or regex that cannot be used
+	StatusConstraint     Status = C.LLAMETTE_ERR_CONSTRAINT  // the grammar allows no token (sampling alone)
 )
 
 // String returns the library's English description of the status.
@@ -81,6 +83,8 @@ var (
 	ErrAllocation     = &Error{Status: StatusAllocation}
 	ErrPanic          = &Error{Status: StatusPanic}
 	ErrBadState       = &Error{Status: StatusBadState}
+	ErrBadGrammar     = &Error{Status: StatusBadGrammar}
+	ErrConstraint     = &Error{Status: StatusConstraint}
 )
 
 // ErrClosed is returned (wrapped) by methods called on a handle after its Close.

@@ -72,6 +72,7 @@ const (
 	StopContextFull StopReason = C.LLAMETTE_STOP_CONTEXT_FULL // no room for another token
 	StopCallback    StopReason = C.LLAMETTE_STOP_CALLBACK     // onPiece returned false
 	StopAborted     StopReason = C.LLAMETTE_STOP_ABORTED      // the context.Context was cancelled
+	StopGrammar     StopReason = C.LLAMETTE_STOP_GRAMMAR      // the sampler's grammar allows no token
 )
 
 func (r StopReason) String() string {
@@ -88,6 +89,8 @@ func (r StopReason) String() string {
 		return "callback"
 	case StopAborted:
 		return "aborted"
+	case StopGrammar:
+		return "grammar"
 	}
 	return fmt.Sprintf("StopReason(%d)", int(r))
 }
@@ -101,6 +104,9 @@ type GenerateOptions struct {
 	// Sampling makes a fresh sampler for the call (the zero value is greedy). Ignored when
 	// Sampler is set.
 	Sampling SamplerOptions
+	// Grammar, when set, constrains the fresh sampler (Sampler.SetGrammar). Ignored when
+	// Sampler is set: set the grammar on that one.
+	Grammar *Grammar
 	// Sampler, when set, is used (and keeps its penalty history and random state) instead.
 	Sampler *Sampler
 }
@@ -111,6 +117,8 @@ type GenerateResult struct {
 	Generated    int    // tokens generated and evaluated (an end-of-generation token is not counted)
 	PromptTokens int    // tokens of the prompt evaluated first
 	Text         string // all the text handed to onPiece
+	// GrammarMessage says, with Reason StopGrammar, why the grammar allowed no token.
+	GrammarMessage string
 }
 
 // genState is what the piece callback sees (through a cgo.Handle).
@@ -174,6 +182,11 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 			return GenerateResult{}, err
 		}
 		defer sampler.Close()
+		if opts.Grammar != nil {
+			if err := sampler.SetGrammar(opts.Grammar); err != nil {
+				return GenerateResult{}, err
+			}
+		}
 	} else if sampler.h == nil {
 		return GenerateResult{}, closedError("Generate")
 	}
@@ -208,9 +221,15 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 
 	var reason C.LlametteStopReason
 	var nGen C.uint32_t
+	var grammarMessage string
 	err = call("Generate", func() uint32 {
-		return uint32(C.lmgo_generate(c.h, sampler.h, tokensPtr(ids), C.size_t(len(ids)), params.p,
+		st := uint32(C.lmgo_generate(c.h, sampler.h, tokensPtr(ids), C.size_t(len(ids)), params.p,
 			C.uintptr_t(handle), &reason, &nGen))
+		if st == C.LLAMETTE_OK && reason == C.LLAMETTE_STOP_GRAMMAR {
+			// Set by this call, on this (locked) thread.
+			grammarMessage = C.GoString(C.llamette_last_error())
+		}
+		return st
 	})
 	if st.panicked {
 		panic(st.panicVal)
@@ -218,7 +237,8 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 	if err != nil {
 		return GenerateResult{PromptTokens: len(ids), Text: st.text.String()}, err
 	}
-	res := GenerateResult{Reason: StopReason(reason), Generated: int(nGen), PromptTokens: len(ids), Text: st.text.String()}
+	res := GenerateResult{Reason: StopReason(reason), Generated: int(nGen), PromptTokens: len(ids), Text: st.text.String(),
+		GrammarMessage: grammarMessage}
 	if res.Reason == StopAborted && ctx.Err() != nil {
 		return res, ctx.Err()
 	}

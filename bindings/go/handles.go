@@ -30,6 +30,7 @@ func liveHandles() map[string]int64 {
 		"detokenizers": liveDetokenizers.Load(),
 		"buffers":      liveBuffers.Load(),
 		"pools":        livePools.Load(),
+		"grammars":     liveGrammars.Load(),
 	}
 }
 
