@@ -38,6 +38,11 @@ public enum LlametteError: Error, Equatable, Sendable {
     case panic(message: String)
     /// A saved state that cannot be restored here (another model, truncated, corrupted).
     case badState(message: String)
+    /// A grammar, JSON schema or regular expression that cannot be used; the message says
+    /// where (line and column).
+    case badGrammar(message: String)
+    /// The sampler's grammar allows no token (or not the one given to `acceptSampled`).
+    case constraint(message: String)
     /// A status this version of the binding does not know (the C API only ever adds codes).
     case unknown(code: Int, message: String)
 
@@ -59,6 +64,8 @@ public enum LlametteError: Error, Equatable, Sendable {
         case LLAMETTE_ERR_ABORTED: self = .aborted(message: message)
         case LLAMETTE_ERR_PANIC: self = .panic(message: message)
         case LLAMETTE_ERR_BAD_STATE: self = .badState(message: message)
+        case LLAMETTE_ERR_BAD_GRAMMAR: self = .badGrammar(message: message)
+        case LLAMETTE_ERR_CONSTRAINT: self = .constraint(message: message)
         default: self = .unknown(code: Int(status.rawValue), message: message)
         }
     }
@@ -79,6 +86,8 @@ public enum LlametteError: Error, Equatable, Sendable {
         case .aborted: return Int(LLAMETTE_ERR_ABORTED.rawValue)
         case .panic: return Int(LLAMETTE_ERR_PANIC.rawValue)
         case .badState: return Int(LLAMETTE_ERR_BAD_STATE.rawValue)
+        case .badGrammar: return Int(LLAMETTE_ERR_BAD_GRAMMAR.rawValue)
+        case .constraint: return Int(LLAMETTE_ERR_CONSTRAINT.rawValue)
         case .unknown(let code, _): return code
         }
     }
@@ -89,7 +98,7 @@ public enum LlametteError: Error, Equatable, Sendable {
         case .nullArgument(let m), .invalidArgument(let m), .badFile(let m), .unsupported(let m),
              .io(let m), .bufferTooSmall(let m), .contextFull(let m), .badToken(let m),
              .badChat(let m), .allocation(let m), .aborted(let m), .panic(let m),
-             .badState(let m), .unknown(_, let m):
+             .badState(let m), .badGrammar(let m), .constraint(let m), .unknown(_, let m):
             return m
         }
     }

@@ -25,15 +25,19 @@ public struct GenerationOptions: Sendable, Equatable {
     public var stopTokens: [Token]
     /// Sampling parameters, for the calls that make their own sampler.
     public var sampling: SamplingOptions
+    /// A grammar for the calls that make their own sampler (`Sampler.setGrammar`); with a
+    /// sampler given, set it on that one.
+    public var grammar: Grammar?
 
     public init(
         maxTokens: Int? = nil, stopStrings: [String] = [], stopTokens: [Token] = [],
-        sampling: SamplingOptions = SamplingOptions()
+        sampling: SamplingOptions = SamplingOptions(), grammar: Grammar? = nil
     ) {
         self.maxTokens = maxTokens
         self.stopStrings = stopStrings
         self.stopTokens = stopTokens
         self.sampling = sampling
+        self.grammar = grammar
     }
 }
 
@@ -51,7 +55,12 @@ public enum StopReason: Sendable, Equatable {
     case callback
     /// The abort flag was raised.
     case aborted
+    /// The sampler's grammar allows no token; the message says why. (A grammar that is
+    /// complete ends with `endOfGeneration`.)
+    case grammar(String)
 
+    /// Reads `llamette_last_error()` for `.grammar`: call it right after the generation, on
+    /// its thread.
     init(_ reason: LlametteStopReason) {
         switch reason {
         case LLAMETTE_STOP_LENGTH: self = .length
@@ -59,6 +68,7 @@ public enum StopReason: Sendable, Equatable {
         case LLAMETTE_STOP_STRING: self = .stopString
         case LLAMETTE_STOP_CONTEXT_FULL: self = .contextFull
         case LLAMETTE_STOP_CALLBACK: self = .callback
+        case LLAMETTE_STOP_GRAMMAR: self = .grammar(String(cString: llamette_last_error()))
         default: self = .aborted
         }
     }
@@ -165,6 +175,7 @@ extension Context {
             }
         }
         try check(status)
+        // Right after the call, on its thread: `.grammar` reads llamette_last_error().
         return GenerationSummary(stopReason: StopReason(reason), generatedTokens: Int(generated))
     }
 
@@ -176,7 +187,7 @@ extension Context {
         abortFlag: AbortFlag? = nil, onPiece: (String) -> Bool
     ) throws -> GenerationSummary {
         let (ids, resolved) = try resolve(prompt, options)
-        let sampler = try Sampler(model: model, options: options.sampling)
+        let sampler = try Sampler(model: model, options: options)
         return try generate(ids, sampler: sampler, options: resolved, abortFlag: abortFlag, onPiece: onPiece)
     }
 
@@ -193,7 +204,7 @@ extension Context {
     public func generate(_ prompt: Prompt, options: GenerationOptions = GenerationOptions()) -> AsyncThrowingStream<String, Error> {
         stream { context, abortFlag, onPiece in
             let (ids, resolved) = try context.resolve(prompt, options)
-            let sampler = try Sampler(model: context.model, options: options.sampling)
+            let sampler = try Sampler(model: context.model, options: options)
             return try context.generate(ids, sampler: sampler, options: resolved, abortFlag: abortFlag, onPiece: onPiece)
         }
     }
@@ -244,5 +255,13 @@ extension Context {
             thread.stackSize = 8 << 20 // as a main thread's; GCD's default is smaller
             thread.start()
         }
+    }
+}
+
+extension Sampler {
+    /// A sampler made from `options.sampling`, constrained by `options.grammar` if any.
+    convenience init(model: Model, options: GenerationOptions) throws {
+        try self.init(model: model, options: options.sampling)
+        if let grammar = options.grammar { try setGrammar(grammar) }
     }
 }

@@ -287,4 +287,81 @@ final class LlametteTests: XCTestCase {
                      serial.seconds / 0.4, dispatch.seconds / 0.4, Int(dispatch.calls), perCall * 1e6))
         XCTAssertGreaterThan(dispatch.calls, 0)
     }
+
+    // Grammars: the tiny model's greedy texts equal the C ABI tests' (tests/c/test_grammar.c).
+    func testGrammarsConstrainGeneration() throws {
+        let model = try Model(path: tinyModelPath)
+        let g = try golden("tiny-codellama.q8_0").cases[0]
+        let cases: [(Grammar, String)] = [
+            (try Grammar(gbnf: "root ::= word (\" \" word){2} \".\"\nword ::= [a-z]{1,6}\n"), "orsw obli byoukb."),
+            (try Grammar(regex: "[0-9]{3}-[A-Z]{2}"), "290-ER"),
+            (try Grammar.jsonObject(), "{}"),
+        ]
+        for (grammar, want) in cases {
+            let context = try Context(model: model, options: ContextOptions(contextLength: 256))
+            var text = ""
+            let summary = try context.generate(
+                .tokens(g.prompt), options: GenerationOptions(maxTokens: 64, sampling: .greedy, grammar: grammar)
+            ) { piece in
+                text += piece
+                return true
+            }
+            XCTAssertEqual(text, want)
+            XCTAssertEqual(summary.stopReason, .endOfGeneration)
+        }
+
+        // An empty language stops at once; sampling alone throws .constraint.
+        let nothing = try Grammar(regex: #"[^\s\S]"#)
+        let context = try Context(model: model, options: ContextOptions(contextLength: 256))
+        let summary = try context.generate(
+            .tokens(g.prompt), options: GenerationOptions(maxTokens: 8, sampling: .greedy, grammar: nothing)
+        ) { _ in true }
+        guard case .grammar(let why) = summary.stopReason else { return XCTFail("\(summary)") }
+        XCTAssertTrue(why.contains("regular expression"), why)
+        XCTAssertEqual(summary.generatedTokens, 0)
+        let sampler = try Sampler(model: model, options: .greedy)
+        try sampler.setGrammar(nothing)
+        XCTAssertThrowsError(try sampler.sample(from: context)) { error in
+            guard let e = error as? LlametteError, case .constraint = e else { return XCTFail("\(error)") }
+        }
+        try sampler.setGrammar(nil)
+        XCTAssertNoThrow(try sampler.sample(from: context))
+    }
+
+    func testGrammarSamplerLoopAndErrors() throws {
+        let model = try Model(path: tinyModelPath)
+        let g = try golden("tiny-codellama.q8_0").cases[0]
+        XCTAssertThrowsError(try Grammar(gbnf: #"root ::= "a" b"#)) { error in
+            guard let e = error as? LlametteError, case .badGrammar = e else { return XCTFail("\(error)") }
+            XCTAssertEqual(e.code, 14)
+            XCTAssertTrue(e.message.contains("GBNF line 1, column 14: undefined rule 'b'"), e.message)
+        }
+        XCTAssertThrowsError(try Grammar(jsonSchema: "{\"type\": }")) { error in
+            guard let e = error as? LlametteError, case .badGrammar = e else { return XCTFail("\(error)") }
+            XCTAssertTrue(e.message.contains("JSON schema line 1, column "), e.message)
+        }
+        XCTAssertNoThrow(try Grammar(gbnf: #"start ::= "a""#, root: "start"))
+
+        // Two digits, a space and <step> (a token written by text: the model resolves it).
+        let step = #"root ::= [0-9] [0-9] " " <step>"#
+        XCTAssertThrowsError(try Grammar(gbnf: step))
+        let sampler = try Sampler(model: model, options: .greedy)
+        try sampler.setGrammar(try Grammar(gbnf: step, model: model))
+        let context = try Context(model: model, options: ContextOptions(contextLength: 64))
+        try context.evaluate(g.prompt)
+        var ids: [Token] = []
+        while ids.count < 8 {
+            let t = try sampler.sample(from: context)
+            ids.append(t)
+            if try model.isEndOfGeneration(t) { break }
+            XCTAssertThrowsError(try sampler.acceptSampled(100)) { error in
+                guard let e = error as? LlametteError, case .constraint = e else { return XCTFail("\(error)") }
+            }
+            try sampler.acceptSampled(t)
+            try context.evaluate([t])
+        }
+        XCTAssertEqual(ids.count, 5)
+        XCTAssertEqual(ids[3], 1023)
+        XCTAssertEqual(try model.detokenize(Array(ids[2...2])), " ")
+    }
 }
