@@ -17,7 +17,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use super::tests::{assert_close, ids, logits, probs, L5, L5_P_SORTED, TOL};
+use super::tests::{assert_close, ids, logits, probs, pseudo_logits, L5, L5_P_SORTED, TOL};
 use super::*;
 use crate::gguf::writer::MetaValue;
 use crate::gguf::{GgufFile, ValueType, Writer};
@@ -28,14 +28,6 @@ const NEG: f32 = f32::NEG_INFINITY;
 /// Logits `logf(p)` for the probabilities of llama.cpp's `test-sampling.cpp` cases.
 fn log_probs(p: &[f32]) -> Vec<f32> {
     p.iter().map(|&x| stages::logf(x)).collect()
-}
-
-/// Deterministic logits in [-8, 8) from splitmix64.
-fn pseudo_logits(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| (rng::splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 8.0)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

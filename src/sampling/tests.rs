@@ -178,7 +178,7 @@ fn top_k_on_a_large_vocabulary_matches_a_full_sort() {
 }
 
 /// Deterministic logits in [-8, 8) from splitmix64.
-fn pseudo_logits(n: usize, seed: u64) -> Vec<f32> {
+pub(super) fn pseudo_logits(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
     (0..n)
         .map(|_| (rng::splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32 * 16.0 - 8.0)
