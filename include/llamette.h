@@ -534,6 +534,86 @@ typedef struct LlametteGenerateParams {
 } LlametteGenerateParams;
 
 /**
+ * A token's log-probability and the most likely tokens at its step.
+ *
+ * The layout never changes (a later field would be another struct).
+ */
+typedef struct LlametteTokenLogprob {
+  /**
+   * The token asked about.
+   */
+  uint32_t token;
+  /**
+   * Its log-probability (`-INFINITY` for a token a bias of `-INFINITY` banned).
+   */
+  float logprob;
+  /**
+   * How many entries of `top_tokens`/`top_logprobs` are filled.
+   */
+  uint32_t n_top;
+  /**
+   * The most likely tokens, most likely first (ties: lower id first).
+   */
+  uint32_t top_tokens[LLAMETTE_MAX_TOP_LOGPROBS];
+  /**
+   * Their log-probabilities.
+   */
+  float top_logprobs[LLAMETTE_MAX_TOP_LOGPROBS];
+} LlametteTokenLogprob;
+
+/**
+ * Receives each generated token as it is chosen, before its text (which may be held back
+ * while it could begin a stop string): its id and, when `n_logprobs >= 0`, its
+ * log-probability with alternatives (`logprob` valid only during the call; NULL otherwise).
+ * Also called for the token that completes a stop string (counted in `n_generated`, its text
+ * not handed out), never for the end-of-generation token that stops. Return false to stop
+ * after this token, whose text is still handed out (`LLAMETTE_STOP_CALLBACK`; ignored for the
+ * token that completed a stop string). It must not
+ * unwind or `longjmp` out, and must not call llamette on the same context or sampler.
+ */
+typedef bool (*LlametteTokenFn)(void *user,
+                                uint32_t token,
+                                const struct LlametteTokenLogprob *logprob);
+
+/**
+ * Parameters of `llamette_generate_ex`, extensible: get them from
+ * `llamette_generate_default_params_ex` (which sets `size`) and change the fields you need.
+ * `size` is `sizeof(LlametteGenerateParamsEx)` as the caller was compiled: later versions only
+ * append fields; a size this library does not know is `LLAMETTE_ERR_INVALID_ARGUMENT`.
+ */
+typedef struct LlametteGenerateParamsEx {
+  /**
+   * `sizeof(LlametteGenerateParamsEx)`; set by `llamette_generate_default_params_ex`.
+   */
+  size_t size;
+  /**
+   * The stop rules and abort flag, as `llamette_generate` takes them.
+   */
+  struct LlametteGenerateParams base;
+  /**
+   * Keep the longest start of `prompt` the context holds, as `llamette_generate_reusing`
+   * does (`prompt` is then the whole sequence, at least one token); default false.
+   */
+  bool reuse_prefix;
+  /**
+   * Log-probabilities for `on_token`: < 0 none (default -1); 0 to
+   * `LLAMETTE_MAX_TOP_LOGPROBS` (more is clamped): each token's log-probability with that
+   * many alternatives, from the distribution `llamette_token_logprobs` describes (the
+   * logits with the sampler's logit biases, before penalties, grammar, truncation and
+   * temperature).
+   */
+  int32_t n_logprobs;
+  /**
+   * Receives each generated token (see `LlametteTokenFn`); NULL: none.
+   */
+  LlametteTokenFn on_token;
+  /**
+   * Passed to `on_token` as it is.
+   */
+  void *token_user;
+} LlametteGenerateParamsEx;
+
+/**
  * Receives generated text: `len` bytes of complete UTF-8 characters at `text` (also
  * NUL-terminated), valid only during the call; never empty. Return false to stop. It must not
  * unwind or `longjmp` out, and must not call llamette on the same context or sampler.
@@ -591,32 +671,109 @@ typedef struct LlamettePerfContextData {
 } LlamettePerfContextData;
 
 /**
- * A token's log-probability and the most likely tokens at its step.
+ * Sampling parameters, extensible: `llamette_sampler_new_ex` takes these. Get them from
+ * `llamette_sampler_default_params_ex` (which sets `size`) and change the fields you need.
  *
- * The layout never changes (a later field would be another struct).
+ * `size` is `sizeof(LlametteSamplerParamsEx)` as the caller was compiled: later versions only
+ * append fields; a size this library does not know is `LLAMETTE_ERR_INVALID_ARGUMENT`.
+ *
+ * The chain is llama.cpp's (`common_sampler`): logit bias, penalties, DRY, top-n-sigma,
+ * top-k, typical-p, top-p, min-p, XTC, temperature (dynamic where `dynatemp_range > 0`), the
+ * seeded draw; with `mirostat` 1 or 2: logit bias, temperature, mirostat (which draws). A
+ * grammar (`llamette_sampler_set_grammar`) masks before all of them, a host logits processor
+ * (`llamette_sampler_set_logits_processor`) runs first on the raw logits.
  */
-typedef struct LlametteTokenLogprob {
+typedef struct LlametteSamplerParamsEx {
   /**
-   * The token asked about.
+   * `sizeof(LlametteSamplerParamsEx)`; set by `llamette_sampler_default_params_ex`.
    */
-  uint32_t token;
+  size_t size;
   /**
-   * Its log-probability (`-INFINITY` for a token a bias of `-INFINITY` banned).
+   * The fields of `LlametteSamplerParams` (seed, top-k, top-p, min-p, temperature,
+   * penalties, min-keep), with the same meanings and defaults.
    */
-  float logprob;
+  struct LlametteSamplerParams base;
   /**
-   * How many entries of `top_tokens`/`top_logprobs` are filled.
+   * Locally typical sampling's cumulative probability (default 1.0: off; 1.0 or more
+   * disables it).
    */
-  uint32_t n_top;
+  float typ_p;
   /**
-   * The most likely tokens, most likely first (ties: lower id first).
+   * Keep the logits within `top_n_sigma` standard deviations of the largest (default -1.0:
+   * off; `<= 0` disables it).
    */
-  uint32_t top_tokens[LLAMETTE_MAX_TOP_LOGPROBS];
+  float top_n_sigma;
   /**
-   * Their log-probabilities.
+   * XTC: the chance per step of removing the most likely tokens (default 0.0: off).
    */
-  float top_logprobs[LLAMETTE_MAX_TOP_LOGPROBS];
-} LlametteTokenLogprob;
+  float xtc_probability;
+  /**
+   * XTC: the probability from which a token counts as a top choice (default 0.1; above 0.5
+   * disables XTC).
+   */
+  float xtc_threshold;
+  /**
+   * Dynamic temperature: the temperature ranges over `temp ± dynatemp_range` by the
+   * normalised entropy (default 0.0: off).
+   */
+  float dynatemp_range;
+  /**
+   * Dynamic temperature's exponent (default 1.0).
+   */
+  float dynatemp_exponent;
+  /**
+   * 0: the default chain (default); 1: mirostat; 2: mirostat 2.0. Other values are
+   * `LLAMETTE_ERR_INVALID_ARGUMENT`.
+   */
+  uint32_t mirostat;
+  /**
+   * Mirostat's target surprise (default 5.0); finite.
+   */
+  float mirostat_tau;
+  /**
+   * Mirostat's learning rate (default 0.1); finite.
+   */
+  float mirostat_eta;
+  /**
+   * DRY's multiplier (default 0.0: off); finite.
+   */
+  float dry_multiplier;
+  /**
+   * DRY's base (default 1.75; below 1.0 disables DRY); finite.
+   */
+  float dry_base;
+  /**
+   * DRY penalises a token that would make a repetition longer than this (default 2); at
+   * most `INT32_MAX`.
+   */
+  uint32_t dry_allowed_length;
+  /**
+   * How many recent tokens DRY searches (default 64; 0 disables DRY; llama.cpp's `-1`, the
+   * context size, is for the caller to resolve); at most `INT32_MAX`.
+   */
+  uint32_t dry_penalty_last_n;
+  /**
+   * DRY's sequence breakers, NUL-terminated UTF-8 strings (a token containing one is never
+   * penalised and no repetition spans it); NULL: llama.cpp's defaults `"\n"`, `":"`, `"\""`,
+   * `"*"`. Copied by `llamette_sampler_new_ex`.
+   */
+  const char *const *dry_sequence_breakers;
+  /**
+   * Number of `dry_sequence_breakers` (0 with a non-NULL array: no breakers).
+   */
+  size_t n_dry_sequence_breakers;
+} LlametteSamplerParamsEx;
+
+/**
+ * A host logits processor: called once per sampling step with the step's logits, `n_vocab`
+ * of them indexed by token id, after the grammar's mask (a token the grammar forbids is
+ * `-INFINITY`) and before the logit bias and the rest of the chain, where llama-cpp-python
+ * runs its `logits_processor`. It changes them in place (`-INFINITY` bans a token; raising a
+ * token the grammar forbids has no effect). `logits` is valid only during the call. It runs
+ * on the thread that samples (`llamette_sampler_sample`, `llamette_generate`), must not unwind
+ * or `longjmp` out, and must not call llamette with the same sampler.
+ */
+typedef void (*LlametteLogitsProcessorFn)(void *user, float *logits, size_t n_vocab);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1798,6 +1955,15 @@ void llamette_sampler_reset(struct LlametteSampler *s);
 void llamette_sampler_free(struct LlametteSampler *s);
 
 /**
+ * Returns the default `llamette_generate_ex` parameters: `size` set; no token limit
+ * (`n_predict` -1), no stop tokens or strings, no abort flag; no prefix reuse; no
+ * log-probabilities (`n_logprobs` -1); no token callback.
+ *
+ * Thread safety: any thread.
+ */
+struct LlametteGenerateParamsEx llamette_generate_default_params_ex(void);
+
+/**
  * Evaluates `prompt` after what the context holds, then samples, evaluates and hands out text
  * token by token until a stop rule fires, the callback returns false, or the abort flag is
  * raised. Exactly what `llamette_sampler_sample` + `llamette_sampler_accept_sampled` +
@@ -1871,6 +2037,34 @@ enum LlametteStatus llamette_generate_reusing(struct LlametteContext *c,
                                               enum LlametteStopReason *reason,
                                               uint32_t *n_generated,
                                               size_t *n_reused);
+
+/**
+ * As `llamette_generate` (or, with `p->reuse_prefix`, `llamette_generate_reusing`), with a
+ * callback for each generated token and its log-probabilities (`p->on_token`,
+ * `p->n_logprobs`): what a host needs for OpenAI's and llama-cpp-python's `logprobs`. `p` may
+ * be NULL (the defaults of `llamette_generate_default_params_ex`). `*n_reused` (may be NULL):
+ * how many prompt tokens were kept (0 without `reuse_prefix`); written only on success.
+ *
+ * Returns as `llamette_generate`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for a `p->size` this
+ * library does not know and, with `reuse_prefix`, an empty prompt (before anything changes).
+ *
+ * Thread safety: as `llamette_generate`.
+ *
+ * # Safety
+ *
+ * As `llamette_generate_reusing`, with `p` readable for `p->size` bytes (or NULL) and
+ * `p->on_token` behaving as `LlametteTokenFn` says.
+ */
+enum LlametteStatus llamette_generate_ex(struct LlametteContext *c,
+                                         struct LlametteSampler *s,
+                                         const uint32_t *prompt,
+                                         size_t n_prompt,
+                                         const struct LlametteGenerateParamsEx *p,
+                                         LlamettePieceFn on_piece,
+                                         void *user,
+                                         enum LlametteStopReason *reason,
+                                         uint32_t *n_generated,
+                                         size_t *n_reused);
 
 /**
  * Parses a GBNF grammar (llama.cpp's `grammars/README.md` syntax and rules).
@@ -2084,6 +2278,92 @@ enum LlametteStatus llamette_token_logprobs(const struct LlametteContext *c,
                                             const float *biases,
                                             size_t n_bias,
                                             struct LlametteTokenLogprob *out);
+
+/**
+ * Evaluates `tokens` after what the context holds (in steps of `n_batch`) and writes to
+ * `out[i]` the log-probability of `tokens[i]` given everything before it, with its `n_top`
+ * most likely alternatives (at most `LLAMETTE_MAX_TOP_LOGPROBS`; more is clamped): the
+ * prompt log-probabilities of llama-cpp-python's `echo=True, logprobs=N`, from the same
+ * distribution as `llamette_token_logprobs` (`n_bias` biases added). When the context held
+ * nothing, no logits predict `tokens[0]`: `out[0]` then has `logprob` NaN and `n_top` 0.
+ * Afterwards the context holds the tokens and its logits are the last one's, so generation
+ * can continue (`llamette_generate` with `n_prompt` 0; record the tokens in the sampler with
+ * `llamette_sampler_accept` first).
+ *
+ * The context must keep every position's logits (`logits_all` in its parameters).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`c`, `out` or `tokens` with
+ * `n_tokens > 0`, a bias array with `n_bias > 0`); `LLAMETTE_ERR_INVALID_ARGUMENT` (no
+ * `logits_all`; `n_tokens` 0); `LLAMETTE_ERR_BAD_TOKEN`; `LLAMETTE_ERR_CONTEXT_FULL`;
+ * `LLAMETTE_ERR_PANIC`. On failure the context holds what it held plus the steps evaluated
+ * before the failure, and `out` is unspecified.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `tokens` readable and `out` writable for
+ * `n_tokens` elements; `bias_tokens` and `biases` readable for `n_bias` elements.
+ */
+enum LlametteStatus llamette_prompt_logprobs(struct LlametteContext *c,
+                                             const uint32_t *tokens,
+                                             size_t n_tokens,
+                                             uint32_t n_top,
+                                             const uint32_t *bias_tokens,
+                                             const float *biases,
+                                             size_t n_bias,
+                                             struct LlametteTokenLogprob *out);
+
+/**
+ * Returns the default extensible sampling parameters: `size` set, `base` as
+ * `llamette_sampler_default_params`, and llama.cpp's defaults for the rest (every extra stage
+ * off; DRY's default breakers).
+ *
+ * Thread safety: any thread.
+ */
+struct LlametteSamplerParamsEx llamette_sampler_default_params_ex(void);
+
+/**
+ * As `llamette_sampler_new`, with the extensible parameters (NULL: the defaults of
+ * `llamette_sampler_default_params_ex`). With DRY enabled, its breakers are matched against
+ * every token's text here (as `llama_sampler_init_dry` does).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+ * `p->size` this library does not know; penalties out of range as for
+ * `llamette_sampler_new`; `mirostat` not 0, 1 or 2; `mirostat_tau`, `mirostat_eta`,
+ * `dry_multiplier` or `dry_base` not finite; `dry_allowed_length` or `dry_penalty_last_n` over
+ * `INT32_MAX`; a breaker that is not UTF-8); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread; the new sampler is then used by one thread at a time.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `p` readable for `p->size` bytes (or NULL) with
+ * its breaker array as documented; `out` writable.
+ */
+enum LlametteStatus llamette_sampler_new_ex(const struct LlametteModel *m,
+                                            const struct LlametteSamplerParamsEx *p,
+                                            struct LlametteSampler **out);
+
+/**
+ * Sets (or, with `f` NULL, removes) the sampler's logits processor: `f(user, logits, n_vocab)`
+ * runs once per sampling step (see `LlametteLogitsProcessorFn`). Setting one allocates its
+ * `n_vocab` floats here; sampling allocates nothing more. It stays when biases are set and on
+ * reset.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT` (`s`); `LLAMETTE_ERR_ALLOCATION`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per sampler.
+ *
+ * # Safety
+ *
+ * `s` must be a live sampler handle (or NULL); `f` must behave as `LlametteLogitsProcessorFn`
+ * says, with `user`, for as long as the sampler holds it.
+ */
+enum LlametteStatus llamette_sampler_set_logits_processor(struct LlametteSampler *s,
+                                                          LlametteLogitsProcessorFn f,
+                                                          void *user);
 
 #ifdef __cplusplus
 }  // extern "C"

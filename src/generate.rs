@@ -109,6 +109,8 @@ pub struct Generation<'c, 'm> {
     /// Alternatives to report with each token's log-probability (`None`: no log-probabilities).
     logprobs: Option<usize>,
     last_logprob: Option<TokenLogprob>,
+    /// The token the last step sampled.
+    last_token: Option<u32>,
 }
 
 impl<'c, 'm> Generation<'c, 'm> {
@@ -130,6 +132,7 @@ impl<'c, 'm> Generation<'c, 'm> {
             done: false,
             logprobs: None,
             last_logprob: None,
+            last_token: None,
         }
     }
 
@@ -150,6 +153,14 @@ impl<'c, 'm> Generation<'c, 'm> {
         self.last_logprob.as_ref()
     }
 
+    /// The token the last [`next`](Self::next) sampled: the one [`Step::Token`] carries, the
+    /// one that completed a stop string (counted in [`n_generated`](Self::n_generated) but not
+    /// handed out as a step), or the end-of-generation token that ended it (not counted).
+    /// `None` before the first step and when the last step sampled nothing.
+    pub fn last_token(&self) -> Option<u32> {
+        self.last_token
+    }
+
     /// Evaluates prompt tokens (after whatever the context already holds) and records them in
     /// the sampler's history for the repetition penalties.
     pub fn feed(&mut self, tokens: &[u32], par: &dyn Parallel) -> Result<()> {
@@ -168,6 +179,8 @@ impl<'c, 'm> Generation<'c, 'm> {
     /// Samples the next token from the last logits, evaluates it, and returns its text, or
     /// ends the generation. After [`Step::Done`] every call returns `Done` again with no text.
     pub fn next(&mut self, par: &dyn Parallel) -> Result<Step> {
+        self.last_token = None;
+        self.last_logprob = None;
         if self.done {
             return Ok(self.finish(StopReason::Length));
         }
@@ -189,6 +202,7 @@ impl<'c, 'm> Generation<'c, 'm> {
             }
             Err(e) => return Err(e),
         };
+        self.last_token = Some(id);
         if let Some(n_top) = self.logprobs {
             self.last_logprob = logprobs(
                 self.ctx.logits(),

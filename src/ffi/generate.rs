@@ -63,7 +63,7 @@ impl LlametteSamplerParams {
         }
     }
 
-    fn to_rust(self) -> SamplerParams {
+    pub(crate) fn to_rust(self) -> SamplerParams {
         SamplerParams {
             seed: self.seed,
             top_k: self.top_k as usize,
@@ -101,6 +101,9 @@ pub(crate) struct SamplerInner {
     /// Keeps the model alive as long as the sampler, as the header promises; its vocabulary is
     /// what grammars are compiled for.
     pub(crate) model: Arc<ModelInner>,
+    /// The host's logits processor (`llamette_sampler_set_logits_processor`), kept to set on a
+    /// rebuilt sampler.
+    pub(crate) processor: Option<super::sampler_ex::HostCallback>,
 }
 
 /// # Safety
@@ -148,7 +151,13 @@ pub unsafe extern "C" fn llamette_sampler_new(
         };
         let sampler = Sampler::new(model.vocab.n_tokens(), params)?;
         // SAFETY: writable per the contract.
-        unsafe { out.write(into_handle(SamplerInner { sampler, model })) };
+        unsafe {
+            out.write(into_handle(SamplerInner {
+                sampler,
+                model,
+                processor: None,
+            }))
+        };
         Ok(())
     })
 }
@@ -189,13 +198,20 @@ pub unsafe extern "C" fn llamette_sampler_set_logit_bias(
             logit_bias: tokens.iter().copied().zip(biases.iter().copied()).collect(),
             ..inner.sampler.params().clone()
         };
-        // `Sampler` takes its biases at construction: rebuild it, replay the history and carry
-        // the grammar over in its state.
-        let mut sampler = Sampler::new(n_vocab, params)?;
-        for t in inner.sampler.history().iter() {
+        // `Sampler` takes its biases at construction: rebuild it (with DRY's breakers as they
+        // were), replay the histories and carry the grammar over in its state and the logits
+        // processor.
+        let breakers = inner.sampler.dry_breakers().clone();
+        let mut sampler = Sampler::with_dry_breakers(n_vocab, params, breakers)?;
+        // Both histories hold the latest tokens: the longer one holds the other.
+        let (h, d) = (inner.sampler.history(), inner.sampler.dry_history());
+        for t in if d.len() > h.len() { d } else { h }.iter() {
             sampler.accept(t);
         }
         sampler.set_constraint(inner.sampler.constraint().map(|c| c.box_clone()));
+        if let Some(cb) = inner.processor {
+            sampler.set_logits_processor(Some(super::sampler_ex::host_processor(cb, n_vocab)?));
+        }
         inner.sampler = sampler;
         Ok(())
     })
@@ -356,6 +372,91 @@ pub struct LlametteGenerateParams {
     pub abort_flag: *const VolatileU32,
 }
 
+/// Receives each generated token as it is chosen, before its text (which may be held back
+/// while it could begin a stop string): its id and, when `n_logprobs >= 0`, its
+/// log-probability with alternatives (`logprob` valid only during the call; NULL otherwise).
+/// Also called for the token that completes a stop string (counted in `n_generated`, its text
+/// not handed out), never for the end-of-generation token that stops. Return false to stop
+/// after this token, whose text is still handed out (`LLAMETTE_STOP_CALLBACK`; ignored for the
+/// token that completed a stop string). It must not
+/// unwind or `longjmp` out, and must not call llamette on the same context or sampler.
+pub type LlametteTokenFn = Option<
+    unsafe extern "C" fn(
+        user: *mut c_void,
+        token: u32,
+        logprob: *const super::logprobs::LlametteTokenLogprob,
+    ) -> bool,
+>;
+
+/// Parameters of `llamette_generate_ex`, extensible: get them from
+/// `llamette_generate_default_params_ex` (which sets `size`) and change the fields you need.
+/// `size` is `sizeof(LlametteGenerateParamsEx)` as the caller was compiled: later versions only
+/// append fields; a size this library does not know is `LLAMETTE_ERR_INVALID_ARGUMENT`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct LlametteGenerateParamsEx {
+    /// `sizeof(LlametteGenerateParamsEx)`; set by `llamette_generate_default_params_ex`.
+    pub size: usize,
+    /// The stop rules and abort flag, as `llamette_generate` takes them.
+    pub base: LlametteGenerateParams,
+    /// Keep the longest start of `prompt` the context holds, as `llamette_generate_reusing`
+    /// does (`prompt` is then the whole sequence, at least one token); default false.
+    pub reuse_prefix: bool,
+    /// Log-probabilities for `on_token`: < 0 none (default -1); 0 to
+    /// `LLAMETTE_MAX_TOP_LOGPROBS` (more is clamped): each token's log-probability with that
+    /// many alternatives, from the distribution `llamette_token_logprobs` describes (the
+    /// logits with the sampler's logit biases, before penalties, grammar, truncation and
+    /// temperature).
+    pub n_logprobs: i32,
+    /// Receives each generated token (see `LlametteTokenFn`); NULL: none.
+    pub on_token: LlametteTokenFn,
+    /// Passed to `on_token` as it is.
+    pub token_user: *mut c_void,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(core::mem::size_of::<LlametteGenerateParamsEx>() == 88);
+
+/// Returns the default `llamette_generate_ex` parameters: `size` set; no token limit
+/// (`n_predict` -1), no stop tokens or strings, no abort flag; no prefix reuse; no
+/// log-probabilities (`n_logprobs` -1); no token callback.
+///
+/// Thread safety: any thread.
+#[no_mangle]
+pub extern "C" fn llamette_generate_default_params_ex() -> LlametteGenerateParamsEx {
+    LlametteGenerateParamsEx {
+        size: core::mem::size_of::<LlametteGenerateParamsEx>(),
+        base: LlametteGenerateParams {
+            n_predict: -1,
+            stop_tokens: ptr::null(),
+            n_stop_tokens: 0,
+            stop_strings: ptr::null(),
+            stop_string_lens: ptr::null(),
+            n_stop_strings: 0,
+            abort_flag: ptr::null(),
+        },
+        reuse_prefix: false,
+        n_logprobs: -1,
+        on_token: None,
+        token_user: ptr::null_mut(),
+    }
+}
+
+/// What `generate_impl` does per token besides the text: the host's token callback and the
+/// alternatives it gets.
+#[derive(Clone, Copy)]
+struct TokenSink {
+    on_token: LlametteTokenFn,
+    user: *mut c_void,
+    n_logprobs: Option<usize>,
+}
+
+const NO_TOKENS: TokenSink = TokenSink {
+    on_token: None,
+    user: ptr::null_mut(),
+    n_logprobs: None,
+};
+
 /// The stop rules of C parameters (NULL: only the model's end-of-generation tokens).
 ///
 /// # Safety
@@ -467,6 +568,7 @@ pub unsafe extern "C" fn llamette_generate(
             (prompt, n_prompt),
             p,
             (on_piece, user),
+            NO_TOKENS,
             out,
         )
     }
@@ -521,6 +623,83 @@ pub unsafe extern "C" fn llamette_generate_reusing(
             (prompt, n_prompt),
             p,
             (on_piece, user),
+            NO_TOKENS,
+            out,
+        )
+    }
+}
+
+/// As `llamette_generate` (or, with `p->reuse_prefix`, `llamette_generate_reusing`), with a
+/// callback for each generated token and its log-probabilities (`p->on_token`,
+/// `p->n_logprobs`): what a host needs for OpenAI's and llama-cpp-python's `logprobs`. `p` may
+/// be NULL (the defaults of `llamette_generate_default_params_ex`). `*n_reused` (may be NULL):
+/// how many prompt tokens were kept (0 without `reuse_prefix`); written only on success.
+///
+/// Returns as `llamette_generate`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for a `p->size` this
+/// library does not know and, with `reuse_prefix`, an empty prompt (before anything changes).
+///
+/// Thread safety: as `llamette_generate`.
+///
+/// # Safety
+///
+/// As `llamette_generate_reusing`, with `p` readable for `p->size` bytes (or NULL) and
+/// `p->on_token` behaving as `LlametteTokenFn` says.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn llamette_generate_ex(
+    c: *mut LlametteContext,
+    s: *mut LlametteSampler,
+    prompt: *const u32,
+    n_prompt: usize,
+    p: *const LlametteGenerateParamsEx,
+    on_piece: LlamettePieceFn,
+    user: *mut c_void,
+    reason: *mut LlametteStopReason,
+    n_generated: *mut u32,
+    n_reused: *mut usize,
+) -> LlametteStatus {
+    let name = "llamette_generate_ex";
+    let mut ex = llamette_generate_default_params_ex();
+    if !p.is_null() {
+        // Read `size` alone first: a caller's struct of another size must not be read whole.
+        // SAFETY: non-NULL, its first field readable per the contract.
+        let size = unsafe { core::ptr::addr_of!((*p).size).read() };
+        if size != core::mem::size_of::<LlametteGenerateParamsEx>() {
+            return guard(name, || {
+                Err(Fail::invalid(format!(
+                    "`p->size` is {size}, this library knows sizeof(LlametteGenerateParamsEx) = \
+                     {} (set it with llamette_generate_default_params_ex)",
+                    core::mem::size_of::<LlametteGenerateParamsEx>()
+                )))
+            });
+        }
+        // SAFETY: readable for `size` bytes, the whole struct, per the contract.
+        ex = unsafe { *p };
+    }
+    if ex.reuse_prefix && n_prompt == 0 && !c.is_null() && !s.is_null() {
+        return guard(name, || {
+            Err(Fail::invalid(
+                "the prompt is empty: reuse_prefix needs the whole sequence".to_string(),
+            ))
+        });
+    }
+    let sink = TokenSink {
+        on_token: ex.on_token,
+        user: ex.token_user,
+        n_logprobs: usize::try_from(ex.n_logprobs).ok(),
+    };
+    let out = (reason, n_generated, n_reused);
+    // SAFETY: the caller's contract is this function's; `ex.base` is a readable copy.
+    unsafe {
+        generate_impl(
+            name,
+            ex.reuse_prefix,
+            c,
+            s,
+            (prompt, n_prompt),
+            &ex.base,
+            (on_piece, user),
+            sink,
             out,
         )
     }
@@ -540,6 +719,7 @@ unsafe fn generate_impl(
     (prompt, n_prompt): (*const u32, usize),
     p: *const LlametteGenerateParams,
     (on_piece, user): (LlamettePieceFn, *mut c_void),
+    sink: TokenSink,
     (reason, n_generated, n_reused): (*mut LlametteStopReason, *mut u32, *mut usize),
 ) -> LlametteStatus {
     use LlametteStopReason::*;
@@ -581,6 +761,20 @@ unsafe fn generate_impl(
         };
         let prompt = &prompt[kept..];
         let mut g = Generation::new(context, &model.vocab, &mut sampler.sampler, rules);
+        if let Some(n) = sink.n_logprobs {
+            g = g.with_logprobs(n);
+        }
+        // The host's token callback for the token the last step chose; true: go on.
+        let tell = |g: &Generation<'_, '_>, id: u32| -> bool {
+            let Some(f) = sink.on_token else {
+                return true;
+            };
+            let lp = g.last_logprob().map(super::logprobs::to_c);
+            let lp_ptr = lp.as_ref().map_or(ptr::null(), |l| l as *const _);
+            // SAFETY: the host's callback, with the meaning `LlametteTokenFn` documents; the
+            // log-probability lives until it returns.
+            unsafe { f(sink.user, id, lp_ptr) }
+        };
         let stop = if aborted() {
             LLAMETTE_STOP_ABORTED
         } else {
@@ -592,12 +786,16 @@ unsafe fn generate_impl(
                     break LLAMETTE_STOP_ABORTED;
                 }
                 match g.next(par)? {
-                    Step::Token { text, .. } => {
-                        if !emit(text) {
+                    Step::Token { id, text } => {
+                        let go_on = tell(&g, id);
+                        if !emit(text) || !go_on {
                             break LLAMETTE_STOP_CALLBACK;
                         }
                     }
                     Step::Done { reason, text } => {
+                        if let (StopReason::StopString(_), Some(id)) = (&reason, g.last_token()) {
+                            tell(&g, id);
+                        }
                         emit(text);
                         break match reason {
                             StopReason::Length => LLAMETTE_STOP_LENGTH,

@@ -55,6 +55,8 @@ pub mod grammar;
 pub mod perf;
 
 pub mod logprobs;
+/// The rest of llama.cpp's samplers: extensible parameters and a host logits processor.
+pub mod sampler_ex;
 
 #[cfg(test)]
 mod tests;

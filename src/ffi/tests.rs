@@ -3280,3 +3280,599 @@ fn a_models_grammar_vocabulary_is_built_once_and_goes_with_the_model() {
         llamette_model_free(other);
     }
 }
+
+// ---- generation with token callbacks and log-probabilities; prompt log-probabilities ----
+
+/// What the token callback saw (the `token_user` of `collect_tokens`).
+#[derive(Default)]
+struct Tokens {
+    seen: Vec<(u32, Option<LlametteTokenLogprob>)>,
+    /// Return false after this many tokens.
+    stop_after: Option<usize>,
+}
+
+unsafe extern "C" fn collect_tokens(
+    user: *mut c_void,
+    token: u32,
+    lp: *const LlametteTokenLogprob,
+) -> bool {
+    // SAFETY: `user` is the test's `Tokens`; `lp` is NULL or valid during the call.
+    let t = unsafe { &mut *user.cast::<Tokens>() };
+    t.seen.push((token, unsafe { lp.as_ref() }.copied()));
+    t.stop_after != Some(t.seen.len())
+}
+
+fn generate_ex(
+    c: *mut LlametteContext,
+    s: *mut LlametteSampler,
+    prompt: &[u32],
+    p: &mut LlametteGenerateParamsEx,
+    tokens: &mut Tokens,
+    pieces: &mut Pieces,
+) -> (LlametteStatus, LlametteStopReason, u32, usize) {
+    p.on_token = Some(collect_tokens);
+    p.token_user = (tokens as *mut Tokens).cast();
+    let (mut reason, mut n, mut reused) = (LLAMETTE_STOP_LENGTH, u32::MAX, usize::MAX);
+    // SAFETY: live handles, valid arrays, the callbacks' users are the test's.
+    let status = unsafe {
+        llamette_generate_ex(
+            c,
+            s,
+            prompt.as_ptr(),
+            prompt.len(),
+            p,
+            Some(collect_pieces),
+            (pieces as *mut Pieces).cast(),
+            &mut reason,
+            &mut n,
+            &mut reused,
+        )
+    };
+    (status, reason, n, reused)
+}
+
+#[test]
+fn generate_ex_hands_each_token_its_logprobs() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(128, false));
+    let s = greedy_sampler(m);
+    let mut p = llamette_generate_default_params_ex();
+    assert_eq!(p.size, core::mem::size_of::<LlametteGenerateParamsEx>());
+    assert_eq!(
+        (p.n_logprobs, p.reuse_prefix, p.base.n_predict),
+        (-1, false, -1)
+    );
+    p.base.n_predict = 8;
+    p.n_logprobs = 5;
+    let (mut toks, mut pieces) = (Tokens::default(), Pieces::default());
+    let (st, reason, n, reused) = generate_ex(c, s, &g.prompt, &mut p, &mut toks, &mut pieces);
+    ok(st);
+    assert_eq!((reason, n, reused), (LLAMETTE_STOP_LENGTH, 8, 0));
+    let ids: Vec<u32> = toks.seen.iter().map(|t| t.0).collect();
+    assert_eq!(ids, g.greedy[..8]);
+    assert_eq!(pieces.text, text_of(m, &g.greedy[..8]));
+    // The same log-probabilities as asking llamette_token_logprobs before each evaluation.
+    let c2 = new_context(m, &params(128, false));
+    ok(eval(c2, &g.prompt));
+    for (i, (id, lp)) in toks.seen.iter().enumerate() {
+        let lp = lp.expect("n_logprobs 5 gives every token its log-probability");
+        let mut want = core::mem::MaybeUninit::<LlametteTokenLogprob>::uninit();
+        // SAFETY: a live context, no biases, a writable out.
+        ok(unsafe { llamette_token_logprobs(c2, *id, 5, null(), null(), 0, want.as_mut_ptr()) });
+        // SAFETY: written on success.
+        assert_eq!(lp, unsafe { want.assume_init() }, "token {i}");
+        assert_eq!(
+            (lp.n_top, lp.top_tokens[0]),
+            (5, *id),
+            "greedy: the best is the token"
+        );
+        assert!(lp.logprob < 0.0 && lp.logprob > -20.0);
+        ok(eval(c2, &[*id]));
+    }
+
+    // A stop string made of the first five tokens' text ends at the fifth: it is reported
+    // (and counted), none of the text is handed out.
+    let stop = text_of(m, &g.greedy[..5]);
+    let stops = [stop.as_ptr().cast::<c_char>()];
+    let lens = [stop.len()];
+    let mut p = llamette_generate_default_params_ex();
+    p.base.n_predict = 16;
+    p.base.stop_strings = stops.as_ptr();
+    p.base.stop_string_lens = lens.as_ptr();
+    p.base.n_stop_strings = 1;
+    // SAFETY: a live context.
+    ok(unsafe { llamette_context_truncate(c, 0) });
+    // SAFETY: a live sampler.
+    unsafe { llamette_sampler_reset(s) };
+    let (mut toks, mut pieces) = (Tokens::default(), Pieces::default());
+    let (st, reason, n, _) = generate_ex(c, s, &g.prompt, &mut p, &mut toks, &mut pieces);
+    ok(st);
+    assert_eq!((reason, n), (LLAMETTE_STOP_STRING, 5));
+    let ids: Vec<(u32, bool)> = toks.seen.iter().map(|t| (t.0, t.1.is_some())).collect();
+    let want: Vec<(u32, bool)> = g.greedy[..5].iter().map(|&t| (t, false)).collect();
+    assert_eq!(ids, want, "no log-probabilities without n_logprobs");
+    assert_eq!(pieces.text, "");
+
+    // The token callback stops after three tokens; with reuse the whole prompt but its last
+    // token is kept from the run above.
+    let mut p = llamette_generate_default_params_ex();
+    p.reuse_prefix = true;
+    // SAFETY: a live sampler.
+    unsafe { llamette_sampler_reset(s) };
+    let (mut toks, mut pieces) = (
+        Tokens {
+            stop_after: Some(3),
+            ..Tokens::default()
+        },
+        Pieces::default(),
+    );
+    let (st, reason, n, reused) = generate_ex(c, s, &g.prompt, &mut p, &mut toks, &mut pieces);
+    ok(st);
+    assert_eq!(
+        (reason, n, reused),
+        (LLAMETTE_STOP_CALLBACK, 3, g.prompt.len() - 1)
+    );
+    assert_eq!(
+        toks.seen.iter().map(|t| t.0).collect::<Vec<_>>(),
+        g.greedy[..3]
+    );
+
+    // A size this library does not know; reuse with an empty prompt.
+    let mut p = llamette_generate_default_params_ex();
+    p.size += 8;
+    let (mut toks, mut pieces) = (Tokens::default(), Pieces::default());
+    let (st, ..) = generate_ex(c, s, &g.prompt, &mut p, &mut toks, &mut pieces);
+    assert_eq!(st, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(
+        last_error().contains("sizeof(LlametteGenerateParamsEx)"),
+        "{}",
+        last_error()
+    );
+    let mut p = llamette_generate_default_params_ex();
+    p.reuse_prefix = true;
+    let (st, ..) = generate_ex(c, s, &[], &mut p, &mut toks, &mut pieces);
+    assert_eq!(st, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(toks.seen.is_empty());
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_sampler_free(s);
+        llamette_context_free(c);
+        llamette_context_free(c2);
+        llamette_model_free(m);
+    }
+}
+
+#[test]
+fn prompt_logprobs_come_from_every_positions_logits() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let mut pp = params(128, true);
+    pp.n_batch = 4; // several steps: the first token of each is predicted by the step before
+    let c = new_context(m, &pp);
+    let n = g.prompt.len();
+    assert!(n > 4);
+    let mut out = vec![
+        LlametteTokenLogprob {
+            token: 0,
+            logprob: 0.0,
+            n_top: 0,
+            top_tokens: [0; 20],
+            top_logprobs: [0.0; 20],
+        };
+        n
+    ];
+    // SAFETY: a live context, the prompt, `n` entries to write.
+    ok(unsafe {
+        llamette_prompt_logprobs(
+            c,
+            g.prompt.as_ptr(),
+            n,
+            3,
+            null(),
+            null(),
+            0,
+            out.as_mut_ptr(),
+        )
+    });
+    // SAFETY: a live context.
+    assert_eq!(unsafe { llamette_context_n_past(c) } as usize, n);
+    assert_eq!((out[0].token, out[0].n_top), (g.prompt[0], 0));
+    assert!(out[0].logprob.is_nan(), "nothing predicts the first token");
+    for (i, r) in out.iter().enumerate().take(n).skip(1) {
+        let want = crate::sampling::logprobs(&g.all_logits[i - 1], &[], g.prompt[i], 3).unwrap();
+        assert_eq!((r.token, r.n_top), (g.prompt[i], 3), "position {i}");
+        // llama.cpp's logits (bit for bit on x86-64; the margin allows another libm).
+        assert!((r.logprob - want.logprob).abs() < 1e-3, "position {i}");
+        assert_eq!(
+            r.top_tokens[..3],
+            want.top().iter().map(|t| t.0).collect::<Vec<_>>()[..],
+            "position {i}"
+        );
+    }
+    // The context's logits are the last token's: generation continues from them.
+    assert_logits(&logits(c), &g.last_logits);
+    // Once the context holds tokens, the first is predicted by its last logits.
+    let want = crate::sampling::logprobs(&logits(c), &[], g.greedy[0], 2).unwrap();
+    // SAFETY: as above, one entry.
+    ok(unsafe {
+        llamette_prompt_logprobs(
+            c,
+            g.greedy.as_ptr(),
+            1,
+            2,
+            null(),
+            null(),
+            0,
+            out.as_mut_ptr(),
+        )
+    });
+    assert_eq!((out[0].logprob, out[0].n_top), (want.logprob, 2));
+    assert_eq!(out[0].top_tokens[0], g.greedy[0]);
+
+    // Errors: no logits_all, no tokens, NULL out.
+    let c2 = new_context(m, &params(64, false));
+    // SAFETY: live contexts; the calls fail before writing.
+    unsafe {
+        let s = llamette_prompt_logprobs(
+            c2,
+            g.prompt.as_ptr(),
+            n,
+            3,
+            null(),
+            null(),
+            0,
+            out.as_mut_ptr(),
+        );
+        assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("logits_all"), "{}", last_error());
+        let s = llamette_prompt_logprobs(
+            c,
+            g.prompt.as_ptr(),
+            0,
+            3,
+            null(),
+            null(),
+            0,
+            out.as_mut_ptr(),
+        );
+        assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+        let s = llamette_prompt_logprobs(c, g.prompt.as_ptr(), n, 3, null(), null(), 0, null_mut());
+        assert_eq!(s, LLAMETTE_ERR_NULL_ARGUMENT);
+        llamette_context_free(c);
+        llamette_context_free(c2);
+        llamette_model_free(m);
+    }
+}
+
+// ---- the rest of the samplers; host logits processors ----
+
+use super::sampler_ex::*;
+
+/// `n` tokens drawn from the same logits (none accepted).
+fn draws(s: *mut LlametteSampler, c: *const LlametteContext, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|_| {
+            let mut t = u32::MAX;
+            // SAFETY: live handles.
+            ok(unsafe { llamette_sampler_sample(s, c, &mut t) });
+            t
+        })
+        .collect()
+}
+
+fn sampler_ex(
+    m: *const LlametteModel,
+    p: &LlametteSamplerParamsEx,
+) -> Result<*mut LlametteSampler, LlametteStatus> {
+    let mut s = null_mut();
+    // SAFETY: a live model, a valid params struct.
+    match unsafe { llamette_sampler_new_ex(m, p, &mut s) } {
+        LLAMETTE_OK => Ok(s),
+        e => {
+            assert!(s.is_null(), "out untouched on failure");
+            Err(e)
+        }
+    }
+}
+
+#[test]
+fn extensible_sampler_params_reach_every_stage() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(64, false));
+    ok(eval(c, &g.prompt));
+    let d = llamette_sampler_default_params_ex();
+    let r = crate::sampling::SamplerParams::default();
+    assert_eq!(d.size, core::mem::size_of::<LlametteSamplerParamsEx>());
+    assert_eq!(d.base, llamette_sampler_default_params());
+    assert_eq!(
+        (
+            d.typ_p,
+            d.top_n_sigma,
+            d.xtc_probability,
+            d.xtc_threshold,
+            d.dynatemp_range
+        ),
+        (
+            r.typ_p,
+            r.top_n_sigma,
+            r.xtc_probability,
+            r.xtc_threshold,
+            r.dynatemp_range
+        )
+    );
+    assert_eq!(
+        (
+            d.mirostat,
+            d.mirostat_tau,
+            d.mirostat_eta,
+            d.dry_multiplier,
+            d.dry_base
+        ),
+        (
+            r.mirostat,
+            r.mirostat_tau,
+            r.mirostat_eta,
+            r.dry_multiplier,
+            r.dry_base
+        )
+    );
+    assert_eq!((d.dry_allowed_length, d.dry_penalty_last_n), (2, 64));
+    assert!(d.dry_sequence_breakers.is_null());
+
+    // The defaults draw what llamette_sampler_new's do.
+    let mut base = llamette_sampler_default_params();
+    base.seed = 7;
+    base.temp = 1.5;
+    let mut s1 = null_mut();
+    // SAFETY: a live model.
+    ok(unsafe { llamette_sampler_new(m, &base, &mut s1) });
+    let s2 = sampler_ex(m, &LlametteSamplerParamsEx { base, ..d }).unwrap();
+    let a = draws(s1, c, 12);
+    assert_eq!(a, draws(s2, c, 12));
+
+    // Each extra stage: the C sampler draws exactly what the Rust one with the same
+    // parameters draws.
+    let lg = logits(c);
+    let cases: [(&str, LlametteSamplerParamsEx); 5] = [
+        (
+            "mirostat 2",
+            LlametteSamplerParamsEx {
+                base,
+                mirostat: 2,
+                mirostat_tau: 3.0,
+                ..d
+            },
+        ),
+        (
+            "mirostat 1",
+            LlametteSamplerParamsEx {
+                base,
+                mirostat: 1,
+                mirostat_eta: 0.3,
+                ..d
+            },
+        ),
+        (
+            "typical",
+            LlametteSamplerParamsEx {
+                base,
+                typ_p: 0.5,
+                ..d
+            },
+        ),
+        (
+            "xtc",
+            LlametteSamplerParamsEx {
+                base,
+                xtc_probability: 0.5,
+                xtc_threshold: 0.05,
+                ..d
+            },
+        ),
+        (
+            "top-n-sigma, dynatemp",
+            LlametteSamplerParamsEx {
+                base,
+                top_n_sigma: 1.0,
+                dynatemp_range: 0.5,
+                ..d
+            },
+        ),
+    ];
+    for (what, p) in cases {
+        let s = sampler_ex(m, &p).unwrap();
+        // SAFETY: a live handle made here.
+        let params = unsafe { super::generate::sampler_mut(s) }
+            .unwrap()
+            .sampler
+            .params()
+            .clone();
+        let mut rust = crate::sampling::Sampler::new(lg.len(), params).unwrap();
+        let want: Vec<u32> = (0..12).map(|_| rust.sample(&lg).unwrap()).collect();
+        let got = draws(s, c, 12);
+        assert_eq!(got, want, "{what}");
+        assert_ne!(got, a, "{what} changes the draws");
+        // SAFETY: made here, freed once.
+        unsafe { llamette_sampler_free(s) };
+    }
+
+    // DRY with its breakers: the defaults, given ones, none.
+    let dry = LlametteSamplerParamsEx {
+        base,
+        dry_multiplier: 0.8,
+        ..d
+    };
+    let breakers = |s: *mut LlametteSampler| {
+        // SAFETY: a live handle made here.
+        unsafe { super::generate::sampler_mut(s) }
+            .unwrap()
+            .sampler
+            .params()
+            .dry_sequence_breakers
+            .clone()
+    };
+    let s = sampler_ex(m, &dry).unwrap();
+    assert_eq!(breakers(s), ["\n", ":", "\"", "*"]);
+    // SAFETY: made here, freed once.
+    unsafe { llamette_sampler_free(s) };
+    let given = [c"ab".as_ptr(), c"\xc3\xa9".as_ptr()];
+    let s = sampler_ex(
+        m,
+        &LlametteSamplerParamsEx {
+            dry_sequence_breakers: given.as_ptr(),
+            n_dry_sequence_breakers: 2,
+            ..dry
+        },
+    )
+    .unwrap();
+    assert_eq!(breakers(s), ["ab", "é"]);
+    // The breakers survive new logit biases.
+    let (bt, bv) = ([1u32], [1.0f32]);
+    // SAFETY: a live sampler, arrays of one.
+    ok(unsafe { llamette_sampler_set_logit_bias(s, bt.as_ptr(), bv.as_ptr(), 1) });
+    assert_eq!(breakers(s), ["ab", "é"]);
+    // SAFETY: made here, freed once.
+    unsafe { llamette_sampler_free(s) };
+    let s = sampler_ex(
+        m,
+        &LlametteSamplerParamsEx {
+            dry_sequence_breakers: given.as_ptr(),
+            n_dry_sequence_breakers: 0,
+            ..dry
+        },
+    )
+    .unwrap();
+    assert!(breakers(s).is_empty());
+    // SAFETY: made here, freed once.
+    unsafe { llamette_sampler_free(s) };
+
+    // Refused: another size, mirostat 3, a NaN DRY base, a breaker that is not UTF-8, NULL.
+    let bad_utf8 = [c"\xff".as_ptr()];
+    let refused: [(&str, LlametteSamplerParamsEx); 4] = [
+        (
+            "sizeof(LlametteSamplerParamsEx)",
+            LlametteSamplerParamsEx {
+                size: d.size - 4,
+                ..d
+            },
+        ),
+        ("mirostat", LlametteSamplerParamsEx { mirostat: 3, ..d }),
+        (
+            "dry_base",
+            LlametteSamplerParamsEx {
+                dry_base: f32::NAN,
+                ..dry
+            },
+        ),
+        (
+            "dry_sequence_breakers[0]",
+            LlametteSamplerParamsEx {
+                dry_sequence_breakers: bad_utf8.as_ptr(),
+                n_dry_sequence_breakers: 1,
+                ..dry
+            },
+        ),
+    ];
+    for (what, p) in refused {
+        assert_eq!(
+            sampler_ex(m, &p),
+            Err(LLAMETTE_ERR_INVALID_ARGUMENT),
+            "{what}"
+        );
+        assert!(last_error().contains(what), "{what}: {}", last_error());
+    }
+    let mut s = null_mut();
+    // SAFETY: NULL arguments are refused.
+    unsafe {
+        assert_eq!(
+            llamette_sampler_new_ex(null(), &d, &mut s),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        assert_eq!(
+            llamette_sampler_new_ex(m, &d, null_mut()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        // NULL parameters: the defaults.
+        ok(llamette_sampler_new_ex(m, null(), &mut s));
+        llamette_sampler_free(s);
+        llamette_sampler_free(s1);
+        llamette_sampler_free(s2);
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
+
+/// The `user` of `ban_processor`: the token to ban, and what the processor saw.
+struct Ban {
+    token: u32,
+    calls: usize,
+    n_vocab: usize,
+    first_logits: Vec<f32>,
+}
+
+unsafe extern "C" fn ban_processor(user: *mut c_void, logits: *mut f32, n: usize) {
+    // SAFETY: `user` is the test's `Ban`; `logits` holds `n` floats during the call.
+    let b = unsafe { &mut *user.cast::<Ban>() };
+    let logits = unsafe { core::slice::from_raw_parts_mut(logits, n) };
+    b.calls += 1;
+    b.n_vocab = n;
+    if b.first_logits.is_empty() {
+        b.first_logits = logits.to_vec();
+    }
+    logits[b.token as usize] = f32::NEG_INFINITY;
+}
+
+#[test]
+fn a_host_logits_processor_sees_the_raw_logits_and_can_ban_tokens() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let c = new_context(m, &params(64, false));
+    ok(eval(c, &g.prompt));
+    let lg = logits(c);
+    let s = greedy_sampler(m);
+    let best = g.greedy[0];
+    assert_eq!(draws(s, c, 1), [best]);
+    let mut rest = lg.clone();
+    rest[best as usize] = f32::NEG_INFINITY;
+    let second = argmax(&rest);
+    let mut ban = Ban {
+        token: best,
+        calls: 0,
+        n_vocab: 0,
+        first_logits: Vec::new(),
+    };
+    // SAFETY: a live sampler; `ban` outlives its use below.
+    ok(unsafe {
+        llamette_sampler_set_logits_processor(s, Some(ban_processor), (&mut ban as *mut Ban).cast())
+    });
+    assert_eq!(draws(s, c, 2), [second, second]);
+    assert_eq!((ban.calls, ban.n_vocab), (2, lg.len()));
+    assert_eq!(ban.first_logits, lg, "the raw logits, before the bias");
+    // It stays through new biases (which run after it) and a reset.
+    let (bt, bv) = ([second], [-100.0f32]);
+    // SAFETY: a live sampler, arrays of one.
+    ok(unsafe { llamette_sampler_set_logit_bias(s, bt.as_ptr(), bv.as_ptr(), 1) });
+    // SAFETY: a live sampler.
+    unsafe { llamette_sampler_reset(s) };
+    rest[second as usize] = f32::NEG_INFINITY;
+    assert_eq!(draws(s, c, 1), [argmax(&rest)]);
+    assert_eq!(ban.calls, 3);
+    assert_eq!(ban.first_logits, lg);
+    // Removed: the bias alone.
+    // SAFETY: a live sampler.
+    ok(unsafe { llamette_sampler_set_logits_processor(s, None, null_mut()) });
+    assert_eq!(draws(s, c, 1), [best]);
+    assert_eq!(ban.calls, 3);
+    // SAFETY: NULL is refused; live handles freed once.
+    unsafe {
+        assert_eq!(
+            llamette_sampler_set_logits_processor(null_mut(), None, null_mut()),
+            LLAMETTE_ERR_NULL_ARGUMENT
+        );
+        llamette_sampler_free(s);
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}
