@@ -265,6 +265,52 @@ class TokenLogprob(Structure):
     ]
 
 
+
+class SamplerParamsEx(Structure):
+    """``LlametteSamplerParamsEx`` (``size`` is set by ``llamette_sampler_default_params_ex``):
+    the rest of llama.cpp's samplers around the ``LlametteSamplerParams`` in ``base``."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("base", SamplerParams),
+        ("typ_p", c_float),
+        ("top_n_sigma", c_float),
+        ("xtc_probability", c_float),
+        ("xtc_threshold", c_float),
+        ("dynatemp_range", c_float),
+        ("dynatemp_exponent", c_float),
+        ("mirostat", c_uint32),
+        ("mirostat_tau", c_float),
+        ("mirostat_eta", c_float),
+        ("dry_multiplier", c_float),
+        ("dry_base", c_float),
+        ("dry_allowed_length", c_uint32),
+        ("dry_penalty_last_n", c_uint32),
+        ("dry_sequence_breakers", POINTER(c_char_p)),
+        ("n_dry_sequence_breakers", c_size_t),
+    ]
+
+
+#: ``LlametteTokenFn``: each generated token with its logprob (NULL when none were asked).
+TokenFn = CFUNCTYPE(c_bool, c_void_p, c_uint32, POINTER(TokenLogprob))
+#: ``LlametteLogitsProcessorFn``: the raw logits, changed in place by the host.
+LogitsProcessorFn = CFUNCTYPE(None, c_void_p, POINTER(c_float), c_size_t)
+
+
+class GenerateParamsEx(Structure):
+    """``LlametteGenerateParamsEx`` (``size`` is set by
+    ``llamette_generate_default_params_ex``)."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("base", GenerateParams),
+        ("reuse_prefix", c_bool),
+        ("n_logprobs", c_int32),
+        ("on_token", TokenFn),
+        ("token_user", c_void_p),
+    ]
+
+
 # Callbacks. The task function is taken as a plain address (c_void_p) so that the parallel
 # callback can cache one ctypes wrapper per address instead of building one per call.
 TaskFn = CFUNCTYPE(None, c_void_p, c_uint32)
@@ -403,6 +449,30 @@ _FUNCTIONS = {
         _S,
         [Context_p, c_uint32, c_uint32, _u32p, POINTER(c_float), c_size_t,
          POINTER(TokenLogprob)],
+    ),
+    "llamette_prompt_logprobs": (
+        _S,
+        [Context_p, _u32p, c_size_t, c_uint32, _u32p, POINTER(c_float), c_size_t,
+         POINTER(TokenLogprob)],
+    ),
+    "llamette_sampler_default_params_ex": (SamplerParamsEx, []),
+    "llamette_sampler_new_ex": (_S, [Model_p, POINTER(SamplerParamsEx), POINTER(Sampler_p)]),
+    "llamette_sampler_set_logits_processor": (_S, [Sampler_p, LogitsProcessorFn, c_void_p]),
+    "llamette_generate_default_params_ex": (GenerateParamsEx, []),
+    "llamette_generate_ex": (
+        _S,
+        [
+            Context_p,
+            Sampler_p,
+            _u32p,
+            c_size_t,
+            POINTER(GenerateParamsEx),
+            PieceFn,
+            c_void_p,
+            POINTER(c_int),
+            _u32p,
+            POINTER(c_size_t),
+        ],
     ),
 }
 

@@ -143,6 +143,78 @@ def _check_grammar(grammar: Any) -> Optional[LlamaGrammar]:
     return grammar
 
 
+def _processors(logits_processor: Any) -> List[Callable]:
+    """llama-cpp-python's ``logits_processor``: a ``LogitsProcessorList`` (a list of callables),
+    any list of them, or one callable; None: none."""
+    if logits_processor is None:
+        return []
+    if callable(logits_processor) and not isinstance(logits_processor, (list, tuple)):
+        return [logits_processor]
+    out = list(logits_processor)
+    for f in out:
+        if not callable(f):
+            raise TypeError(f"logits_processor entries must be callable, not {type(f).__name__}")
+    return out
+
+
+def _processor_callback(processors: List[Callable], ids: List[int],
+                        errors: List[BaseException]):
+    """The ``LlametteLogitsProcessorFn`` running llama-cpp-python's processors: each is called
+    as ``f(input_ids, scores)`` with the ids so far (``ids``: the prompt and the tokens
+    generated) and the raw logits, and returns the new scores (it may also change ``scores``
+    in place and return it). With numpy, ``input_ids`` is an ``intc`` array and ``scores`` a
+    ``float32`` array over the library's own buffer (as llama-cpp-python passes them);
+    without, both are lists. An exception is kept in ``errors`` (the generation stops and
+    re-raises it)."""
+    try:
+        import numpy as np  # type: ignore
+    except ImportError:  # pragma: no cover - numpy is optional
+        np = None
+
+    def fn(_user, logits, n):
+        if errors:
+            return
+        try:
+            if np is not None:
+                scores = np.ctypeslib.as_array(logits, shape=(n,))
+                input_ids = np.array(ids, dtype=np.intc)
+                for f in processors:
+                    out = f(input_ids, scores)
+                    if out is not None and out is not scores:
+                        scores[:] = np.asarray(out, dtype=np.float32)
+            else:
+                buf = (c_float * n).from_address(ctypes.addressof(logits.contents))
+                scores = buf[:]
+                for f in processors:
+                    out = f(list(ids), scores)
+                    if out is not None:
+                        scores = list(out)
+                if len(scores) != n:
+                    raise ValueError(f"a logits processor returned {len(scores)} scores for a "
+                                     f"vocabulary of {n}")
+                buf[:] = scores
+        except BaseException as e:  # re-raised after the C call returns
+            errors.append(e)
+
+    return _ffi.LogitsProcessorFn(fn)
+
+
+def _entry(token: int, lp) -> Tuple[int, Optional[float], List[Tuple[int, float]]]:
+    """(token, logprob, [(alternative, logprob), ...]) of a ``LlametteTokenLogprob`` (a
+    pointer or the struct); logprob None where nothing predicts the token."""
+    r = lp.contents if hasattr(lp, "contents") else lp
+    v = float(r.logprob)
+    top = [(int(r.top_tokens[i]), float(r.top_logprobs[i])) for i in range(r.n_top)]
+    return token, (None if v != v else v), top
+
+
+def _n_logprobs(n: Any, what: str) -> int:
+    n = int(n)
+    if not 0 <= n <= _ffi.MAX_TOP_LOGPROBS:
+        raise ValueError(f"{what} must be between 0 and {_ffi.MAX_TOP_LOGPROBS}, not {n}")
+    return n
+
+
 def _finish_reason(reason: StopReason) -> str:
     return "length" if reason in (StopReason.LENGTH, StopReason.CONTEXT_FULL) else "stop"
 
@@ -159,6 +231,65 @@ class _Failed:
 
     def __init__(self, error: BaseException):
         self.error = error
+
+
+class _Logprobs:
+    """llama-cpp-python's completion ``logprobs`` layout, built a chunk of tokens at a time:
+    ``tokens`` (each token's text, ``detokenize([t])`` decoded with errors ignored),
+    ``text_offset`` (``base`` plus the length in characters of the text of the tokens before
+    it), ``token_logprobs``, ``top_logprobs`` (``{text: logprob}`` of the ``n_top`` most
+    likely tokens, then the token itself). BOS is left out, as there."""
+
+    def __init__(self, llama: "Llama", base: int, n_top: int):
+        self.llama = llama
+        self.base = base
+        self.n_top = n_top
+        self.text = b""  # the bytes of the tokens so far
+        self.first: Optional[int] = None
+        self._pieces: Dict[int, str] = {}
+
+    def _piece(self, t: int) -> str:
+        s = self._pieces.get(t)
+        if s is None:
+            s = self.llama.token_to_piece(t).decode("utf-8", "ignore")
+            self._pieces[t] = s
+        return s
+
+    def add(self, entries: Sequence[tuple]) -> Dict[str, list]:
+        out: Dict[str, list] = {"tokens": [], "text_offset": [], "token_logprobs": [],
+                                "top_logprobs": []}
+        bos = self.llama._info.bos
+        for t, lp, top in entries:
+            if self.first is None:
+                self.first = t
+            if t != bos:
+                before = self.text
+                if self.first == bos and before[:1] == b" ":
+                    before = before[1:]  # detokenize()'s rule for a leading BOS
+                out["text_offset"].append(self.base + len(before.decode("utf-8", "ignore")))
+                s = self._piece(t)
+                out["tokens"].append(s)
+                out["token_logprobs"].append(lp)
+                d = {self._piece(a): alp for a, alp in top[: self.n_top]}
+                d.update({s: lp})
+                out["top_logprobs"].append(d)
+            self.text += self.llama.token_to_piece(t)
+        return out
+
+
+def _chat_logprobs(lp: Optional[Dict[str, list]]) -> Optional[Dict[str, Any]]:
+    """llama-cpp-python's chat ``logprobs`` (OpenAI's layout) of a completion layout."""
+    if lp is None:
+        return None
+    return {
+        "content": [
+            {"token": tok, "bytes": None, "logprob": v,
+             "top_logprobs": [{"token": a, "logprob": av, "bytes": None}
+                              for a, av in top.items()]}
+            for tok, v, top in zip(lp["tokens"], lp["token_logprobs"], lp["top_logprobs"])
+        ],
+        "refusal": None,
+    }
 
 
 class LlamaState:
@@ -204,7 +335,8 @@ class Llama:
     pool of that many Python threads (None: :data:`DEFAULT_THREADS`). ``vocab_only=True`` loads
     a vocabulary-only GGUF (tokenize, detokenize and chat templates; no generation).
     ``chat_format`` overrides the model's chat format ("chatml", "llama-2", "llama-3",
-    "codellama-70b").
+    "codellama-70b"). ``logits_all=True`` keeps every position's logits (what prompt
+    logprobs, ``echo=True`` with ``logprobs``, need; it costs ``n_batch`` x vocabulary floats).
 
     One thread at a time uses a Llama (calls from other threads wait; make one Llama per
     thread to run in parallel). Release it with :meth:`close` or a ``with`` block; a finalizer
@@ -226,6 +358,7 @@ class Llama:
         verbose: bool = False,
         n_gpu_layers: int = 0,
         use_mmap: bool = True,
+        logits_all: bool = False,
     ):
         del n_gpu_layers, use_mmap  # accepted for llama-cpp-python compatibility; CPU, mmap
         lb = lib()
@@ -239,6 +372,7 @@ class Llama:
         self._model: Optional[int] = None
         self._ctx: Optional[int] = None
         self._pool: Optional[ThreadPool] = None
+        self._logits_all = bool(logits_all)
 
         path = self.model_path.encode(sys.getfilesystemencoding(), "surrogateescape")
         model = c_void_p()
@@ -268,6 +402,7 @@ class Llama:
             if kv is None:
                 raise ValueError(f"kv_type must be 'f16' or 'f32', not {kv_type!r}")
             params.kv_type = kv
+            params.logits_all = bool(logits_all)
             ctx = c_void_p()
             try:
                 check(lb.llamette_context_new(self._model, byref(params), byref(ctx)),
@@ -523,6 +658,20 @@ class Llama:
             check(lib().llamette_logits(self._ctx, byref(p), byref(n)), "llamette_logits")
             return p[: n.value]
 
+    def perf_context(self) -> Dict[str, Any]:
+        """llama.cpp's ``llama_perf_context`` counters of this context: ``t_start_ms``,
+        ``t_load_ms``, ``t_p_eval_ms`` (prompt), ``t_eval_ms`` (generation), ``n_p_eval``,
+        ``n_eval``, ``n_reused`` (prompt tokens kept from the cache)."""
+        with self._exclusive():
+            d = _ffi.PerfContextData()
+            check(lib().llamette_perf_context(self._ctx, byref(d)), "llamette_perf_context")
+            return {name: getattr(d, name) for name, _ in d._fields_}
+
+    def perf_context_reset(self) -> None:
+        """Sets the :meth:`perf_context` counters back to zero."""
+        with self._exclusive():
+            check(lib().llamette_perf_context_reset(self._ctx))
+
     # ---- saved state ------------------------------------------------------------------------
 
     def save_state(self) -> LlamaState:
@@ -577,9 +726,15 @@ class Llama:
     def _sampler(self, *, temperature: float, top_k: int, top_p: float, min_p: float,
                  repeat_penalty: float, frequency_penalty: float, presence_penalty: float,
                  seed: Optional[int], logit_bias: Optional[Mapping[int, float]],
-                 grammar: Optional[LlamaGrammar] = None) -> int:
+                 grammar: Optional[LlamaGrammar] = None, typical_p: float = 1.0,
+                 mirostat_mode: int = 0, mirostat_tau: float = 5.0, mirostat_eta: float = 0.1,
+                 logits_processor: Any = None, processor_ids: Optional[List[int]] = None,
+                 errors: Optional[List[BaseException]] = None) -> Tuple[int, Any]:
+        """A native sampler for these settings and the ctypes callback that must outlive it
+        (None without ``logits_processor``), which sees ``processor_ids`` as the input ids."""
         lb = lib()
-        p = lb.llamette_sampler_default_params()
+        ex = lb.llamette_sampler_default_params_ex()
+        p = ex.base
         if seed is None:
             seed = self._seed
         if seed is None or seed < 0:
@@ -593,9 +748,22 @@ class Llama:
         p.penalty_repeat = repeat_penalty
         p.penalty_freq = frequency_penalty
         p.penalty_present = presence_penalty
+        if int(mirostat_mode) not in (0, 1, 2):
+            raise ValueError(f"mirostat_mode must be 0, 1 or 2, not {mirostat_mode!r}")
+        ex.typ_p = typical_p
+        ex.mirostat = int(mirostat_mode)
+        ex.mirostat_tau = mirostat_tau
+        ex.mirostat_eta = mirostat_eta
+        processors = _processors(logits_processor)
         s = c_void_p()
-        check(lb.llamette_sampler_new(self._model, byref(p), byref(s)), "llamette_sampler_new")
+        check(lb.llamette_sampler_new_ex(self._model, byref(ex), byref(s)),
+              "llamette_sampler_new_ex")
+        cb = None
         try:
+            if processors:
+                cb = _processor_callback(processors, processor_ids if processor_ids is not None
+                                         else [], errors if errors is not None else [])
+                check(lb.llamette_sampler_set_logits_processor(s.value, cb, None))
             if logit_bias:
                 toks = list(logit_bias.keys())
                 arr = (c_float * len(toks))(*(float(logit_bias[t]) for t in toks))
@@ -606,7 +774,7 @@ class Llama:
         except BaseException:
             lb.llamette_sampler_free(s.value)
             raise
-        return s.value
+        return s.value, cb
 
     def _reuse_prefix(self, prompt: Sequence[int], sampler: int) -> int:
         """Keeps the longest prefix of the context shared with ``prompt`` (at least one prompt
@@ -640,6 +808,13 @@ class Llama:
         seed: Optional[int] = None,
         logit_bias: Optional[Mapping[int, float]] = None,
         grammar: Optional[LlamaGrammar] = None,
+        typical_p: float = 1.0,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
+        penalize_nl: bool = True,
+        logits_processor: Any = None,
     ) -> Iterator[int]:
         """Evaluates ``tokens`` and yields sampled token ids, one at a time, forever: each
         yielded id is evaluated when the iterator is resumed. Stop by leaving the loop (for
@@ -647,16 +822,30 @@ class Llama:
         the context holds; ``reset=True`` reuses the longest shared prefix. With ``grammar``,
         only tokens it allows are yielded (once the text is complete, only end-of-generation
         ids); when it allows none, :class:`LlametteError` with ``Status.ERR_CONSTRAINT`` is
-        raised."""
+        raised.
+
+        ``typical_p``, ``mirostat_mode`` (1, 2), ``mirostat_tau`` and ``mirostat_eta`` are
+        llama.cpp's samplers of those names; ``tfs_z`` and ``penalize_nl`` are accepted and
+        have no effect (llama.cpp removed tail-free sampling and the newline exemption).
+        ``logits_processor`` (llama-cpp-python's ``LogitsProcessorList``, a list of callables
+        or one) changes the raw logits before sampling: ``f(input_ids, scores) -> scores``.
+        """
+        del tfs_z, penalize_nl
         if not tokens:
             raise ValueError("generate() needs at least one token")
         with self._exclusive():
             lb = lib()
-            s = self._sampler(temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p,
-                              repeat_penalty=repeat_penalty,
-                              frequency_penalty=frequency_penalty,
-                              presence_penalty=presence_penalty, seed=seed,
-                              logit_bias=logit_bias, grammar=grammar)
+            ids: List[int] = list(tokens)
+            errors: List[BaseException] = []
+            s, keep = self._sampler(temperature=temp, top_k=top_k, top_p=top_p, min_p=min_p,
+                                    repeat_penalty=repeat_penalty,
+                                    frequency_penalty=frequency_penalty,
+                                    presence_penalty=presence_penalty, seed=seed,
+                                    logit_bias=logit_bias, grammar=grammar,
+                                    typical_p=typical_p, mirostat_mode=mirostat_mode,
+                                    mirostat_tau=mirostat_tau, mirostat_eta=mirostat_eta,
+                                    logits_processor=logits_processor, processor_ids=ids,
+                                    errors=errors)
             try:
                 start = self._reuse_prefix(tokens, s) if reset else 0
                 feed = list(tokens[start:])
@@ -665,9 +854,12 @@ class Llama:
                 self._eval(feed)
                 tok = c_uint32(0)
                 while True:
-                    check(lb.llamette_sampler_sample(s, self._ctx, byref(tok)),
-                          "llamette_sampler_sample")
+                    st = lb.llamette_sampler_sample(s, self._ctx, byref(tok))
+                    if errors:
+                        raise errors[0]
+                    check(st, "llamette_sampler_sample")
                     t = tok.value
+                    ids.append(t)
                     # Advances the grammar too (history only without one).
                     check(lb.llamette_sampler_accept_sampled(s, t),
                           "llamette_sampler_accept_sampled")
@@ -675,6 +867,7 @@ class Llama:
                     self._eval([t])
             finally:
                 lb.llamette_sampler_free(s)
+                del keep
 
     def is_eog(self, token: int) -> bool:
         """Whether ``token`` ends generation (EOS, EOT, ...)."""
@@ -686,52 +879,102 @@ class Llama:
 
     def _run(self, prompt: Sequence[int], sampling: Dict[str, Any], n_predict: int,
              stop_tokens: Sequence[int], stop: Sequence[str],
-             on_piece: Callable[[str], bool], abort: Optional[c_uint32] = None
-             ) -> Tuple[StopReason, int]:
-        """llamette_generate with the context already held. Returns (reason, n_generated)."""
+             on_piece: Callable[[str], bool], abort: Optional[c_uint32] = None,
+             n_logprobs: int = -1, on_token: Optional[Callable[[tuple], None]] = None,
+             echo: Optional[list] = None) -> Tuple[StopReason, int]:
+        """llamette_generate_ex with the context already held. Returns (reason, n_generated).
+
+        ``on_token`` receives each generated token (not an end-of-generation one) before its
+        text, as ``(token, logprob, [(alternative, logprob), ...])`` with ``n_logprobs``
+        alternatives (logprob None and none with ``n_logprobs`` < 0). With ``echo`` (a list),
+        the prompt is evaluated from an empty context and its own entries are appended to it
+        first (llamette_prompt_logprobs; needs ``logits_all``): the prompt logprobs of
+        ``echo=True``."""
         lb = lib()
-        s = self._sampler(**sampling)
+        ids: List[int] = list(prompt)
+        errors: List[BaseException] = []
+        s, keep = self._sampler(**sampling, processor_ids=ids, errors=errors)
         try:
-            common = self._reuse_prefix(prompt, s)
-            feed = list(prompt[common:])
-            gp = _ffi.GenerateParams()
-            gp.n_predict = n_predict
+            if echo is not None:
+                check(lb.llamette_context_truncate(self._ctx, 0))
+                self._cached = []
+                out = (_ffi.TokenLogprob * len(prompt))()
+                bias = sampling.get("logit_bias") or {}
+                bt = [int(t) for t in bias]
+                bv = (c_float * max(1, len(bt)))(*(float(bias[t]) for t in bias))
+                check(lb.llamette_prompt_logprobs(self._ctx, _ids_array(prompt), len(prompt),
+                                                  max(0, n_logprobs), _ids_array(bt), bv,
+                                                  len(bt), out), "llamette_prompt_logprobs")
+                self._cached = list(prompt)
+                echo.extend(_entry(t, out[i]) for i, t in enumerate(prompt))
+                keep_n = self.last_n_tokens_size
+                for t in (prompt[-keep_n:] if keep_n > 0 else []):
+                    check(lb.llamette_sampler_accept(s, t))
+                feed: List[int] = []
+            else:
+                common = self._reuse_prefix(prompt, s)
+                feed = list(prompt[common:])
+            gp = lb.llamette_generate_default_params_ex()
+            gp.base.n_predict = n_predict
             stops = _ids_array(stop_tokens)
-            gp.stop_tokens = stops
-            gp.n_stop_tokens = len(stop_tokens)
+            gp.base.stop_tokens = stops
+            gp.base.n_stop_tokens = len(stop_tokens)
             enc = [x.encode("utf-8") for x in stop if x]
             strs = (ctypes.c_char_p * max(1, len(enc)))(*enc)
             lens = (c_size_t * max(1, len(enc)))(*map(len, enc))
-            gp.stop_strings = strs
-            gp.stop_string_lens = lens
-            gp.n_stop_strings = len(enc)
+            gp.base.stop_strings = strs
+            gp.base.stop_string_lens = lens
+            gp.base.n_stop_strings = len(enc)
             if abort is not None:
-                gp.abort_flag = ctypes.pointer(abort)
-            error: List[BaseException] = []
+                gp.base.abort_flag = ctypes.pointer(abort)
+            gp.reuse_prefix = False
+            gp.n_logprobs = n_logprobs
 
             def piece(_user, text, n):
+                if errors:
+                    return False
                 try:
                     return bool(on_piece(ctypes.string_at(text, n).decode("utf-8")))
                 except BaseException as e:  # re-raised below, after the C call returns
-                    error.append(e)
+                    errors.append(e)
                     return False
 
+            def token(_user, tok, lp):
+                if errors:
+                    return False
+                try:
+                    ids.append(tok)
+                    if on_token is not None:
+                        on_token(_entry(tok, lp) if lp else (tok, None, []))
+                    return True
+                except BaseException as e:
+                    errors.append(e)
+                    return False
+
+            token_cb = None
+            if on_token is not None or keep is not None:
+                token_cb = _ffi.TokenFn(token)
+                gp.on_token = token_cb
             cb = _ffi.PieceFn(piece)
             reason = c_int(0)
             n_gen = c_uint32(0)
-            st = lb.llamette_generate(self._ctx, s, _ids_array(feed), len(feed), byref(gp), cb,
-                                      None, byref(reason), byref(n_gen))
-            check(st, "llamette_generate")
+            n_reused = c_size_t(0)
+            st = lb.llamette_generate_ex(self._ctx, s, _ids_array(feed), len(feed), byref(gp),
+                                         cb, None, byref(reason), byref(n_gen), byref(n_reused))
+            if errors:
+                self._cached = []
+                raise errors[0]
+            check(st, "llamette_generate_ex")
             self._cached = list(prompt)
-            if error:
-                raise error[0]
             return StopReason(reason.value), n_gen.value
         finally:
             lb.llamette_sampler_free(s)
+            del keep
 
-    def _stream_pieces(self, prompt, sampling, n_predict, stop_tokens, stop, result: list
-                       ) -> Iterator[str]:
-        """Runs ``_run`` on a helper thread and yields its text pieces as they come; appends
+    def _stream_pieces(self, prompt, sampling, n_predict, stop_tokens, stop, result: list,
+                       n_logprobs: int = -1, echo: Optional[list] = None) -> Iterator[Any]:
+        """Runs ``_run`` on a helper thread and yields its text pieces as they come (and, with
+        ``n_logprobs`` >= 0, each token's entry, a tuple, before its text); appends
         (reason, n_generated) to ``result`` at the end. Closing the iterator early stops the
         generation (the abort flag and the piece callback) and waits for it."""
         with self._exclusive():
@@ -746,7 +989,8 @@ class Llama:
             def work():
                 try:
                     q.put(_Done(*self._run(prompt, sampling, n_predict, stop_tokens, stop,
-                                           on_piece, abort)))
+                                           on_piece, abort, n_logprobs,
+                                           q.put if n_logprobs >= 0 else None, echo)))
                 except BaseException as e:
                     q.put(_Failed(e))
 
@@ -755,7 +999,7 @@ class Llama:
             try:
                 while True:
                     item = q.get()
-                    if isinstance(item, str):
+                    if isinstance(item, (str, tuple)):
                         yield item
                     elif isinstance(item, _Done):
                         result.append((item.reason, item.n_generated))
@@ -794,6 +1038,7 @@ class Llama:
         temperature: float = 0.8,
         top_p: float = 0.95,
         min_p: float = 0.05,
+        typical_p: float = 1.0,
         logprobs: Optional[int] = None,
         echo: bool = False,
         stop: Union[None, str, Sequence[str]] = None,
@@ -803,14 +1048,19 @@ class Llama:
         top_k: int = 40,
         stream: bool = False,
         seed: Optional[int] = None,
-        logit_bias: Optional[Mapping[int, float]] = None,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
         model: Optional[str] = None,
+        logits_processor: Any = None,
         grammar: Optional[LlamaGrammar] = None,
+        logit_bias: Optional[Mapping[int, float]] = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Completes ``prompt`` (text, tokenized with BOS and special tokens parsed, or ids).
 
         Returns llama-cpp-python's dict: ``{"id", "object": "text_completion", "created",
-        "model", "choices": [{"text", "index", "logprobs": None, "finish_reason"}], "usage":
+        "model", "choices": [{"text", "index", "logprobs", "finish_reason"}], "usage":
         {"prompt_tokens", "completion_tokens", "total_tokens"}}``; with ``stream=True``, an
         iterator of chunks of that layout (without ``usage``), the last one with an empty text
         and the ``finish_reason``. ``max_tokens`` None or <= 0: until the context is full.
@@ -818,17 +1068,34 @@ class Llama:
         ``temperature`` <= 0 is greedy; ``seed`` None: the Llama's seed, < 0: a random one.
         ``grammar`` (a :class:`LlamaGrammar`) constrains the text: it ends with
         ``finish_reason`` "stop" once the text is a complete match, and also (empty or cut
-        short) when the grammar allows no token.
+        short) when the grammar allows no token. ``typical_p``, ``mirostat_*`` and
+        ``logits_processor`` are as in :meth:`generate` (``tfs_z``: no effect).
+
+        ``logprobs=N`` (0 to 20) fills ``logprobs`` with llama-cpp-python's layout:
+        ``{"tokens", "text_offset", "token_logprobs", "top_logprobs"}`` for every generated
+        token (also the one that completes a stop string; not an end-of-generation token),
+        ``top_logprobs`` entries being ``{text: logprob}`` of the N most likely tokens and the
+        token itself. Log-probabilities are of the model's distribution with ``logit_bias``
+        added, before penalties, grammar, truncation and temperature (llama.cpp's and
+        llama-cpp-python's). With ``echo=True`` the prompt's tokens come first (BOS left out;
+        the first has ``None``), from every position's logits: the Llama must be made with
+        ``logits_all=True``, and the prompt is evaluated again from the start. In a stream,
+        each chunk carries the entries of the tokens whose text it brings.
         """
+        del tfs_z
         if suffix is not None:
             raise NotImplementedError("suffix (fill-in-the-middle) is not supported")
-        if logprobs is not None:
-            raise NotImplementedError("logprobs is not supported")
+        n_lp = -1 if logprobs is None else _n_logprobs(logprobs, "logprobs")
+        if echo and n_lp >= 0 and not self._logits_all:
+            raise ValueError("echo=True with logprobs needs a Llama made with logits_all=True "
+                             "(the prompt's logprobs come from every position's logits)")
         ids = self._prompt_ids(prompt)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias,
-                        grammar=_check_grammar(grammar))
+                        grammar=_check_grammar(grammar), typical_p=typical_p,
+                        mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau,
+                        mirostat_eta=mirostat_eta, logits_processor=logits_processor)
         head = {
             "id": f"cmpl-{uuid.uuid4()}",
             "object": "text_completion",
@@ -837,40 +1104,93 @@ class Llama:
         }
         prefix = ""
         if echo:
-            prefix = self.detokenize(ids).decode("utf-8", "replace")
+            prefix = prompt if isinstance(prompt, str) else \
+                self.detokenize(ids).decode("utf-8", "replace")
         n_predict = self._n_predict(max_tokens)
         stops = self._stops(stop)
+        layout = None
+        if n_lp >= 0:
+            # llama-cpp-python's offsets: from the prompt's length (its characters, or its
+            # tokens when given ids), or from 0 with echo.
+            layout = _Logprobs(self, 0 if echo else len(prompt), n_lp)
+        prompt_entries = [] if echo and n_lp >= 0 else None
 
         if stream:
-            return self._completion_chunks(head, prefix, ids, sampling, n_predict, stops)
+            return self._completion_chunks(head, prefix, ids, sampling, n_predict, stops,
+                                           n_lp, layout, prompt_entries)
 
         pieces: List[str] = [prefix]
+        entries: List[tuple] = []
         with self._exclusive():
             reason, n_gen = self._run(ids, sampling, n_predict, [], stops,
-                                      lambda p: pieces.append(p) or True)
+                                      lambda p: pieces.append(p) or True, None, n_lp,
+                                      entries.append if n_lp >= 0 else None, prompt_entries)
+        lp = None
+        if layout is not None:
+            lp = layout.add(self._echoed(prompt_entries, ids) + entries)
+            if prompt_entries is not None and lp["tokens"]:
+                lp["token_logprobs"][0] = None
+                lp["top_logprobs"][0] = None
         return {
             **head,
-            "choices": [{"text": "".join(pieces), "index": 0, "logprobs": None,
+            "choices": [{"text": "".join(pieces), "index": 0, "logprobs": lp,
                          "finish_reason": _finish_reason(reason)}],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen,
                       "total_tokens": len(ids) + n_gen},
         }
 
-    def _completion_chunks(self, head, prefix, ids, sampling, n_predict, stops):
-        def chunk(text, finish):
-            return {**head, "choices": [{"text": text, "index": 0, "logprobs": None,
+    def _echoed(self, prompt_entries: Optional[list], ids: Sequence[int]) -> list:
+        """The prompt's entries that ``echo`` reports: all but a leading BOS."""
+        if not prompt_entries:
+            return []
+        return prompt_entries[1:] if ids and ids[0] == self._info.bos else prompt_entries
+
+    def _completion_chunks(self, head, prefix, ids, sampling, n_predict, stops, n_lp=-1,
+                           layout=None, prompt_entries=None):
+        def chunk(text, finish, lp=None):
+            return {**head, "choices": [{"text": text, "index": 0, "logprobs": lp,
                                          "finish_reason": finish}]}
 
         result: list = []
-        pieces = self._stream_pieces(ids, sampling, n_predict, [], stops, result)
+        items = self._stream_pieces(ids, sampling, n_predict, [], stops, result, n_lp,
+                                    prompt_entries)
+        pending: List[tuple] = []
+        started = False
+
+        def start():
+            # The prompt's entries are complete before the first token or the end arrives.
+            if not prefix:
+                return None
+            lp = None
+            if layout is not None and prompt_entries is not None:
+                lp = layout.add(self._echoed(prompt_entries, ids))
+                if lp["tokens"]:
+                    lp["token_logprobs"][0] = None
+                    lp["top_logprobs"][0] = None
+            return chunk(prefix, None, lp)
+
         try:
-            if prefix:
-                yield chunk(prefix, None)
-            for piece in pieces:
-                yield chunk(piece, None)
+            for item in items:
+                if not started:
+                    started = True
+                    first = start()
+                    if first is not None:
+                        yield first
+                if isinstance(item, tuple):
+                    pending.append(item)
+                    continue
+                lp = layout.add(pending) if layout is not None else None
+                pending = []
+                yield chunk(item, None, lp)
         finally:
-            pieces.close()  # stops the generation when the caller leaves early
-        yield chunk("", _finish_reason(result[0][0]))
+            items.close()  # stops the generation when the caller leaves early
+        if not started:
+            first = start()
+            if first is not None:
+                yield first
+        # Tokens whose text never came (one that completed a stop string) end the stream.
+        lp = layout.add(pending) if layout is not None and pending else None
+        yield chunk("", _finish_reason(result[0][0]), lp)
 
     def __call__(self, prompt, **kwargs):
         """Same as :meth:`create_completion`."""
@@ -894,6 +1214,14 @@ class Llama:
         model: Optional[str] = None,
         response_format: Optional[Mapping[str, Any]] = None,
         grammar: Optional[LlamaGrammar] = None,
+        typical_p: float = 1.0,
+        tfs_z: float = 1.0,
+        mirostat_mode: int = 0,
+        mirostat_tau: float = 5.0,
+        mirostat_eta: float = 0.1,
+        logits_processor: Any = None,
+        logprobs: Optional[bool] = None,
+        top_logprobs: Optional[int] = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Answers a conversation (``[{"role": ..., "content": ...}, ...]``) in the model's chat
         format (or the Llama's ``chat_format``). The prompt is rendered straight to token ids
@@ -912,7 +1240,18 @@ class Llama:
         replaces ``grammar``, which otherwise constrains the answer to a
         :class:`LlamaGrammar`. A schema that cannot be compiled raises :class:`LlametteError`
         (``Status.ERR_BAD_GRAMMAR``).
+
+        ``logprobs=True`` fills each choice's ``logprobs`` with OpenAI's layout as
+        llama-cpp-python builds it: ``{"content": [{"token", "bytes": None, "logprob",
+        "top_logprobs": [{"token", "logprob", "bytes": None}, ...]}, ...], "refusal": None}``,
+        ``top_logprobs`` (0 to 20, None: 0) being the most likely tokens followed by the
+        token itself (see :meth:`create_completion`); a stream's chunks carry their tokens'.
+        ``typical_p``, ``mirostat_*`` and ``logits_processor`` are as in :meth:`generate`.
         """
+        del tfs_z
+        n_lp = -1
+        if logprobs:
+            n_lp = _n_logprobs(top_logprobs or 0, "top_logprobs")
         from_format = grammar_of_response_format(response_format)
         if from_format is not None:
             grammar = from_format
@@ -921,7 +1260,10 @@ class Llama:
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias,
-                        grammar=_check_grammar(grammar))
+                        grammar=_check_grammar(grammar), typical_p=typical_p,
+                        mirostat_mode=mirostat_mode, mirostat_tau=mirostat_tau,
+                        mirostat_eta=mirostat_eta, logits_processor=logits_processor)
+        layout = _Logprobs(self, 0, n_lp) if n_lp >= 0 else None
         head = {
             "id": f"chatcmpl-{uuid.uuid4()}",
             "created": int(time.time()),
@@ -930,33 +1272,45 @@ class Llama:
         n_predict = self._n_predict(max_tokens)
         stops = self._stops(stop)
         if stream:
-            return self._chat_chunks(head, ids, sampling, n_predict, stop_tokens, stops)
+            return self._chat_chunks(head, ids, sampling, n_predict, stop_tokens, stops, n_lp,
+                                     layout)
         pieces: List[str] = []
+        entries: List[tuple] = []
         with self._exclusive():
             reason, n_gen = self._run(ids, sampling, n_predict, stop_tokens, stops,
-                                      lambda p: pieces.append(p) or True)
+                                      lambda p: pieces.append(p) or True, None, n_lp,
+                                      entries.append if n_lp >= 0 else None)
+        lp = _chat_logprobs(layout.add(entries)) if layout is not None else None
         return {
             **head,
             "object": "chat.completion",
             "choices": [{"index": 0,
                          "message": {"role": "assistant", "content": "".join(pieces)},
-                         "logprobs": None, "finish_reason": _finish_reason(reason)}],
+                         "logprobs": lp, "finish_reason": _finish_reason(reason)}],
             "usage": {"prompt_tokens": len(ids), "completion_tokens": n_gen,
                       "total_tokens": len(ids) + n_gen},
         }
 
-    def _chat_chunks(self, head, ids, sampling, n_predict, stop_tokens, stops):
-        def chunk(delta, finish):
+    def _chat_chunks(self, head, ids, sampling, n_predict, stop_tokens, stops, n_lp=-1,
+                     layout=None):
+        def chunk(delta, finish, lp=None):
             return {**head, "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": lp,
                                  "finish_reason": finish}]}
 
         result: list = []
-        pieces = self._stream_pieces(ids, sampling, n_predict, stop_tokens, stops, result)
+        items = self._stream_pieces(ids, sampling, n_predict, stop_tokens, stops, result, n_lp)
+        pending: List[tuple] = []
         try:
             yield chunk({"role": "assistant"}, None)
-            for piece in pieces:
-                yield chunk({"content": piece}, None)
+            for item in items:
+                if isinstance(item, tuple):
+                    pending.append(item)
+                    continue
+                lp = _chat_logprobs(layout.add(pending)) if layout is not None else None
+                pending = []
+                yield chunk({"content": item}, None, lp)
         finally:
-            pieces.close()  # stops the generation when the caller leaves early
-        yield chunk({}, _finish_reason(result[0][0]))
+            items.close()  # stops the generation when the caller leaves early
+        lp = _chat_logprobs(layout.add(pending)) if layout is not None and pending else None
+        yield chunk({}, _finish_reason(result[0][0]), lp)

@@ -22,6 +22,8 @@ STRUCTS = {
     "LlametteGenerateParams": _ffi.GenerateParams,
     "LlamettePerfContextData": _ffi.PerfContextData,
     "LlametteTokenLogprob": _ffi.TokenLogprob,
+    "LlametteSamplerParamsEx": _ffi.SamplerParamsEx,
+    "LlametteGenerateParamsEx": _ffi.GenerateParamsEx,
 }
 
 

@@ -50,8 +50,14 @@ def test_bad_tokens_and_bad_arguments(tiny):
     assert e.value.status == Status.ERR_INVALID_ARGUMENT
     with pytest.raises(ValueError, match="empty"):
         tiny([], max_tokens=2)
-    with pytest.raises(NotImplementedError):
-        tiny("x", logprobs=5)
+    with pytest.raises(ValueError, match="logprobs must be between 0 and 20"):
+        tiny("x", logprobs=21)
+    with pytest.raises(ValueError, match="logits_all=True"):
+        tiny("x", logprobs=2, echo=True)
+    with pytest.raises(ValueError, match="mirostat_mode"):
+        tiny("x", mirostat_mode=3)
+    with pytest.raises(TypeError, match="callable"):
+        tiny("x", logits_processor=[1])
     with pytest.raises(ValueError, match="kv_type"):
         Llama(model_path=tiny.model_path, kv_type="q8")
     # The Llama is still usable after the failures.
