@@ -9,6 +9,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"runtime/cgo"
 	"strings"
@@ -109,14 +110,42 @@ type GenerateOptions struct {
 	Grammar *Grammar
 	// Sampler, when set, is used (and keeps its penalty history and random state) instead.
 	Sampler *Sampler
+
+	// Logprobs asks for each generated token's log-probability with its TopLogprobs most
+	// likely alternatives (0 to MaxTopLogprobs; more is clamped), as OpenAI's logprobs and
+	// top_logprobs: from the model's logits with the sampler's logit biases, before penalties,
+	// grammar, truncation and temperature (what llama.cpp's server and llama-cpp-python
+	// report). They are handed to OnToken and collected in GenerateResult.Logprobs.
+	Logprobs    bool
+	TopLogprobs int
+	// OnToken, when set, receives each generated token as it is chosen, before its text
+	// (which may be held back while it could begin a stop string), also the token that
+	// completes a stop string, never the end-of-generation token that stops. Without
+	// Logprobs only its Token is set (Logprob NaN, Top nil). Returning false stops after this
+	// token, whose text is still handed out (Reason StopCallback). It runs on the calling
+	// goroutine and must not use this context or sampler.
+	OnToken func(TokenLogprob) bool
+	// ReusePrefix takes the prompt as the whole sequence rather than what follows the
+	// context's contents: the longest start of it the context already holds (at most all but
+	// its last token) is kept, the rest of the context dropped, and only the remainder
+	// evaluated (GenerateResult.Reused says how many were kept). The prompt must not be empty.
+	ReusePrefix bool
 }
+
+// MaxTopLogprobs is the most alternatives a TokenLogprob carries (LLAMETTE_MAX_TOP_LOGPROBS,
+// OpenAI's and llama-cpp-python's limit).
+const MaxTopLogprobs = C.LLAMETTE_MAX_TOP_LOGPROBS
 
 // GenerateResult says how generation went.
 type GenerateResult struct {
 	Reason       StopReason
 	Generated    int    // tokens generated and evaluated (an end-of-generation token is not counted)
-	PromptTokens int    // tokens of the prompt evaluated first
+	PromptTokens int    // tokens of the prompt evaluated first (with ReusePrefix: after the Reused ones)
+	Reused       int    // with ReusePrefix: the prompt's first tokens the context already held
 	Text         string // all the text handed to onPiece
+	// Logprobs has, with GenerateOptions.Logprobs, each generated token's entry (those
+	// OnToken received), in order.
+	Logprobs []TokenLogprob
 	// GrammarMessage says, with Reason StopGrammar, why the grammar allowed no token.
 	GrammarMessage string
 }
@@ -125,14 +154,49 @@ type GenerateResult struct {
 type genState struct {
 	ctx      context.Context
 	onPiece  func(string) bool
-	flag     *uint32 // the abort flag, in C memory
+	onToken  func(TokenLogprob) bool
+	collect  bool     // keep the tokens' entries (Logprobs)
+	sampler  *Sampler // its logits processor may have panicked
+	flag     *uint32  // the abort flag, in C memory
 	text     strings.Builder
+	tokens   []TokenLogprob
 	panicVal interface{}
 	panicked bool
 }
 
+// token receives a generated token (and its logprobs, or nil) from the C callback.
+func (g *genState) token(t Token, lp *C.LlametteTokenLogprob) (cont bool) {
+	if g.sampler.processorPanicked() {
+		// Stop before the next token; the panic is re-raised after the call.
+		atomic.StoreUint32(g.flag, 1)
+		return false
+	}
+	e := TokenLogprob{Token: t, Logprob: float32(math.NaN())}
+	if lp != nil {
+		e = tokenLogprobFromC(lp)
+	}
+	if g.collect {
+		g.tokens = append(g.tokens, e)
+	}
+	if g.onToken != nil && !g.panicked {
+		defer func() {
+			if r := recover(); r != nil {
+				g.panicVal, g.panicked, cont = r, true, false
+				atomic.StoreUint32(g.flag, 1)
+			}
+		}()
+		if !g.onToken(e) {
+			return false
+		}
+	}
+	return true
+}
+
 func (g *genState) piece(s string) (cont bool) {
 	g.text.WriteString(s)
+	if g.panicked || g.sampler.processorPanicked() {
+		return false
+	}
 	if g.onPiece != nil {
 		defer func() {
 			if r := recover(); r != nil {
@@ -151,10 +215,12 @@ func (g *genState) piece(s string) (cont bool) {
 	return true
 }
 
-// Generate evaluates the prompt after what the context holds, then samples, evaluates and
-// streams text until a stop rule fires, onPiece returns false, or ctx is done. onPiece (may be
-// nil) receives text in whole UTF-8 characters on the calling goroutine; it must not use this
-// context or sampler.
+// Generate evaluates the prompt after what the context holds (with opts.ReusePrefix: the
+// prompt is the whole sequence), then samples, evaluates and streams text until a stop rule
+// fires, onPiece or opts.OnToken returns false, or ctx is done. onPiece (may be nil) receives
+// text in whole UTF-8 characters on the calling goroutine; it must not use this context or
+// sampler. A panic in onPiece, opts.OnToken or the sampler's logits processor stops
+// generation and is re-raised once the C call has returned.
 //
 // Cancellation: when ctx is cancelled or its deadline passes, a watcher goroutine raises the
 // library's abort flag and generation stops before the next token; Generate then returns the
@@ -194,8 +260,23 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 
 	params := newGenParams(opts.MaxTokens, stops, opts.StopStrings)
 	defer C.free(params.block)
+	params.p.reuse_prefix = C.bool(opts.ReusePrefix)
+	if opts.Logprobs {
+		top := opts.TopLogprobs
+		if top < 0 {
+			top = 0
+		}
+		if top > MaxTopLogprobs {
+			top = MaxTopLogprobs
+		}
+		params.p.n_logprobs = C.int32_t(top)
+	}
+	// The token callback runs when the caller wants tokens, and with a logits processor (to
+	// stop at once after it panicked).
+	wantTokens := opts.Logprobs || opts.OnToken != nil || sampler.proc != nil
 
-	st := &genState{ctx: ctx, onPiece: onPiece, flag: params.flag}
+	st := &genState{ctx: ctx, onPiece: onPiece, onToken: opts.OnToken, collect: opts.Logprobs,
+		sampler: sampler, flag: params.flag}
 	if ctx.Err() != nil {
 		atomic.StoreUint32(st.flag, 1)
 	}
@@ -221,10 +302,11 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 
 	var reason C.LlametteStopReason
 	var nGen C.uint32_t
+	var nReused C.size_t
 	var grammarMessage string
 	err = call("Generate", func() uint32 {
-		st := uint32(C.lmgo_generate(c.h, sampler.h, tokensPtr(ids), C.size_t(len(ids)), params.p,
-			C.uintptr_t(handle), &reason, &nGen))
+		st := uint32(C.lmgo_generate_ex(c.h, sampler.h, tokensPtr(ids), C.size_t(len(ids)), params.p,
+			C.uintptr_t(handle), C.bool(wantTokens), &reason, &nGen, &nReused))
 		if st == C.LLAMETTE_OK && reason == C.LLAMETTE_STOP_GRAMMAR {
 			// Set by this call, on this (locked) thread.
 			grammarMessage = C.GoString(C.llamette_last_error())
@@ -234,29 +316,30 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 	if st.panicked {
 		panic(st.panicVal)
 	}
+	sampler.repanic()
 	if err != nil {
-		return GenerateResult{PromptTokens: len(ids), Text: st.text.String()}, err
+		return GenerateResult{PromptTokens: len(ids), Text: st.text.String(), Logprobs: st.tokens}, err
 	}
-	res := GenerateResult{Reason: StopReason(reason), Generated: int(nGen), PromptTokens: len(ids), Text: st.text.String(),
-		GrammarMessage: grammarMessage}
+	res := GenerateResult{Reason: StopReason(reason), Generated: int(nGen), PromptTokens: len(ids) - int(nReused),
+		Reused: int(nReused), Text: st.text.String(), Logprobs: st.tokens, GrammarMessage: grammarMessage}
 	if res.Reason == StopAborted && ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	return res, nil
 }
 
-// genParams is a LlametteGenerateParams with its arrays and the abort flag, all in one block
+// genParams is a LlametteGenerateParamsEx with its arrays and the abort flag, all in one block
 // of C memory (the struct holds pointers, so it may not live in Go memory while C reads it;
 // the flag is written by another goroutine during the call).
 type genParams struct {
 	block unsafe.Pointer
-	p     *C.LlametteGenerateParams
+	p     *C.LlametteGenerateParamsEx
 	flag  *uint32
 }
 
 func newGenParams(maxTokens int, stops []Token, stopStrings []string) genParams {
 	align := func(n uintptr) uintptr { return (n + 7) &^ 7 }
-	offFlag := align(unsafe.Sizeof(C.LlametteGenerateParams{}))
+	offFlag := align(unsafe.Sizeof(C.LlametteGenerateParamsEx{}))
 	offStops := align(offFlag + 4)
 	offPtrs := align(offStops + 4*uintptr(len(stops)))
 	offLens := offPtrs + unsafe.Sizeof(uintptr(0))*uintptr(len(stopStrings))
@@ -270,15 +353,17 @@ func newGenParams(maxTokens int, stops []Token, stopStrings []string) genParams 
 		panic("llamette: out of C memory")
 	}
 	at := func(off uintptr) unsafe.Pointer { return unsafe.Pointer(uintptr(block) + off) }
-	g := genParams{block: block, p: (*C.LlametteGenerateParams)(block), flag: (*uint32)(at(offFlag))}
-	g.p.n_predict = -1
+	g := genParams{block: block, p: (*C.LlametteGenerateParamsEx)(block), flag: (*uint32)(at(offFlag))}
+	*g.p = C.llamette_generate_default_params_ex()
+	b := &g.p.base
+	b.n_predict = -1
 	if maxTokens > 0 {
-		g.p.n_predict = C.int32_t(maxTokens)
+		b.n_predict = C.int32_t(maxTokens)
 	}
 	if len(stops) > 0 {
 		copy(unsafe.Slice((*Token)(at(offStops)), len(stops)), stops)
-		g.p.stop_tokens = (*C.uint32_t)(at(offStops))
-		g.p.n_stop_tokens = C.size_t(len(stops))
+		b.stop_tokens = (*C.uint32_t)(at(offStops))
+		b.n_stop_tokens = C.size_t(len(stops))
 	}
 	if len(stopStrings) > 0 {
 		ptrs := unsafe.Slice((**C.char)(at(offPtrs)), len(stopStrings))
@@ -290,10 +375,10 @@ func newGenParams(maxTokens int, stops []Token, stopStrings []string) genParams 
 			lens[i] = C.size_t(len(s))
 			off += uintptr(len(s)) + 1
 		}
-		g.p.stop_strings = (**C.char)(at(offPtrs))
-		g.p.stop_string_lens = (*C.size_t)(at(offLens))
-		g.p.n_stop_strings = C.size_t(len(stopStrings))
+		b.stop_strings = (**C.char)(at(offPtrs))
+		b.stop_string_lens = (*C.size_t)(at(offLens))
+		b.n_stop_strings = C.size_t(len(stopStrings))
 	}
-	g.p.abort_flag = (*C.uint32_t)(at(offFlag))
+	b.abort_flag = (*C.uint32_t)(at(offFlag))
 	return g
 }

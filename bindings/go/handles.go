@@ -19,6 +19,7 @@ var (
 	liveDetokenizers atomic.Int64
 	liveBuffers      atomic.Int64 // C copies of FromBytes data
 	livePools        atomic.Int64 // pinned pthread pools and goroutine runners
+	liveProcessors   atomic.Int64 // cgo handles of samplers' logits processors
 )
 
 // liveHandles returns the number of live C objects of each kind.
@@ -31,6 +32,7 @@ func liveHandles() map[string]int64 {
 		"buffers":      liveBuffers.Load(),
 		"pools":        livePools.Load(),
 		"grammars":     liveGrammars.Load(),
+		"processors":   liveProcessors.Load(),
 	}
 }
 

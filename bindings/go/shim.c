@@ -33,11 +33,26 @@ bool lmgo_on_piece(void *user, const char *text, size_t len) {
   return llametteGoPiece((uintptr_t)user, (char *)text, len);
 }
 
-LlametteStatus lmgo_generate(LlametteContext *c, LlametteSampler *s, const uint32_t *prompt,
-                             size_t n_prompt, const LlametteGenerateParams *p, uintptr_t handle,
-                             LlametteStopReason *reason, uint32_t *n_generated) {
-  return llamette_generate(c, s, prompt, n_prompt, p, lmgo_on_piece, (void *)handle, reason,
-                           n_generated);
+bool lmgo_on_token(void *user, uint32_t token, const LlametteTokenLogprob *logprob) {
+  return llametteGoToken((uintptr_t)user, token, (LlametteTokenLogprob *)logprob);
+}
+
+LlametteStatus lmgo_generate_ex(LlametteContext *c, LlametteSampler *s, const uint32_t *prompt,
+                                size_t n_prompt, LlametteGenerateParamsEx *p, uintptr_t handle,
+                                bool want_tokens, LlametteStopReason *reason,
+                                uint32_t *n_generated, size_t *n_reused) {
+  p->on_token = want_tokens ? lmgo_on_token : NULL;
+  p->token_user = want_tokens ? (void *)handle : NULL;
+  return llamette_generate_ex(c, s, prompt, n_prompt, p, lmgo_on_piece, (void *)handle, reason,
+                              n_generated, n_reused);
+}
+
+void lmgo_logits_processor(void *user, float *logits, size_t n_vocab) {
+  llametteGoLogits((uintptr_t)user, logits, n_vocab);
+}
+
+LlametteStatus lmgo_set_logits_processor(LlametteSampler *s, uintptr_t handle) {
+  return llamette_sampler_set_logits_processor(s, lmgo_logits_processor, (void *)handle);
 }
 
 void lmgo_parallel_counting_serial(void *user, uint32_t n_tasks, LlametteTaskFn task,

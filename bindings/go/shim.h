@@ -28,10 +28,22 @@ LlametteStatus lmgo_set_parallel_goroutines(LlametteContext *c, uintptr_t handle
 /* The LlamettePieceFn that hands text to Go (user: a cgo.Handle of the generation state). */
 bool lmgo_on_piece(void *user, const char *text, size_t len);
 
-/* llamette_generate with lmgo_on_piece and (void *)handle as its callback. */
-LlametteStatus lmgo_generate(LlametteContext *c, LlametteSampler *s, const uint32_t *prompt,
-                             size_t n_prompt, const LlametteGenerateParams *p, uintptr_t handle,
-                             LlametteStopReason *reason, uint32_t *n_generated);
+/* The LlametteTokenFn that hands each generated token to Go (user: the same handle). */
+bool lmgo_on_token(void *user, uint32_t token, const LlametteTokenLogprob *logprob);
+
+/* llamette_generate_ex with lmgo_on_piece and (void *)handle as its callback; with want_tokens,
+ * p->on_token and p->token_user are set to lmgo_on_token and (void *)handle (else cleared). */
+LlametteStatus lmgo_generate_ex(LlametteContext *c, LlametteSampler *s, const uint32_t *prompt,
+                                size_t n_prompt, LlametteGenerateParamsEx *p, uintptr_t handle,
+                                bool want_tokens, LlametteStopReason *reason,
+                                uint32_t *n_generated, size_t *n_reused);
+
+/* The LlametteLogitsProcessorFn that hands the logits to Go (user: a cgo.Handle of the
+ * processor). */
+void lmgo_logits_processor(void *user, float *logits, size_t n_vocab);
+
+/* llamette_sampler_set_logits_processor(s, lmgo_logits_processor, (void *)handle). */
+LlametteStatus lmgo_set_logits_processor(LlametteSampler *s, uintptr_t handle);
 
 /* A serial LlametteParallelFn that counts its calls and tasks (user: LmgoCounter); used to
  * count the parallel calls a serial context would make. */
