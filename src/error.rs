@@ -176,6 +176,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A chat template (the GGUF file's Jinja `tokenizer.chat_template`, or one given by the
+    /// host) that does not parse, calls a function, filter, test or method that is not
+    /// supported, raises an exception itself (`raise_exception`), or cannot be rendered for
+    /// these messages.
+    Template {
+        /// What is wrong and where: the unsupported name, the template's own message, and the
+        /// line of the template.
+        reason: String,
+    },
     /// Memory the library asked the allocator for, sized by the input (a context's KV cache,
     /// a copy of tensors), could not be had, or is more than the machine has.
     OutOfMemory {
@@ -307,6 +316,7 @@ impl fmt::Display for Error {
                 "token id {token} is outside the vocabulary of {n_vocab} tokens"
             ),
             Error::BadChat { message, reason } => write!(f, "chat message {message}: {reason}"),
+            Error::Template { reason } => write!(f, "chat template: {reason}"),
             Error::OutOfMemory { what, bytes, limit } => {
                 let gib = |b: f64| b / (1u64 << 30) as f64;
                 write!(

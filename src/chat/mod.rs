@@ -15,6 +15,9 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::tokenizer::Vocab;
 
+#[cfg(feature = "templates")]
+pub mod template;
+
 /// One message of a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message<'a> {

@@ -276,7 +276,7 @@ pub(crate) fn status_of(e: &Error) -> LlametteStatus {
         Error::BufferTooSmall { .. } => LLAMETTE_ERR_BUFFER_TOO_SMALL,
         Error::ContextFull { .. } => LLAMETTE_ERR_CONTEXT_FULL,
         Error::BadToken { .. } => LLAMETTE_ERR_BAD_TOKEN,
-        Error::BadChat { .. } => LLAMETTE_ERR_BAD_CHAT,
+        Error::BadChat { .. } | Error::Template { .. } => LLAMETTE_ERR_BAD_CHAT,
         Error::Io { .. } => LLAMETTE_ERR_IO,
         Error::OutOfMemory { .. } => LLAMETTE_ERR_ALLOCATION,
         Error::BadState { .. } => LLAMETTE_ERR_BAD_STATE,
