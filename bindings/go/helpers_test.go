@@ -47,6 +47,8 @@ type goldenCase struct {
 	Prompt     []Token   `json:"prompt"`
 	Greedy     []Token   `json:"greedy"`
 	LastLogits []float32 `json:"last_logits"`
+	// AllLogits[i] is llama.cpp's logits after prompt position i (predicting Prompt[i+1]).
+	AllLogits [][]float32 `json:"all_logits"`
 }
 
 type golden struct {

@@ -441,7 +441,12 @@ func TestNoLeaks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := m.NewSampler(DefaultSamplerOptions()); err != nil {
+		s, err := m.NewSampler(DefaultSamplerOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A dropped sampler's logits processor goes with it.
+		if err := s.SetLogitsProcessor(func([]float32) {}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := m.NewDetokenizer(); err != nil {
