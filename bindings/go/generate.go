@@ -108,6 +108,9 @@ type GenerateOptions struct {
 	// Grammar, when set, constrains the fresh sampler (Sampler.SetGrammar). Ignored when
 	// Sampler is set: set the grammar on that one.
 	Grammar *Grammar
+	// LogitsProcessor, when set, runs in the fresh sampler (Sampler.SetLogitsProcessor).
+	// Ignored when Sampler is set: set it on that one.
+	LogitsProcessor func(logits []float32)
 	// Sampler, when set, is used (and keeps its penalty history and random state) instead.
 	Sampler *Sampler
 
@@ -250,6 +253,11 @@ func (c *Context) Generate(ctx context.Context, prompt Prompt, opts GenerateOpti
 		defer sampler.Close()
 		if opts.Grammar != nil {
 			if err := sampler.SetGrammar(opts.Grammar); err != nil {
+				return GenerateResult{}, err
+			}
+		}
+		if opts.LogitsProcessor != nil {
+			if err := sampler.SetLogitsProcessor(opts.LogitsProcessor); err != nil {
 				return GenerateResult{}, err
 			}
 		}

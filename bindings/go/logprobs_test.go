@@ -282,6 +282,14 @@ func TestLogitsProcessor(t *testing.T) {
 		t.Fatalf("first token %+v: want %d (the second most likely) with llama.cpp's logprob %v, the banned %d still listed first",
 			e, second, ref[second], gc.Greedy[0])
 	}
+	// GenerateOptions.LogitsProcessor sets it on the call's own sampler.
+	var banned []Token
+	res, err = mustContext(t, m, ContextOptions{NCtx: 128}).Generate(context.Background(), Tokens(gc.Prompt),
+		GenerateOptions{MaxTokens: 2, LogitsProcessor: func(l []float32) { l[gc.Greedy[0]] = float32(math.Inf(-1)) },
+			OnToken: func(e TokenLogprob) bool { banned = append(banned, e.Token); return true }}, nil)
+	if err != nil || len(banned) != 2 || banned[0] != second {
+		t.Fatalf("GenerateOptions.LogitsProcessor: %v, %v; want %d first", banned, err, second)
+	}
 	// It saw the logits the context had after the prompt (the raw ones: the same bits).
 	c2 := mustContext(t, m, ContextOptions{NCtx: 128})
 	if err := c2.Eval(gc.Prompt); err != nil {
