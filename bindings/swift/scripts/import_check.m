@@ -23,10 +23,23 @@ static bool on_piece(void *user, const char *text, size_t len) {
   return len > 0;
 }
 
+/* The logits processor and token callbacks with the exact LlametteLogitsProcessorFn and
+ * LlametteTokenFn types (the Swift binding's @convention(c) closures). */
+static void ban_first(void *user, float *logits, size_t n_vocab) {
+  (void)user;
+  if (n_vocab > 0) logits[0] = -__builtin_inff();
+}
+
+static bool on_token(void *user, uint32_t token, const LlametteTokenLogprob *logprob) {
+  (void)user;
+  return logprob == NULL || logprob->token == token;
+}
+
 /* Uses the declarations the Swift binding relies on; returns 0 when the library matches. */
 static int use_declarations(const char *vocab_path) {
   LlametteParallelFn parallel = run_serially;
   LlamettePieceFn piece = on_piece;
+  LlametteLogitsProcessorFn processor = ban_first;
   (void)parallel;
   (void)piece;
 
@@ -43,6 +56,23 @@ static int use_declarations(const char *vocab_path) {
   cllamette_abort_flag_store(&flag, 1);
   gp.abort_flag = &flag;
   if (cllamette_abort_flag_load(&flag) != 1 || *gp.abort_flag != 1) return 12;
+
+  /* The extensible parameters: sizes set, llama.cpp's defaults, the fields Swift sets. */
+  LlametteSamplerParamsEx sx = llamette_sampler_default_params_ex();
+  if (sx.size != sizeof sx || sx.base.top_k != 40 || sx.typ_p != 1.0f || sx.mirostat != 0 ||
+      sx.dry_allowed_length != 2 || sx.dry_sequence_breakers != NULL)
+    return 23;
+  LlametteGenerateParamsEx gx = llamette_generate_default_params_ex();
+  if (gx.size != sizeof gx || gx.n_logprobs != -1 || gx.on_token != NULL || gx.reuse_prefix) return 24;
+  gx.on_token = on_token;
+  gx.token_user = NULL;
+  gx.base.abort_flag = &flag;
+  LlametteTokenLogprob lp = {0};
+  if (sizeof lp.top_tokens / sizeof lp.top_tokens[0] != LLAMETTE_MAX_TOP_LOGPROBS ||
+      sizeof lp.top_logprobs / sizeof lp.top_logprobs[0] != LLAMETTE_MAX_TOP_LOGPROBS)
+    return 25;
+  LlamettePerfContextData perf = {0};
+  if (perf.n_p_eval != 0 || perf.t_start_ms != 0.0) return 26;
 
   if (vocab_path == NULL) return 0;
   LlametteModel *m = NULL;
@@ -92,6 +122,23 @@ static int use_declarations(const char *vocab_path) {
   if (llamette_chat_render_ids(m, format, dialog, 4, true, chat_ids, 64, &n) != LLAMETTE_OK) return 20;
   for (size_t i = 0; i < n_expected; i++)
     if (chat_ids[i] != expected[i]) return 21;
+
+  /* A sampler with DRY and given breakers (an array of const char *, as Swift passes it), and
+   * a logits processor set and removed. */
+  const char *breakers[] = {"\n", "ab"};
+  sx.dry_multiplier = 0.8f;
+  sx.dry_sequence_breakers = breakers;
+  sx.n_dry_sequence_breakers = 2;
+  LlametteSampler *s = NULL;
+  if (llamette_sampler_new_ex(m, &sx, &s) != LLAMETTE_OK) return 27;
+  if (llamette_sampler_set_logits_processor(s, processor, NULL) != LLAMETTE_OK ||
+      llamette_sampler_set_logits_processor(s, NULL, NULL) != LLAMETTE_OK)
+    return 28;
+  llamette_sampler_free(s);
+  sx.mirostat = 3;
+  s = NULL;
+  if (llamette_sampler_new_ex(m, &sx, &s) != LLAMETTE_ERR_INVALID_ARGUMENT || s != NULL) return 29;
+
   llamette_model_free(m);
   /* SentencePiece's leading space: " Hello world". */
   return len == 12 && out[0] == ' ' && out[1] == 'H' && out[11] == 'd' ? 0 : 22;

@@ -28,16 +28,30 @@ public struct GenerationOptions: Sendable, Equatable {
     /// A grammar for the calls that make their own sampler (`Sampler.setGrammar`); with a
     /// sampler given, set it on that one.
     public var grammar: Grammar?
+    /// Log-probabilities: nil (the default) none; n (0 to `TokenLogprob.maxAlternatives`, more
+    /// is clamped): each generated token's log-probability with its n most likely
+    /// alternatives, handed to `onToken` and collected in `GenerationSummary.logprobs` (OpenAI's
+    /// `logprobs` with `top_logprobs: n`). From the model's logits with the sampler's logit
+    /// biases, before penalties, grammar, truncation and temperature: what llama.cpp's server
+    /// and llama-cpp-python report.
+    public var logprobs: Int?
+    /// Take the prompt as the whole sequence: the longest start of it the context already
+    /// holds (at most all but its last token) is kept and only the rest evaluated
+    /// (`GenerationSummary.reusedTokens`). The prompt must not be empty.
+    public var reusePrefix: Bool
 
     public init(
         maxTokens: Int? = nil, stopStrings: [String] = [], stopTokens: [Token] = [],
-        sampling: SamplingOptions = SamplingOptions(), grammar: Grammar? = nil
+        sampling: SamplingOptions = SamplingOptions(), grammar: Grammar? = nil,
+        logprobs: Int? = nil, reusePrefix: Bool = false
     ) {
         self.maxTokens = maxTokens
         self.stopStrings = stopStrings
         self.stopTokens = stopTokens
         self.sampling = sampling
         self.grammar = grammar
+        self.logprobs = logprobs
+        self.reusePrefix = reusePrefix
     }
 }
 
@@ -80,6 +94,11 @@ public struct GenerationSummary: Sendable, Equatable {
     public var stopReason: StopReason
     /// Tokens generated (evaluated; an end-of-generation token is not counted).
     public var generatedTokens: Int
+    /// With `GenerationOptions.logprobs`: each generated token's entry (those `onToken`
+    /// received), in order; empty otherwise.
+    public var logprobs: [TokenLogprob] = []
+    /// With `GenerationOptions.reusePrefix`: the prompt's first tokens the context already held.
+    public var reusedTokens: Int = 0
 }
 
 /// A flag another thread raises to stop a generation before its next token (the C API's
@@ -120,18 +139,47 @@ private let pieceFn: LlamettePieceFn = { user, text, count in
     return sink.body(makeString(text, count))
 }
 
+/// Holds the token closure, and the entries collected, for the C token callback (through
+/// `token_user`).
+private final class TokenSink {
+    let body: ((TokenLogprob) -> Bool)?
+    let collect: Bool
+    var entries: [TokenLogprob] = []
+    init(_ body: ((TokenLogprob) -> Bool)?, collect: Bool) {
+        self.body = body
+        self.collect = collect
+    }
+}
+
+/// The `LlametteTokenFn`: a C function pointer that reaches the Swift closure through `user`.
+private let tokenFn: LlametteTokenFn = { user, token, logprob in
+    guard let user else { return true }
+    let sink = Unmanaged<TokenSink>.fromOpaque(user).takeUnretainedValue()
+    let entry = logprob.map { TokenLogprob($0.pointee) } ?? TokenLogprob(token: token, logprob: .nan, top: [])
+    if sink.collect { sink.entries.append(entry) }
+    return sink.body?(entry) ?? true
+}
+
 extension Context {
     /// Generates synchronously from `prompt` with `sampler`, handing each piece of text to
     /// `onPiece` (return false to stop) on the calling thread. Blocks until it stops.
     /// - Parameters:
     ///   - prompt: tokens to evaluate first (also recorded in the sampler's history); empty to
-    ///     continue from the context's last logits.
-    ///   - options: the stop rules (`options.sampling` is not used: the sampler is given).
+    ///     continue from the context's last logits. With `options.reusePrefix`, the whole
+    ///     sequence.
+    ///   - options: the stop rules, `logprobs` and `reusePrefix` (`options.sampling` is not
+    ///     used: the sampler is given).
     ///   - abortFlag: raise it from another thread to stop before the next token.
+    ///   - onToken: receives each generated token as it is chosen, before its text (which may
+    ///     be held back while it could begin a stop string), also the token that completes a
+    ///     stop string, never the end-of-generation token that stops; with `options.logprobs`
+    ///     its log-probabilities, otherwise `logprob` is NaN and `top` empty. Return false to
+    ///     stop after this token, whose text is still handed out (`.callback`). It must not use
+    ///     this context or sampler.
     @discardableResult
     public func generate(
         _ prompt: [Token], sampler: Sampler, options: GenerationOptions = GenerationOptions(),
-        abortFlag: AbortFlag? = nil, onPiece: (String) -> Bool
+        abortFlag: AbortFlag? = nil, onToken: ((TokenLogprob) -> Bool)? = nil, onPiece: (String) -> Bool
     ) throws -> GenerationSummary {
         let arena = CStringArena()
         var stopStrings: [UnsafePointer<CChar>?] = []
@@ -143,6 +191,11 @@ extension Context {
         }
         var reason = LLAMETTE_STOP_LENGTH
         var generated: UInt32 = 0
+        var reused = 0
+        let tokenSink = TokenSink(onToken, collect: options.logprobs != nil)
+        let tokenUser = Unmanaged.passUnretained(tokenSink).toOpaque()
+        let wantTokens = onToken != nil || options.logprobs != nil
+        let maxTop = Int(LLAMETTE_MAX_TOP_LOGPROBS)
 
         let status: LlametteStatus = withoutActuallyEscaping(onPiece) { body -> LlametteStatus in
             let sink = PieceSink(body)
@@ -150,22 +203,28 @@ extension Context {
             // Lock order everywhere: context, then sampler.
             return lock.locked {
                 sampler.lock.locked {
-                    withExtendedLifetime((sink, arena, abortFlag)) {
+                    withExtendedLifetime((sink, tokenSink, arena, abortFlag)) {
                         options.stopTokens.withUnsafeBufferPointer { tokens in
                             stopStrings.withUnsafeBufferPointer { strings in
                                 stopLengths.withUnsafeBufferPointer { lengths in
                                     prompt.withUnsafeBufferPointer { (promptIds: UnsafeBufferPointer<Token>) -> LlametteStatus in
-                                        var params = LlametteGenerateParams()
-                                        params.n_predict = options.maxTokens.map { Int32(clamping: $0) } ?? -1
-                                        params.stop_tokens = tokens.baseAddress
-                                        params.n_stop_tokens = tokens.count
-                                        params.stop_strings = strings.baseAddress
-                                        params.stop_string_lens = lengths.baseAddress
-                                        params.n_stop_strings = strings.count
-                                        params.abort_flag = abortFlag.map { UnsafePointer($0.pointer) }
-                                        return llamette_generate(
+                                        var params = llamette_generate_default_params_ex()
+                                        params.base.n_predict = options.maxTokens.map { Int32(clamping: $0) } ?? -1
+                                        params.base.stop_tokens = tokens.baseAddress
+                                        params.base.n_stop_tokens = tokens.count
+                                        params.base.stop_strings = strings.baseAddress
+                                        params.base.stop_string_lens = lengths.baseAddress
+                                        params.base.n_stop_strings = strings.count
+                                        params.base.abort_flag = abortFlag.map { UnsafePointer($0.pointer) }
+                                        params.reuse_prefix = options.reusePrefix
+                                        params.n_logprobs = options.logprobs.map { Int32(min(max($0, 0), maxTop)) } ?? -1
+                                        if wantTokens {
+                                            params.on_token = tokenFn
+                                            params.token_user = tokenUser
+                                        }
+                                        return llamette_generate_ex(
                                             handle, sampler.handle, promptIds.baseAddress, promptIds.count,
-                                            &params, pieceFn, user, &reason, &generated)
+                                            &params, pieceFn, user, &reason, &generated, &reused)
                                     }
                                 }
                             }
@@ -176,19 +235,21 @@ extension Context {
         }
         try check(status)
         // Right after the call, on its thread: `.grammar` reads llamette_last_error().
-        return GenerationSummary(stopReason: StopReason(reason), generatedTokens: Int(generated))
+        return GenerationSummary(
+            stopReason: StopReason(reason), generatedTokens: Int(generated),
+            logprobs: tokenSink.entries, reusedTokens: reused)
     }
 
     /// Generates synchronously from `prompt` with a new sampler made from `options.sampling`
-    /// (see `generate(_:sampler:options:abortFlag:onPiece:)`).
+    /// (see `generate(_:sampler:options:abortFlag:onToken:onPiece:)`).
     @discardableResult
     public func generate(
         _ prompt: Prompt, options: GenerationOptions = GenerationOptions(),
-        abortFlag: AbortFlag? = nil, onPiece: (String) -> Bool
+        abortFlag: AbortFlag? = nil, onToken: ((TokenLogprob) -> Bool)? = nil, onPiece: (String) -> Bool
     ) throws -> GenerationSummary {
         let (ids, resolved) = try resolve(prompt, options)
         let sampler = try Sampler(model: model, options: options)
-        return try generate(ids, sampler: sampler, options: resolved, abortFlag: abortFlag, onPiece: onPiece)
+        return try generate(ids, sampler: sampler, options: resolved, abortFlag: abortFlag, onToken: onToken, onPiece: onPiece)
     }
 
     /// Streams the text generated from `prompt` with a new sampler made from
