@@ -2365,6 +2365,72 @@ enum LlametteStatus llamette_sampler_set_logits_processor(struct LlametteSampler
                                                           LlametteLogitsProcessorFn f,
                                                           void *user);
 
+/**
+ * Renders a conversation with a Jinja chat template, as Hugging Face's
+ * `apply_chat_template(messages, add_generation_prompt=...)` renders it (`bos_token` and
+ * `eos_token` are the vocabulary's; `tools` and `documents` are none; `strftime_now` reads the
+ * clock), written NUL-terminated to `buf` with its length without the NUL in `*n_out`.
+ *
+ * `template` (`template_len` bytes, UTF-8) picks the template: NULL the file's own
+ * `tokenizer.chat_template`; the name of one of its alternatives (`tokenizer.chat_template.
+ * <name>`, such as "tool_use"); anything else is taken as the Jinja text itself. Messages
+ * are as in `llamette_chat_render` (any role). Tokenize the result with `parse_special` true,
+ * and `add_special` false when it already starts with BOS. With `cap < *n_out + 1` nothing
+ * is written, `*n_out` is set and the call returns `LLAMETTE_ERR_BUFFER_TOO_SMALL` (`buf` may
+ * be NULL when `cap` is 0).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (no
+ * template in the file, text that is not UTF-8); `LLAMETTE_ERR_BAD_CHAT` (a template that
+ * does not parse, calls what is not supported or raises an exception itself: the last error
+ * names it and the template's line); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `template` readable for `template_len` bytes
+ * (or NULL); `msgs` readable for `n` messages whose strings are readable for their lengths;
+ * `buf` writable for `cap` bytes; `n_out` writable.
+ */
+enum LlametteStatus llamette_chat_render_template(const struct LlametteModel *m,
+                                                  const char *template_,
+                                                  size_t template_len,
+                                                  const struct LlametteMessage *msgs,
+                                                  size_t n,
+                                                  bool add_generation_prompt,
+                                                  char *buf,
+                                                  size_t cap,
+                                                  size_t *n_out);
+
+/**
+ * As `llamette_chat_render_template`, with the conversation as OpenAI-style JSON: `messages`
+ * (`messages_len` bytes) a JSON array of message objects passed to the template as they are
+ * (`content` a string, null or a list of parts; `tool_calls`, `name`, ... where the template
+ * reads them), and `tools` (`tools_len` bytes, NULL: none) a JSON array of tool definitions,
+ * the template's `tools`.
+ *
+ * Returns as `llamette_chat_render_template`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for JSON
+ * that does not parse (the last error says where) or messages that are not an array.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * As `llamette_chat_render_template`, with `messages` readable for `messages_len` bytes and
+ * `tools` for `tools_len` (or NULL).
+ */
+enum LlametteStatus llamette_chat_render_template_json(const struct LlametteModel *m,
+                                                       const char *template_,
+                                                       size_t template_len,
+                                                       const char *messages,
+                                                       size_t messages_len,
+                                                       const char *tools,
+                                                       size_t tools_len,
+                                                       bool add_generation_prompt,
+                                                       char *buf,
+                                                       size_t cap,
+                                                       size_t *n_out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

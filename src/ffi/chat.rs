@@ -81,7 +81,10 @@ pub struct LlametteMessage {
 /// # Safety
 ///
 /// `msgs` must be readable for `n` messages, each text for its length, during `'a`.
-unsafe fn messages<'a>(msgs: *const LlametteMessage, n: usize) -> Result<Vec<Message<'a>>, Fail> {
+pub(super) unsafe fn messages<'a>(
+    msgs: *const LlametteMessage,
+    n: usize,
+) -> Result<Vec<Message<'a>>, Fail> {
     // SAFETY: readable for `n` messages per the contract.
     let msgs = unsafe { slice(msgs, n, "msgs") }?;
     msgs.iter()

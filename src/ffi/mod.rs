@@ -57,6 +57,8 @@ pub mod perf;
 pub mod logprobs;
 /// The rest of llama.cpp's samplers: extensible parameters and a host logits processor.
 pub mod sampler_ex;
+/// The model's own Jinja chat template (`llamette_chat_render_template`).
+pub mod template;
 
 #[cfg(test)]
 mod tests;

@@ -3876,3 +3876,197 @@ fn a_host_logits_processor_sees_the_raw_logits_and_can_ban_tokens() {
         llamette_model_free(m);
     }
 }
+
+// ---- Jinja chat templates ----
+
+/// A rendered conversation, or the status and last error.
+fn render_template(
+    m: *const LlametteModel,
+    spec: Option<&str>,
+    msgs: &[(&str, &str)],
+    add: bool,
+) -> Result<String, (LlametteStatus, String)> {
+    let list: Vec<LlametteMessage> = msgs
+        .iter()
+        .map(|(r, c)| LlametteMessage {
+            role: r.as_ptr().cast(),
+            role_len: r.len(),
+            content: c.as_ptr().cast(),
+            content_len: c.len(),
+        })
+        .collect();
+    let (p, len) = spec.map_or((null(), 0), |s| (s.as_ptr().cast(), s.len()));
+    let mut n = 0;
+    // SAFETY: a live model, valid messages; a size query.
+    let s = unsafe {
+        super::template::llamette_chat_render_template(
+            m,
+            p,
+            len,
+            list.as_ptr(),
+            list.len(),
+            add,
+            null_mut(),
+            0,
+            &mut n,
+        )
+    };
+    if s != LLAMETTE_ERR_BUFFER_TOO_SMALL {
+        return Err((s, last_error()));
+    }
+    let mut buf = vec![0u8; n + 1];
+    // SAFETY: room for the text and its NUL.
+    ok(unsafe {
+        super::template::llamette_chat_render_template(
+            m,
+            p,
+            len,
+            list.as_ptr(),
+            list.len(),
+            add,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut n,
+        )
+    });
+    assert_eq!(buf[n], 0);
+    buf.truncate(n);
+    Ok(String::from_utf8(buf).unwrap())
+}
+
+#[test]
+fn a_models_own_template_renders_as_jinja2_does() {
+    let expected = json("templates/expected.json");
+    let convs = &expected["conversations"];
+    for (file, name) in [
+        ("vocab/ggml-vocab-phi-3.gguf", "ggml-vocab-phi-3"),
+        ("vocab/ggml-vocab-qwen2.gguf", "ggml-vocab-qwen2"),
+    ] {
+        let m = load(fixture(file));
+        for i in [0usize, 2, 3, 6] {
+            let c = &convs[i];
+            let owned: Vec<(String, String)> = c["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    (
+                        m["role"].as_str().unwrap().into(),
+                        m["content"].as_str().unwrap().into(),
+                    )
+                })
+                .collect();
+            let msgs: Vec<(&str, &str)> = owned
+                .iter()
+                .map(|(r, c)| (r.as_str(), c.as_str()))
+                .collect();
+            let add = c["add_generation_prompt"].as_bool().unwrap();
+            let want = expected["templates"][name]["results"][i]["output"]
+                .as_str()
+                .unwrap();
+            assert_eq!(
+                render_template(m, None, &msgs, add).unwrap(),
+                want,
+                "{name} #{i}"
+            );
+        }
+        // SAFETY: a live model.
+        unsafe { llamette_model_free(m) };
+    }
+}
+
+#[test]
+fn a_template_given_as_text_or_name_and_its_errors() {
+    let m = load(fixture("vocab/ggml-vocab-phi-3.gguf"));
+    let msgs = [("user", "hi"), ("assistant", "yo")];
+    // Text: the vocabulary's BOS and EOS texts are the template's.
+    let t = "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content | upper }}]{% endfor %}{% if add_generation_prompt %}>{% endif %}{{ eos_token }}";
+    assert_eq!(
+        render_template(m, Some(t), &msgs, true).unwrap(),
+        "<s>[user:HI][assistant:YO]><|endoftext|>"
+    );
+    // A name the file does not have is text too (and renders as itself).
+    assert_eq!(
+        render_template(m, Some("tool_use"), &msgs, false).unwrap(),
+        "tool_use"
+    );
+    // A template that raises, one that does not parse, one that calls the unknown.
+    let (s, e) = render_template(
+        m,
+        Some("{% if messages[0].role != 'system' %}{{ raise_exception('System first!') }}{% endif %}"),
+        &msgs,
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(s, LLAMETTE_ERR_BAD_CHAT);
+    assert!(e.contains("System first!") && e.contains("line 1"), "{e}");
+    let (s, e) = render_template(m, Some("ok\n{% if %}"), &msgs, true).unwrap_err();
+    assert_eq!(s, LLAMETTE_ERR_BAD_CHAT);
+    assert!(e.contains("line 2") && e.contains("syntax error"), "{e}");
+    let (s, e) = render_template(m, Some("{{ messages | frobnicate }}"), &msgs, true).unwrap_err();
+    assert_eq!(s, LLAMETTE_ERR_BAD_CHAT);
+    assert!(e.contains("frobnicate"), "{e}");
+    // SAFETY: a live model.
+    unsafe { llamette_model_free(m) };
+    // A file without a template.
+    let m = load(fixture("models/tiny-codellama.q8_0.gguf"));
+    let (s, e) = render_template(m, None, &msgs, true).unwrap_err();
+    assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(e.contains("no tokenizer.chat_template"), "{e}");
+    // SAFETY: a live model.
+    unsafe { llamette_model_free(m) };
+}
+
+#[test]
+fn a_template_renders_json_messages_with_tools() {
+    let expected = json("templates/expected.json");
+    let m = load(fixture("vocab/ggml-vocab-qwen2.gguf"));
+    // The script's conversation 8 (a system turn, a question, a weather tool), as JSON.
+    let messages = r#"[{"role": "system", "content": "You can call tools."}, {"role": "user", "content": "What's the weather in Paris?"}]"#;
+    let tools = r#"[{"type": "function", "function": {"name": "get_weather", "description": "The current weather in a city.", "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city's name."}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}}}]"#;
+    let call = |tools: *const c_char, tools_len: usize, messages: &str, buf: &mut Vec<u8>| {
+        let mut n = 0;
+        // SAFETY: a live model, readable JSON, a writable buffer.
+        let s = unsafe {
+            super::template::llamette_chat_render_template_json(
+                m,
+                null(),
+                0,
+                messages.as_ptr().cast(),
+                messages.len(),
+                tools,
+                tools_len,
+                true,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut n,
+            )
+        };
+        (s, n)
+    };
+    let mut buf = vec![0u8; 8192];
+    let (s, n) = call(tools.as_ptr().cast(), tools.len(), messages, &mut buf);
+    ok(s);
+    let want = expected["templates"]["ggml-vocab-qwen2"]["results"][8]["output"]
+        .as_str()
+        .unwrap();
+    assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+    // Without tools the template takes its other branch (conversation 1 has the same shape).
+    let (s, n) = call(null(), 0, messages, &mut buf);
+    ok(s);
+    assert!(!core::str::from_utf8(&buf[..n])
+        .unwrap()
+        .contains("get_weather"));
+    // JSON that does not parse says where.
+    let (s, _) = call(null(), 0, "[{\"role\": }]", &mut buf);
+    assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+    assert!(
+        last_error().contains("line 1, column 11"),
+        "{}",
+        last_error()
+    );
+    let (s, _) = call(null(), 0, "{}", &mut buf);
+    assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+    // SAFETY: a live model.
+    unsafe { llamette_model_free(m) };
+}

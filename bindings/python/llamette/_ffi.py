@@ -458,6 +458,16 @@ _FUNCTIONS = {
     "llamette_sampler_default_params_ex": (SamplerParamsEx, []),
     "llamette_sampler_new_ex": (_S, [Model_p, POINTER(SamplerParamsEx), POINTER(Sampler_p)]),
     "llamette_sampler_set_logits_processor": (_S, [Sampler_p, LogitsProcessorFn, c_void_p]),
+    "llamette_chat_render_template": (
+        _S,
+        [Model_p, c_char_p, c_size_t, POINTER(Message), c_size_t, c_bool, c_void_p, c_size_t,
+         _sizep],
+    ),
+    "llamette_chat_render_template_json": (
+        _S,
+        [Model_p, c_char_p, c_size_t, c_char_p, c_size_t, c_char_p, c_size_t, c_bool, c_void_p,
+         c_size_t, _sizep],
+    ),
     "llamette_generate_default_params_ex": (GenerateParamsEx, []),
     "llamette_generate_ex": (
         _S,

@@ -385,11 +385,16 @@ class Llama:
         info = _ffi.ModelInfo()
         check(lb.llamette_model_info(self._model, byref(info)))
         self._info = info
-        self._chat_format = _chat_format(chat_format)
+        jinja = isinstance(chat_format, str) and chat_format.lower() == "jinja"
+        self._chat_format = ChatFormat.NONE if jinja else _chat_format(chat_format)
         self.chat_format = self._chat_format if chat_format is not None else (
             ChatFormat(info.chat_format) if info.chat_format in ChatFormat._value2member_map_
             else ChatFormat.NONE
         )
+        # The file's own Jinja template: asked for, or the fallback for a template that is
+        # none of the built-in formats (as llama-cpp-python falls back to its Jinja2 formatter).
+        self._jinja = jinja or (chat_format is None and self.chat_format == ChatFormat.NONE
+                                and self.metadata_value("tokenizer.chat_template") is not None)
 
         self.n_threads = DEFAULT_THREADS if n_threads is None else max(1, int(n_threads))
         self._n_ctx = 0
@@ -582,11 +587,30 @@ class Llama:
         add_generation_prompt: bool = True,
         tokenize: bool = False,
         chat_format: Union[None, str, ChatFormat] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        chat_template: Optional[str] = None,
     ) -> Union[str, List[int]]:
         """Renders a conversation in the chat format (the model's own unless overridden): the
         prompt string (``tokenize=False``), or its token ids as the format's reference code
         makes them (``tokenize=True``; for CodeLlama-70B, Meta's ``dialog_prompt_tokens``,
-        which tokenizing the string cannot reproduce)."""
+        which tokenizing the string cannot reproduce).
+
+        A model whose ``tokenizer.chat_template`` is none of the built-in formats (or a Llama
+        made with ``chat_format="jinja"``, or ``chat_format="jinja"`` here) renders with that
+        Jinja template as Hugging Face's ``apply_chat_template`` does: the messages as they
+        are (also ``tool_calls``, ``name``, content parts) and ``tools``; its ids are the
+        text tokenized with special tokens and no extra BOS (the template writes its own).
+        ``chat_template`` renders with another template: the name of one of the file's
+        alternatives (``tokenizer.chat_template.<name>``) or Jinja text."""
+        jinja = chat_template is not None or (
+            self._jinja if chat_format is None
+            else isinstance(chat_format, str) and chat_format.lower() == "jinja")
+        if jinja:
+            text = self._render_jinja(messages, add_generation_prompt, tools, chat_template)
+            return self.tokenize(text, add_bos=False, special=True) if tokenize else text
+        if tools:
+            raise ValueError("tools need a Jinja chat template (chat_format='jinja'); the "
+                             "built-in formats have no place for them")
         fmt = self._chat_format if chat_format is None else _chat_format(chat_format)
         msgs = _Messages(messages)
         lb = lib()
@@ -613,9 +637,32 @@ class Llama:
                                       buf, len(buf), byref(n)), "llamette_chat_render")
         return buf.raw[: n.value].decode("utf-8")
 
+    def _render_jinja(self, messages, add_generation_prompt, tools, chat_template) -> str:
+        import json
+
+        lb = lib()
+        m = self._model_handle()
+        spec = None if chat_template is None else chat_template.encode("utf-8")
+        msgs = json.dumps([dict(x) for x in messages], ensure_ascii=False).encode("utf-8")
+        tj = None if tools is None else json.dumps(list(tools), ensure_ascii=False).encode()
+        n = c_size_t(0)
+        args = (m, spec, len(spec or b""), msgs, len(msgs), tj, len(tj or b""),
+                add_generation_prompt)
+        st = lb.llamette_chat_render_template_json(*args, None, 0, byref(n))
+        if st != Status.ERR_BUFFER_TOO_SMALL:
+            check(st, "llamette_chat_render_template_json")
+        buf = ctypes.create_string_buffer(n.value + 1)
+        check(lb.llamette_chat_render_template_json(*args, buf, len(buf), byref(n)),
+              "llamette_chat_render_template_json")
+        return buf.raw[: n.value].decode("utf-8")
+
     def chat_stop_tokens(self, chat_format: Union[None, str, ChatFormat] = None) -> List[int]:
         """The tokens that end the assistant's turn in the chat format (EOS, plus ``<step>``,
-        ``<|im_end|>`` or ``<|eot_id|>``)."""
+        ``<|im_end|>`` or ``<|eot_id|>``). With a Jinja template: none beyond the
+        vocabulary's end-of-generation tokens, which end every generation."""
+        if self._jinja if chat_format is None else (
+                isinstance(chat_format, str) and chat_format.lower() == "jinja"):
+            return []
         fmt = self._chat_format if chat_format is None else _chat_format(chat_format)
         ids = (c_uint32 * 16)()
         n = c_size_t(0)
