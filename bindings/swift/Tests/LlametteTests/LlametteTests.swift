@@ -27,6 +27,17 @@ let smolLM2Path = repositoryRoot.appendingPathComponent("models/smollm2-135m-ins
 struct GoldenCase: Decodable {
     let prompt: [Token]
     let greedy: [Token]
+    /// llama.cpp's logits after the prompt.
+    let lastLogits: [Double]
+    /// llama.cpp's logits after each prompt position (`allLogits[i]` predicts `prompt[i + 1]`;
+    /// the tiny model's golden file only).
+    let allLogits: [[Double]]?
+
+    enum CodingKeys: String, CodingKey {
+        case prompt, greedy
+        case lastLogits = "last_logits"
+        case allLogits = "all_logits"
+    }
 }
 
 struct Golden: Decodable {
