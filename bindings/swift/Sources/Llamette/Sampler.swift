@@ -118,7 +118,7 @@ public struct SamplingOptions: Sendable, Equatable {
 
     /// Runs `body` with the extensible parameters; the breakers (copied into an arena) stay
     /// valid during the call, which copies them.
-    func withCValue<R>(_ body: (UnsafePointer<LlametteSamplerParamsEx>) throws -> R) rethrows -> R {
+    func withCValue<R>(_ body: (UnsafePointer<LlametteSamplerParamsEx>) throws -> R) throws -> R {
         var p = llamette_sampler_default_params_ex()
         p.base = cValue
         p.typ_p = typicalP
