@@ -691,10 +691,10 @@ fn ctrl_c_stops_a_completion_with_the_timings() {
 }
 
 /// A file under the temporary directory with `text`, removed when dropped.
-#[cfg(feature = "grammar")]
+#[cfg(any(feature = "grammar", feature = "templates"))]
 struct TempFile(std::path::PathBuf);
 
-#[cfg(feature = "grammar")]
+#[cfg(any(feature = "grammar", feature = "templates"))]
 impl TempFile {
     fn new(name: &str, text: &str) -> TempFile {
         let path = std::env::temp_dir().join(format!("llamette-cli-{}-{name}", std::process::id()));
@@ -706,7 +706,7 @@ impl TempFile {
     }
 }
 
-#[cfg(feature = "grammar")]
+#[cfg(any(feature = "grammar", feature = "templates"))]
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
@@ -966,4 +966,73 @@ fn grammar_flags_need_the_grammar_feature() {
     }
     let help = String::from_utf8(run(&["--help"]).stdout).unwrap();
     assert!(help.contains("Grammars (not in this build"), "{help}");
+}
+
+/// ChatML written as a Jinja template: what the built-in chatml format renders.
+#[cfg(feature = "templates")]
+const CHATML_JINJA: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+#[cfg(feature = "templates")]
+fn ask(extra: &[&str]) -> Output {
+    let model = smollm2_path();
+    let mut args = vec![
+        "-m",
+        model.to_str().unwrap(),
+        "-cnv",
+        "-p",
+        "What is the capital of France?",
+        "--temp",
+        "0",
+        "-n",
+        "48",
+        "-t",
+        "2",
+        "--log-disable",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[cfg(feature = "templates")]
+#[test]
+fn chat_templates_from_the_command_line() {
+    // The built-in format, by the model's template and by name.
+    let builtin = ask(&[]);
+    assert!(builtin.status.success(), "{}", stderr(&builtin));
+    assert_eq!(
+        String::from_utf8_lossy(&builtin.stdout),
+        "The capital of France is Paris.\n"
+    );
+    let named = ask(&["--chat-template", "chatml"]);
+    assert_eq!(named.stdout, builtin.stdout, "{}", stderr(&named));
+    // The same format as Jinja text, and from a file: the same prompt, so the same answer.
+    let text = ask(&["--chat-template", CHATML_JINJA, "--verbose-prompt"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert_eq!(text.stdout, builtin.stdout);
+    let file = TempFile::new("chatml.jinja", CHATML_JINJA);
+    for flag in ["--chat-template", "--chat-template-file"] {
+        let f = ask(&[flag, file.path()]);
+        assert_eq!(f.stdout, builtin.stdout, "{flag}: {}", stderr(&f));
+    }
+    // --jinja renders SmolLM2's own template, which adds its default system message (so the
+    // prompt is longer than ChatML's without one).
+    let own = ask(&["--jinja", "--verbose-prompt"]);
+    assert!(own.status.success(), "{}", stderr(&own));
+    let prompt_tokens = |o: &Output| stderr(o).lines().filter(|l| l.contains(" -> ")).count();
+    assert!(
+        prompt_tokens(&own) > prompt_tokens(&text) + 10,
+        "{}\n---\n{}",
+        stderr(&own),
+        stderr(&text)
+    );
+    assert!(
+        stderr(&own).contains(" named"),
+        "the default system message: {}",
+        stderr(&own)
+    );
+    // A template that does not parse, and one that raises: one line each.
+    let bad = ask(&["--chat-template", "{% if %}"]);
+    assert_fails(&bad, 2, "line 1: syntax error");
+    let raises = ask(&["--chat-template", "{{ raise_exception('no chat here') }}"]);
+    assert_fails(&raises, 1, "no chat here");
 }

@@ -120,6 +120,14 @@ impl ChatTemplate {
         Self::from_key(header, &format!("{TEMPLATE_KEY}.{name}"))
     }
 
+    /// A template given as text for the model `header` describes: its BOS and EOS texts come
+    /// from the vocabulary, as for the file's own template.
+    pub fn from_text_for(header: &GgufHeader<'_>, source: &str) -> Result<ChatTemplate> {
+        let bos = special_text(header, "tokenizer.ggml.bos_token_id")?;
+        let eos = special_text(header, "tokenizer.ggml.eos_token_id")?;
+        ChatTemplate::new(source, bos, eos)
+    }
+
     /// The names of the file's named templates, in file order.
     pub fn names(header: &GgufHeader<'_>) -> Vec<String> {
         header

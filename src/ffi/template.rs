@@ -2,7 +2,6 @@
 //! rendered as Hugging Face's `apply_chat_template` renders it, for models whose template is
 //! none of the built-in formats.
 
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::ffi::c_char;
 
@@ -23,17 +22,7 @@ fn template_of(model: &ModelInner, spec: Option<&str>) -> Result<ChatTemplate, F
             if let Some(t) = ChatTemplate::named(header, s)? {
                 return Ok(t);
             }
-            let with_text = |key: &str| -> Result<String, Fail> {
-                let id = header.get_u32_opt(key)?;
-                let v = &model.vocab;
-                Ok(id
-                    .and_then(|id| v.token_text(id).ok())
-                    .map(String::from)
-                    .unwrap_or_default())
-            };
-            let bos = with_text("tokenizer.ggml.bos_token_id")?;
-            let eos = with_text("tokenizer.ggml.eos_token_id")?;
-            Ok(ChatTemplate::new(s, &bos, &eos)?)
+            Ok(ChatTemplate::from_text_for(header, s)?)
         }
     }
 }

@@ -37,6 +37,9 @@ enum Id {
     Seed,
     Chat,
     NoChat,
+    ChatTemplate,
+    ChatTemplateFile,
+    Jinja,
     InPrefix,
     InSuffix,
     ReversePrompt,
@@ -137,6 +140,9 @@ const GROUPS: &[(&str, &[Spec])] = &[
             Spec { names: &["-no-cnv", "--no-conversation"], value: None, id: Id::NoChat, help: "complete the prompt (the default)" },
             Spec { names: &["--in-prefix"], value: Some("TEXT"), id: Id::InPrefix, help: "chat mode: text put before each of your messages" },
             Spec { names: &["--in-suffix"], value: Some("TEXT"), id: Id::InSuffix, help: "chat mode: text put after each of your messages" },
+            Spec { names: &["--chat-template"], value: Some("TEMPLATE"), id: Id::ChatTemplate, help: "chat mode: a built-in format (codellama-70b, llama2, chatml, llama3), the name of one of the model's own alternatives (tokenizer.chat_template.NAME, e.g. tool_use), a file, or Jinja text (default: the model's own)" },
+            Spec { names: &["--chat-template-file"], value: Some("FNAME"), id: Id::ChatTemplateFile, help: "chat mode: a Jinja chat template from a file" },
+            Spec { names: &["--jinja"], value: None, id: Id::Jinja, help: "chat mode: render the model's own Jinja template (tokenizer.chat_template) as Hugging Face's apply_chat_template does, even where a built-in format renders it (by default only templates that are none of them are rendered with Jinja)" },
         ],
     ),
     (
@@ -187,14 +193,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("--control-vector", "control vectors are not supported"),
     ("--mmproj", "multimodal projectors are not supported"),
     ("--image", "images are not supported"),
-    (
-        "--chat-template",
-        "llamette uses the model's chat format (codellama-70b, llama2, chatml, llama3)",
-    ),
-    (
-        "--jinja",
-        "llamette uses the model's chat format (codellama-70b, llama2, chatml, llama3)",
-    ),
     ("--embedding", "embeddings are not supported yet"),
     ("-md", "speculative decoding is not supported yet"),
     ("--model-draft", "speculative decoding is not supported yet"),
@@ -285,6 +283,11 @@ pub struct Args {
     pub seed: Option<u64>,
     /// Chat mode.
     pub chat: bool,
+    /// `--chat-template` (a name or Jinja text; a file's contents) or `--chat-template-file`
+    /// (the file's contents): the last one given.
+    pub chat_template: Option<String>,
+    /// `--jinja`.
+    pub jinja: bool,
     /// `--in-prefix`, escapes expanded.
     pub in_prefix: String,
     /// `--in-suffix`, escapes expanded.
@@ -545,6 +548,8 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed, ParseError> {
         last_n_is_ctx: false,
         seed: None,
         chat: false,
+        chat_template: None,
+        jinja: false,
         in_prefix: String::new(),
         in_suffix: String::new(),
         reverse_prompts: Vec::new(),
@@ -722,6 +727,22 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed, ParseError> {
             Id::Keep => {
                 let _: i64 = num!(i64);
             }
+            Id::ChatTemplate => {
+                let v = value()?;
+                // A path that names a file is read; anything else is a name or the text.
+                let path = std::path::Path::new(&v);
+                a.chat_template = Some(if v.len() < 4096 && path.is_file() {
+                    text_of(&format!("{flag} {v}"), read_file(path.as_os_str())?)?
+                } else {
+                    v
+                });
+            }
+            Id::ChatTemplateFile => {
+                let path = value_os()?;
+                let source = format!("{flag} {}", path.to_string_lossy());
+                a.chat_template = Some(text_of(&source, read_file(&path)?)?);
+            }
+            Id::Jinja => a.jinja = true,
             Id::DisplayPrompt => a.display_prompt = true,
             Id::NoDisplayPrompt => a.display_prompt = false,
             Id::VerbosePrompt => a.verbose_prompt = true,

@@ -259,13 +259,8 @@ fn run() -> Result<Ended, Failure> {
         totals: &mut report.totals,
     };
     let ended = if a.chat {
-        let format = ChatFormat::from_header(model.header()).ok_or_else(|| {
-            Failure::Run(format!(
-                "{}: the model has no chat template llamette knows (codellama-70b, llama2, chatml, llama3); run it without -cnv to complete a prompt",
-                path.display()
-            ))
-        })?;
-        chat(&a, format, &mut session, colors)?
+        let prompter = Prompter::choose(&a, model.header(), &path)?;
+        chat(&a, prompter, &mut session, colors)?
     } else {
         complete(&a, &mut session, colors)?
     };
@@ -303,6 +298,104 @@ fn grammar_constraint(a: &Args, vocab: &Vocab) -> Result<Option<Box<dyn Constrai
 #[cfg(not(feature = "grammar"))]
 fn grammar_constraint(_: &Args, _: &Vocab) -> Result<Option<Box<dyn Constraint>>, Failure> {
     Ok(None)
+}
+
+/// How chat turns become tokens: a built-in format, or a Jinja template.
+enum Prompter {
+    /// A built-in format (CodeLlama-70B's token-exact rendering among them).
+    Format(ChatFormat),
+    /// A Jinja template rendered as Hugging Face's `apply_chat_template` does.
+    #[cfg(feature = "templates")]
+    Jinja(Box<llamette::chat::template::ChatTemplate>),
+}
+
+impl Prompter {
+    /// `--chat-template` (a built-in format's name, one of the file's named templates, or
+    /// Jinja text), else `--jinja` (the file's own template), else the built-in format that
+    /// renders the file's template, else (with `templates`) the file's template itself.
+    fn choose(
+        a: &Args,
+        header: &llamette::gguf::GgufHeader<'_>,
+        path: &Path,
+    ) -> Result<Prompter, Failure> {
+        if let Some(t) = &a.chat_template {
+            if let Some(f) = ChatFormat::from_name(t) {
+                return Ok(Prompter::Format(f));
+            }
+            return Self::jinja(header, Some(t), path);
+        }
+        if a.jinja {
+            return Self::jinja(header, None, path);
+        }
+        if let Some(f) = ChatFormat::from_header(header) {
+            return Ok(Prompter::Format(f));
+        }
+        #[cfg(feature = "templates")]
+        if header.get_str_opt("tokenizer.chat_template")?.is_some() {
+            return Self::jinja(header, None, path);
+        }
+        Err(Failure::Run(format!(
+            "{}: the model has no chat template llamette can render{}; run it without -cnv to complete a prompt, or give one with --chat-template",
+            path.display(),
+            if cfg!(feature = "templates") { "" } else { " without the `templates` feature (codellama-70b, llama2, chatml, llama3)" }
+        )))
+    }
+
+    #[cfg(feature = "templates")]
+    fn jinja(
+        header: &llamette::gguf::GgufHeader<'_>,
+        spec: Option<&str>,
+        path: &Path,
+    ) -> Result<Prompter, Failure> {
+        use llamette::chat::template::ChatTemplate;
+        let bad = |e: Error| match e {
+            Error::Template { .. } => Failure::Usage(format!("--chat-template: {e}")),
+            e => Failure::from(e),
+        };
+        let t = match spec {
+            None => ChatTemplate::from_gguf(header)?.ok_or_else(|| {
+                Failure::Run(format!(
+                    "{}: --jinja: the model has no tokenizer.chat_template",
+                    path.display()
+                ))
+            })?,
+            Some(s) => match ChatTemplate::named(header, s)? {
+                Some(t) => t,
+                None => ChatTemplate::from_text_for(header, s).map_err(bad)?,
+            },
+        };
+        Ok(Prompter::Jinja(Box::new(t)))
+    }
+
+    #[cfg(not(feature = "templates"))]
+    fn jinja(
+        _: &llamette::gguf::GgufHeader<'_>,
+        _: Option<&str>,
+        _: &Path,
+    ) -> Result<Prompter, Failure> {
+        Err(Failure::Usage(
+            "--jinja and Jinja --chat-template texts need the `templates` feature: cargo install --path . --features grammar,templates (the built-in formats: codellama-70b, llama2, chatml, llama3)".into(),
+        ))
+    }
+
+    /// The conversation's prompt ids, ending with the assistant's header.
+    fn render_ids(&self, vocab: &Vocab, messages: &[Message]) -> Result<Vec<u32>, Error> {
+        match self {
+            Prompter::Format(f) => f.render_ids(vocab, messages, true),
+            // The template writes BOS itself where the model wants it.
+            #[cfg(feature = "templates")]
+            Prompter::Jinja(t) => vocab.tokenize(&t.render(messages, true)?, false, true),
+        }
+    }
+
+    /// Tokens that end the answer besides the vocabulary's end-of-generation tokens.
+    fn stop_tokens(&self, vocab: &Vocab) -> Vec<u32> {
+        match self {
+            Prompter::Format(f) => f.stop_tokens(vocab),
+            #[cfg(feature = "templates")]
+            Prompter::Jinja(_) => Vec::new(),
+        }
+    }
 }
 
 /// The engine and what a turn needs.
@@ -375,7 +468,7 @@ fn complete(a: &Args, s: &mut Session<'_, '_>, colors: Colors) -> Result<Ended, 
 /// Chat mode: turn after turn from stdin (the first from `-p`), keeping the cache.
 fn chat(
     a: &Args,
-    format: ChatFormat,
+    format: Prompter,
     s: &mut Session<'_, '_>,
     colors: Colors,
 ) -> Result<Ended, Failure> {
@@ -419,7 +512,7 @@ fn chat(
         let user = format!("{}{typed}{}", a.in_prefix, a.in_suffix);
         turns.push(("user".into(), user));
         let messages: Vec<Message> = turns.iter().map(|(r, c)| Message::new(r, c)).collect();
-        let ids = format.render_ids(s.vocab, &messages, true)?;
+        let ids = format.render_ids(s.vocab, &messages)?;
         if a.verbose_prompt {
             print_tokens(s.vocab, &ids);
         }
