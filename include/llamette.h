@@ -44,10 +44,91 @@
 #define LLAMETTE_VERSION_PATCH 0
 
 /**
+ * Pooling of `llamette_embed`: as the model's file says (`<arch>.pooling_type`; none when
+ * absent, as llama.cpp).
+ */
+#define LLAMETTE_POOLING_MODEL -1
+
+/**
+ * Every token's own row.
+ */
+#define LLAMETTE_POOLING_NONE 0
+
+/**
+ * The mean of a sequence's rows.
+ */
+#define LLAMETTE_POOLING_MEAN 1
+
+/**
+ * A sequence's first token's row.
+ */
+#define LLAMETTE_POOLING_CLS 2
+
+/**
+ * A sequence's last token's row.
+ */
+#define LLAMETTE_POOLING_LAST 3
+
+/**
  * The most alternatives `llamette_token_logprobs` reports (llama-cpp-python's and OpenAI's
  * limit).
  */
 #define LLAMETTE_MAX_TOP_LOGPROBS 20
+
+/**
+ * A token with no attribute (out of range or `UNDEFINED` in the file).
+ */
+#define LLAMETTE_TOKEN_ATTR_UNDEFINED 0
+
+/**
+ * The unknown token.
+ */
+#define LLAMETTE_TOKEN_ATTR_UNKNOWN (1 << 0)
+
+/**
+ * An unused (reserved) token.
+ */
+#define LLAMETTE_TOKEN_ATTR_UNUSED (1 << 1)
+
+/**
+ * An ordinary token.
+ */
+#define LLAMETTE_TOKEN_ATTR_NORMAL (1 << 2)
+
+/**
+ * A control token (BOS, EOS, chat markers).
+ */
+#define LLAMETTE_TOKEN_ATTR_CONTROL (1 << 3)
+
+/**
+ * A user-defined token (always matched in raw text).
+ */
+#define LLAMETTE_TOKEN_ATTR_USER_DEFINED (1 << 4)
+
+/**
+ * A byte-fallback token (`<0xAB>`).
+ */
+#define LLAMETTE_TOKEN_ATTR_BYTE (1 << 5)
+
+/**
+ * Normalized.
+ */
+#define LLAMETTE_TOKEN_ATTR_NORMALIZED (1 << 6)
+
+/**
+ * Whitespace on its left is dropped when matched as a special token.
+ */
+#define LLAMETTE_TOKEN_ATTR_LSTRIP (1 << 7)
+
+/**
+ * Whitespace on its right is dropped when matched as a special token.
+ */
+#define LLAMETTE_TOKEN_ATTR_RSTRIP (1 << 8)
+
+/**
+ * Single word.
+ */
+#define LLAMETTE_TOKEN_ATTR_SINGLE_WORD (1 << 9)
 
 /**
  * A chat prompt format.
@@ -387,6 +468,13 @@ typedef struct LlametteContextParamsEx {
    * `4 * n_vocab` bytes.
    */
   uint32_t n_outputs_max;
+  /**
+   * Keep each output token's hidden state after the final norm too (llama.cpp's
+   * `embeddings`): `llamette_embeddings_ith` and `llamette_embed` read them. Each output
+   * row costs `4 * n_embd` more bytes. (Added in 0.1.x; a caller compiled before it passes
+   * the smaller size, and gets false.)
+   */
+  bool embeddings;
 } LlametteContextParamsEx;
 
 /**
@@ -774,6 +862,139 @@ typedef struct LlametteSamplerParamsEx {
  * or `longjmp` out, and must not call llamette with the same sampler.
  */
 typedef void (*LlametteLogitsProcessorFn)(void *user, float *logits, size_t n_vocab);
+
+/**
+ * The vocabulary's special tokens, as llama.cpp's `llama_vocab_bos`, `_eos`, ... resolve them;
+ * -1 where the vocabulary has none. Extensible: set `size` to `sizeof(LlametteVocabInfo)`
+ * before `llamette_vocab_info`; later versions only add fields at the end.
+ */
+typedef struct LlametteVocabInfo {
+  /**
+   * `sizeof(LlametteVocabInfo)` as the caller was compiled (set by the caller).
+   */
+  size_t size;
+  /**
+   * Tokens in the vocabulary.
+   */
+  uint32_t n_tokens;
+  /**
+   * Beginning of sequence.
+   */
+  int32_t bos;
+  /**
+   * End of sequence.
+   */
+  int32_t eos;
+  /**
+   * End of turn (`<|eot_id|>`, `<|im_end|>`, CodeLlama's `<EOT>`, ...).
+   */
+  int32_t eot;
+  /**
+   * End of message (`<|eom_id|>`).
+   */
+  int32_t eom;
+  /**
+   * Unknown.
+   */
+  int32_t unk;
+  /**
+   * Separator.
+   */
+  int32_t sep;
+  /**
+   * Padding.
+   */
+  int32_t pad;
+  /**
+   * Mask.
+   */
+  int32_t mask;
+  /**
+   * The token of a lone newline.
+   */
+  int32_t nl;
+  /**
+   * Fill-in-the-middle prefix (`<PRE>`, `<|fim_prefix|>`, ...).
+   */
+  int32_t fim_pre;
+  /**
+   * Fill-in-the-middle suffix.
+   */
+  int32_t fim_suf;
+  /**
+   * Fill-in-the-middle middle.
+   */
+  int32_t fim_mid;
+  /**
+   * Fill-in-the-middle padding.
+   */
+  int32_t fim_pad;
+  /**
+   * Fill-in-the-middle repository name.
+   */
+  int32_t fim_rep;
+  /**
+   * Fill-in-the-middle file separator.
+   */
+  int32_t fim_sep;
+  /**
+   * Whether tokenizing with `add_special` puts BOS in front (`llama_vocab_get_add_bos`).
+   */
+  bool add_bos;
+  /**
+   * Whether tokenizing with `add_special` appends EOS (`llama_vocab_get_add_eos`).
+   */
+  bool add_eos;
+  /**
+   * Whether SentencePiece text gets a space in front.
+   */
+  bool add_space_prefix;
+} LlametteVocabInfo;
+
+/**
+ * How `llamette_infill_tokens` trims, as llama.cpp's server (its `n_batch`, `n_predict` and
+ * `n_ctx`), and whether the suffix comes first.
+ */
+typedef struct LlametteInfillParams {
+  /**
+   * The batch the prefix and suffix must fit in (llama.cpp's default 2048).
+   */
+  uint32_t n_batch;
+  /**
+   * Tokens to be generated (-1: no limit, the default).
+   */
+  int32_t n_predict;
+  /**
+   * The context's positions (default 4096).
+   */
+  uint32_t n_ctx;
+  /**
+   * Suffix before prefix (llama.cpp's `--spm-infill`).
+   */
+  bool spm_infill;
+} LlametteInfillParams;
+
+/**
+ * One extra file for a fill-in-the-middle prompt's repository context.
+ */
+typedef struct LlametteInfillChunk {
+  /**
+   * The file's name (UTF-8, `filename_len` bytes); NULL: "tmp".
+   */
+  const char *filename;
+  /**
+   * Bytes of `filename`.
+   */
+  size_t filename_len;
+  /**
+   * The file's text (UTF-8, `text_len` bytes).
+   */
+  const char *text;
+  /**
+   * Bytes of `text`.
+   */
+  size_t text_len;
+} LlametteInfillChunk;
 
 #ifdef __cplusplus
 extern "C" {
@@ -2252,6 +2473,79 @@ enum LlametteStatus llamette_perf_context(const struct LlametteContext *c,
 enum LlametteStatus llamette_perf_context_reset(struct LlametteContext *c);
 
 /**
+ * Writes the model's pooling (`<arch>.pooling_type`, `LLAMETTE_POOLING_NONE` when absent) to
+ * `*out`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_FILE` (a pooling
+ * llamette does not have, such as reranking); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `out` writable.
+ */
+enum LlametteStatus llamette_model_pooling(const struct LlametteModel *m, int32_t *out);
+
+/**
+ * Points `*embd` at the embedding (the hidden state after the final norm, `*n_embd` floats)
+ * of token `i` of the last `llamette_decode` (or `llamette_eval`) batch, if it asked for
+ * outputs (llama.cpp's `llama_get_embeddings_ith`). The pointer stays valid until the
+ * context's next evaluation or its release. The context must be made with `embeddings`
+ * (`LlametteContextParamsEx`).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (no
+ * embeddings in this context, or token `i` has none); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `embd` and `n_embd` writable.
+ */
+enum LlametteStatus llamette_embeddings_ith(const struct LlametteContext *c,
+                                            size_t i,
+                                            const float **embd,
+                                            size_t *n_embd);
+
+/**
+ * Embeds `n_seqs` sequences (`seqs[i]`: `lens[i]` token ids, each from its own start) into
+ * `out`, as llama.cpp's embeddings with `pooling` (`LLAMETTE_POOLING_*`;
+ * `LLAMETTE_POOLING_MODEL`: the model's) and `normalize` (llama.cpp's `embd_normalize`: -1
+ * none, 0 max-abs to int16 range, 1 taxicab, 2 Euclidean, p > 2 p-norm). The context (made
+ * with `embeddings`) is cleared before and after; sequences go in batches of up to
+ * `n_seq_max` sequences and as many tokens as it keeps outputs for (`n_outputs_max`), longer
+ * ones in several steps.
+ *
+ * `out` receives, sequence after sequence, `n_embd` floats per token with
+ * `LLAMETTE_POOLING_NONE`, one row of `n_embd` per sequence otherwise; `*n_out` the number of
+ * floats. With `cap` too small nothing is evaluated, `*n_out` is set and the call returns
+ * `LLAMETTE_ERR_BUFFER_TOO_SMALL` (`out` may be NULL when `cap` is 0).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (no
+ * embeddings in this context, an empty sequence, an unknown pooling); `LLAMETTE_ERR_BAD_TOKEN`;
+ * `LLAMETTE_ERR_CONTEXT_FULL` (a sequence longer than the context);
+ * `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per context.
+ *
+ * # Safety
+ *
+ * `c` must be a live context handle (or NULL); `seqs` and `lens` readable for `n_seqs`
+ * elements, each `seqs[i]` readable for `lens[i]` ids; `out` writable for `cap` floats;
+ * `n_out` writable.
+ */
+enum LlametteStatus llamette_embed(struct LlametteContext *c,
+                                   const uint32_t *const *seqs,
+                                   const size_t *lens,
+                                   size_t n_seqs,
+                                   int32_t pooling,
+                                   int32_t normalize,
+                                   float *out,
+                                   size_t cap,
+                                   size_t *n_out);
+
+/**
  * Writes to `*out` the log-probability of `token` under the context's last logits (the
  * distribution after the token the last evaluation ended with), and the `n_top` most likely
  * tokens (at most `LLAMETTE_MAX_TOP_LOGPROBS`; more is clamped). The distribution is the
@@ -2430,6 +2724,123 @@ enum LlametteStatus llamette_chat_render_template_json(const struct LlametteMode
                                                        char *buf,
                                                        size_t cap,
                                                        size_t *n_out);
+
+/**
+ * Fills `*out` with the vocabulary's special tokens and flags. The caller sets `out->size`
+ * (`sizeof(LlametteVocabInfo)`); the library writes the fields that fit in that many bytes
+ * and leaves `size` as it is.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
+ * (`out->size` smaller than `size` and `n_tokens`); `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `out` writable for `out->size` bytes (or NULL).
+ */
+enum LlametteStatus llamette_vocab_info(const struct LlametteModel *m,
+                                        struct LlametteVocabInfo *out);
+
+/**
+ * Writes `token`'s attributes (`LLAMETTE_TOKEN_ATTR_*` bits, llama.cpp's
+ * `llama_vocab_get_attr` values) to `*out`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_TOKEN`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `out` writable.
+ */
+enum LlametteStatus llamette_token_attr(const struct LlametteModel *m,
+                                        uint32_t token,
+                                        uint32_t *out);
+
+/**
+ * Writes the vocabulary's end-of-generation tokens (llama.cpp's `llama_vocab_is_eog` set:
+ * EOS, EOT, EOM, the FIM padding/repository/separator tokens, `<|im_end|>`-like tokens),
+ * ascending, to `ids`; their count to `*n_out`. With `cap` too small nothing is written but
+ * `*n_out`, and the call returns `LLAMETTE_ERR_BUFFER_TOO_SMALL` (`ids` may be NULL when `cap`
+ * is 0).
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BUFFER_TOO_SMALL`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `ids` writable for `cap` ids; `n_out` writable.
+ */
+enum LlametteStatus llamette_vocab_eog_tokens(const struct LlametteModel *m,
+                                              uint32_t *ids,
+                                              size_t cap,
+                                              size_t *n_out);
+
+/**
+ * Returns llama.cpp's server defaults for `llamette_infill_tokens`: a batch of 2048, no token
+ * limit, 4096 positions, prefix first.
+ *
+ * Thread safety: any thread.
+ */
+struct LlametteInfillParams llamette_infill_default_params(void);
+
+/**
+ * Writes the prompt ids for completing the code between `prefix` and `suffix` (UTF-8), with
+ * `n_extra` extra files as repository context and `prompt` (`n_prompt` ids, usually none)
+ * after the prefix, in the layout of llama.cpp's `/infill` (`format_prompt_infill`): `[extra
+ * context] [BOS] PRE prefix prompt SUF suffix MID` with the vocabulary's FIM tokens (CodeLlama's
+ * `<PRE>`/`<SUF>`/`<MID>`, the `<|fim_prefix|>` family, ...), trimmed as the server trims. `p`
+ * may be NULL (`llamette_infill_default_params`). Generate from the ids and stop at
+ * `llamette_infill_stop_tokens`. Buffer rules as in `llamette_vocab_eog_tokens`.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (text
+ * that is not UTF-8; the vocabulary has no FIM prefix, suffix or middle token); `LLAMETTE_ERR_BAD_TOKEN` (an id of `prompt` outside the vocabulary);
+ * `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * `m` must be a live model handle (or NULL); `prefix` and `suffix` readable for their lengths;
+ * `extra` readable for `n_extra` chunks whose strings are readable for their lengths;
+ * `prompt` readable for `n_prompt` ids; `p` readable (or NULL); `ids` writable for `cap` ids;
+ * `n_out` writable.
+ */
+enum LlametteStatus llamette_infill_tokens(const struct LlametteModel *m,
+                                           const char *prefix,
+                                           size_t prefix_len,
+                                           const char *suffix,
+                                           size_t suffix_len,
+                                           const struct LlametteInfillChunk *extra,
+                                           size_t n_extra,
+                                           const uint32_t *prompt,
+                                           size_t n_prompt,
+                                           const struct LlametteInfillParams *p,
+                                           uint32_t *ids,
+                                           size_t cap,
+                                           size_t *n_out);
+
+/**
+ * Writes the tokens that end a filled-in middle (the end-of-generation tokens, CodeLlama's
+ * `<EOT>`, the FIM padding/repository/separator tokens), ascending. Buffer rules as in
+ * `llamette_vocab_eog_tokens`.
+ *
+ * Returns as `llamette_vocab_eog_tokens`.
+ *
+ * Thread safety: any thread, concurrently with other calls on the same model.
+ *
+ * # Safety
+ *
+ * As `llamette_vocab_eog_tokens`.
+ */
+enum LlametteStatus llamette_infill_stop_tokens(const struct LlametteModel *m,
+                                                uint32_t *ids,
+                                                size_t cap,
+                                                size_t *n_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -31,6 +31,7 @@ extern crate alloc;
 extern crate std as _;
 
 pub mod chat;
+pub mod embed;
 pub mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
@@ -38,6 +39,7 @@ pub mod generate;
 pub mod gguf;
 #[cfg(feature = "grammar")]
 pub mod grammar;
+pub mod infill;
 pub mod kernels;
 pub mod model;
 pub mod parallel;

@@ -57,6 +57,7 @@ impl LlametteContextParams {
             // it; `LlametteContextParamsEx` has `n_seq_max`.
             n_seq_max: 1,
             n_outputs_max: 0,
+            embeddings: false,
         })
     }
 }
@@ -121,10 +122,19 @@ pub struct LlametteContextParamsEx {
     /// (`n_batch` with `logits_all`), one per sequence, as generation needs. Each costs
     /// `4 * n_vocab` bytes.
     pub n_outputs_max: u32,
+    /// Keep each output token's hidden state after the final norm too (llama.cpp's
+    /// `embeddings`): `llamette_embeddings_ith` and `llamette_embed` read them. Each output
+    /// row costs `4 * n_embd` more bytes. (Added in 0.1.x; a caller compiled before it passes
+    /// the smaller size, and gets false.)
+    pub embeddings: bool,
 }
 
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(core::mem::size_of::<LlametteContextParamsEx>() == 32);
+const _: () = assert!(core::mem::size_of::<LlametteContextParamsEx>() == 40);
+
+/// `sizeof(LlametteContextParamsEx)` before `embeddings` was added.
+const PARAMS_EX_V1_SIZE: usize = core::mem::offset_of!(LlametteContextParamsEx, embeddings)
+    .next_multiple_of(core::mem::align_of::<LlametteContextParamsEx>());
 
 impl LlametteContextParamsEx {
     /// The Rust parameters (`size` is checked by `params_ex_or_default`).
@@ -138,6 +148,7 @@ impl LlametteContextParamsEx {
         Ok(ContextParams {
             n_seq_max: self.n_seq_max as usize,
             n_outputs_max: self.n_outputs_max as usize,
+            embeddings: self.embeddings,
             ..base.to_rust()?
         })
     }
@@ -160,6 +171,7 @@ pub extern "C" fn llamette_context_default_params_ex() -> LlametteContextParamsE
         logits_all: base.logits_all,
         n_seq_max: d.n_seq_max as u32,
         n_outputs_max: d.n_outputs_max as u32,
+        embeddings: d.embeddings,
     }
 }
 
@@ -175,15 +187,26 @@ unsafe fn params_ex_or_default(p: *const LlametteContextParamsEx) -> Result<Cont
     // Read `size` alone first: a caller's struct of another size must not be read whole.
     // SAFETY: non-NULL, and its first field is readable per the contract.
     let size = unsafe { core::ptr::addr_of!((*p).size).read() };
-    if size != core::mem::size_of::<LlametteContextParamsEx>() {
+    let full = core::mem::size_of::<LlametteContextParamsEx>();
+    if size != full && size != PARAMS_EX_V1_SIZE {
         return Err(Fail::invalid(format!(
-            "`p->size` is {size}, this library knows sizeof(LlametteContextParamsEx) = {} (set \
-             it with llamette_context_default_params_ex)",
-            core::mem::size_of::<LlametteContextParamsEx>()
+            "`p->size` is {size}, this library knows sizeof(LlametteContextParamsEx) = {full} \
+             (and {PARAMS_EX_V1_SIZE}, before `embeddings`; set it with \
+             llamette_context_default_params_ex)"
         )));
     }
-    // SAFETY: readable for `size` bytes, the whole struct, per the contract.
-    unsafe { *arg(p, "p")? }.to_rust()
+    // The fields the caller's version has; the later ones keep their defaults.
+    let mut params = llamette_context_default_params_ex();
+    // SAFETY: `p` is readable for `size` bytes per the contract, `params` is writable for
+    // `full >= size`; the bytes are a prefix of the same `repr(C)` struct.
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            p.cast::<u8>(),
+            (&mut params as *mut LlametteContextParamsEx).cast::<u8>(),
+            size,
+        )
+    };
+    params.to_rust()
 }
 
 /// A host memory allocator for a context's KV cache and scratch.

@@ -54,11 +54,15 @@ pub mod grammar;
 
 pub mod perf;
 
+/// Embeddings (`llamette_embed`, `llamette_embeddings_ith`).
+pub mod embed;
 pub mod logprobs;
 /// The rest of llama.cpp's samplers: extensible parameters and a host logits processor.
 pub mod sampler_ex;
 /// The model's own Jinja chat template (`llamette_chat_render_template`).
 pub mod template;
+/// Special tokens, token attributes and fill-in-the-middle prompts.
+pub mod vocab;
 
 #[cfg(test)]
 mod tests;

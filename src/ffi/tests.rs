@@ -1884,11 +1884,22 @@ fn extensible_params_make_contexts_of_several_sequences() {
         ..p4
     };
     assert_eq!(required(&p4o), (LLAMETTE_OK, n4 + 4 * 4 * 1024));
+    // Embeddings: a row of n_embd (256) floats per output row (4); a caller compiled before the
+    // field existed passes the older size, and its struct ends before it.
+    let emb = LlametteContextParamsEx {
+        embeddings: true,
+        ..p4
+    };
+    assert_eq!(required(&emb), (LLAMETTE_OK, n4 + 4 * 256 * 4));
+    assert_eq!(
+        required(&LlametteContextParamsEx { size: 32, ..emb }),
+        (LLAMETTE_OK, n4)
+    );
     // A size this library does not know, or n_seq_max out of 1..=64: refused, out untouched.
     for bad in [
         LlametteContextParamsEx { size: 0, ..p4 },
         LlametteContextParamsEx { size: 16, ..p4 },
-        LlametteContextParamsEx { size: 40, ..p4 },
+        LlametteContextParamsEx { size: 48, ..p4 },
         LlametteContextParamsEx { n_seq_max: 0, ..p4 },
         LlametteContextParamsEx {
             n_seq_max: 65,

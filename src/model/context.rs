@@ -60,6 +60,10 @@ pub struct ContextParams {
     /// `n_outputs_max`); 0: `n_seq_max` (`n_batch` with `logits_all`), one per sequence, as
     /// generation needs. Each row costs `4 * n_vocab` bytes.
     pub n_outputs_max: usize,
+    /// Also keep each output token's hidden state after the final norm (llama.cpp's
+    /// `embeddings`: what [`Context::embeddings_ith`] and [`crate::embed`] read); each row
+    /// costs `4 * n_embd` more bytes.
+    pub embeddings: bool,
 }
 
 /// The most sequences a context can hold.
@@ -163,6 +167,7 @@ impl Default for ContextParams {
             logits_all: false,
             n_seq_max: 1,
             n_outputs_max: 0,
+            embeddings: false,
         }
     }
 }
@@ -192,6 +197,9 @@ pub(crate) struct Layout {
     pub heads: (usize, usize),
     pub act: (usize, usize),
     pub logits: (usize, usize),
+    /// Hidden states after the final norm, a row per logits row (empty without
+    /// [`ContextParams::embeddings`]).
+    pub embd: (usize, usize),
     /// The KV cells ([`CELL_WORDS`] u64 each).
     pub cells: (usize, usize),
     /// The batch step being evaluated ([`UB_WORDS`] u64 per token).
@@ -276,6 +284,7 @@ impl Layout {
             heads: region(mul(&[c.n_head, head_scratch]))?,
             act: region(Some(act))?,
             logits: region(f32s(&[n_out, c.n_vocab]))?,
+            embd: region(f32s(&[if p.embeddings { n_out } else { 0 }, c.n_embd]))?,
             cells: region(words(p.n_ctx, CELL_WORDS))?,
             ubatch: region(words(b, UB_WORDS))?,
             out_ids: region(words(n_out, 1))?,
@@ -916,6 +925,21 @@ impl<'a> Context<'a> {
         self.decode_with(batch.len(), &|i| batch[i], par, None)
     }
 
+    /// As [`Context::decode`], with the batch's tokens made by `at` (no slice to build).
+    pub(crate) fn decode_fn(
+        &mut self,
+        n: usize,
+        at: &dyn Fn(usize) -> BatchToken,
+        par: &dyn Parallel,
+    ) -> Result<()> {
+        self.decode_with(n, at, par, None)
+    }
+
+    /// Rows of outputs (logits, embeddings) one evaluation can keep.
+    pub fn output_rows(&self) -> usize {
+        self.layout.n_out
+    }
+
     fn validate(&self, n: usize, at: &dyn Fn(usize) -> BatchToken) -> Result<()> {
         let c = self.model.config();
         let n_seq = self.params.n_seq_max;
@@ -1154,6 +1178,29 @@ impl<'a> Context<'a> {
     /// Tokens whose logits the last evaluation kept.
     pub fn n_outputs(&self) -> usize {
         self.n_outputs
+    }
+
+    /// Row `i` of the last evaluation's embeddings (as [`Context::logits_at`]): the hidden
+    /// state after the final norm of the `i`-th token that asked for outputs, `n_embd` floats
+    /// (llama.cpp's embeddings with pooling `none`). `None` without
+    /// [`ContextParams::embeddings`].
+    pub fn embeddings_at(&self, i: usize) -> Option<&[f32]> {
+        if i >= self.n_outputs || !self.params.embeddings {
+            return None;
+        }
+        let d = self.model.config().n_embd;
+        let (start, len) = self.layout.embd;
+        let all = crate::kernels::as_f32(&self.mem()[start..start + len]);
+        all.get(i * d..(i + 1) * d)
+    }
+
+    /// The embedding of token `i` of the last [`Context::decode`]'s batch, if it asked for
+    /// outputs (llama.cpp's `llama_get_embeddings_ith`).
+    pub fn embeddings_ith(&self, i: usize) -> Option<&[f32]> {
+        let (start, len) = self.layout.out_ids;
+        let ids = &as_u64(&self.mem()[start..start + len])[..self.n_outputs];
+        let row = ids.binary_search(&(i as u64)).ok()?;
+        self.embeddings_at(row)
     }
 }
 

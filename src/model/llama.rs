@@ -33,6 +33,7 @@ struct Regions<'m> {
     heads: &'m mut [u8],
     act: &'m mut [u8],
     logits: &'m mut [f32],
+    embd: &'m mut [f32],
     cells: &'m [u64],
     ubatch: &'m [u64],
 }
@@ -65,6 +66,7 @@ fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
         heads: take(l.heads),
         act: take(l.act),
         logits: as_f32_mut(take(l.logits)),
+        embd: as_f32_mut(take(l.embd)),
         cells: as_u64(take(l.cells)),
         ubatch: as_u64(take(l.ubatch)),
     }
@@ -267,6 +269,10 @@ pub(crate) fn forward(
                 );
             }
             tr("result_norm", None, &s.xb[..m * d]);
+            // Embeddings: the hidden states after the final norm (llama.cpp's `t_embd`).
+            if !s.embd.is_empty() {
+                s.embd[out_row0 * d..(out_row0 + m) * d].copy_from_slice(&s.xb[..m * d]);
+            }
             let rows = &mut s.logits[out_row0 * c.n_vocab..];
             matmul(model.matrix(&model.output), s.xb, m, s.act, rows, par);
             tr("result_output", None, &rows[..m * c.n_vocab]);

@@ -962,7 +962,10 @@ impl Vocab {
     /// them control tokens; marks control tokens named "unused" as unused.
     ///
     /// llama.cpp walks an `unordered_map`, so when several candidate texts are present which one
-    /// it picks depends on hashing; here the lowest id wins.
+    /// it picks depends on hashing; here the first text of llama.cpp's list that the vocabulary
+    /// has wins (its list is in order of preference: `<|eot_id|>` before `<|end_of_text|>`,
+    /// `<|im_end|>` and `<|end|>` before `<|endoftext|>`), which gives llama.cpp's choice on
+    /// every vocabulary fixture (tests/vocab_special.rs).
     fn detect_special_by_text(&mut self) {
         let lists: [(&[&str], SpecialField); 8] = [
             (EOT_TEXTS, |s| &mut s.eot),
@@ -978,7 +981,7 @@ impl Vocab {
             if field(&mut self.special).is_some() {
                 continue;
             }
-            let found = texts.iter().filter_map(|t| self.token_id(t)).min();
+            let found = texts.iter().find_map(|t| self.token_id(t));
             if let Some(id) = found {
                 *field(&mut self.special) = Some(id);
                 self.attrs[id as usize] = self.attrs[id as usize].with(TokenAttr::CONTROL);

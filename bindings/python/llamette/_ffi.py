@@ -190,6 +190,7 @@ class ContextParamsEx(Structure):
         ("logits_all", c_bool),
         ("n_seq_max", c_uint32),
         ("n_outputs_max", c_uint32),
+        ("embeddings", c_bool),
     ]
 
 
@@ -309,6 +310,65 @@ class GenerateParamsEx(Structure):
         ("on_token", TokenFn),
         ("token_user", c_void_p),
     ]
+
+
+
+class VocabInfo(Structure):
+    """``LlametteVocabInfo``: the vocabulary's special tokens (-1: none) and flags; set
+    ``size`` before the call."""
+
+    _fields_ = [
+        ("size", c_size_t),
+        ("n_tokens", c_uint32),
+        ("bos", c_int32),
+        ("eos", c_int32),
+        ("eot", c_int32),
+        ("eom", c_int32),
+        ("unk", c_int32),
+        ("sep", c_int32),
+        ("pad", c_int32),
+        ("mask", c_int32),
+        ("nl", c_int32),
+        ("fim_pre", c_int32),
+        ("fim_suf", c_int32),
+        ("fim_mid", c_int32),
+        ("fim_pad", c_int32),
+        ("fim_rep", c_int32),
+        ("fim_sep", c_int32),
+        ("add_bos", c_bool),
+        ("add_eos", c_bool),
+        ("add_space_prefix", c_bool),
+    ]
+
+
+class InfillChunk(Structure):
+    """``LlametteInfillChunk``: one extra file of a fill-in-the-middle prompt."""
+
+    _fields_ = [
+        ("filename", c_char_p),
+        ("filename_len", c_size_t),
+        ("text", c_char_p),
+        ("text_len", c_size_t),
+    ]
+
+
+class InfillParams(Structure):
+    """``LlametteInfillParams``."""
+
+    _fields_ = [
+        ("n_batch", c_uint32),
+        ("n_predict", c_int32),
+        ("n_ctx", c_uint32),
+        ("spm_infill", c_bool),
+    ]
+
+
+#: ``LLAMETTE_TOKEN_ATTR_*``: llama.cpp's token attribute bits.
+TOKEN_ATTRS = {
+    "unknown": 1 << 0, "unused": 1 << 1, "normal": 1 << 2, "control": 1 << 3,
+    "user_defined": 1 << 4, "byte": 1 << 5, "normalized": 1 << 6, "lstrip": 1 << 7,
+    "rstrip": 1 << 8, "single_word": 1 << 9,
+}
 
 
 # Callbacks. The task function is taken as a plain address (c_void_p) so that the parallel
@@ -466,6 +526,23 @@ _FUNCTIONS = {
     "llamette_chat_render_template_json": (
         _S,
         [Model_p, c_char_p, c_size_t, c_char_p, c_size_t, c_char_p, c_size_t, c_bool, c_void_p,
+         c_size_t, _sizep],
+    ),
+    "llamette_vocab_info": (_S, [Model_p, POINTER(VocabInfo)]),
+    "llamette_token_attr": (_S, [Model_p, c_uint32, _u32p]),
+    "llamette_vocab_eog_tokens": (_S, [Model_p, _u32p, c_size_t, _sizep]),
+    "llamette_infill_default_params": (InfillParams, []),
+    "llamette_infill_tokens": (
+        _S,
+        [Model_p, c_char_p, c_size_t, c_char_p, c_size_t, POINTER(InfillChunk), c_size_t,
+         _u32p, c_size_t, POINTER(InfillParams), _u32p, c_size_t, _sizep],
+    ),
+    "llamette_infill_stop_tokens": (_S, [Model_p, _u32p, c_size_t, _sizep]),
+    "llamette_model_pooling": (_S, [Model_p, POINTER(c_int32)]),
+    "llamette_embeddings_ith": (_S, [Context_p, c_size_t, POINTER(POINTER(c_float)), _sizep]),
+    "llamette_embed": (
+        _S,
+        [Context_p, POINTER(_u32p), _sizep, c_size_t, c_int32, c_int32, POINTER(c_float),
          c_size_t, _sizep],
     ),
     "llamette_generate_default_params_ex": (GenerateParamsEx, []),

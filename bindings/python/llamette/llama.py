@@ -512,6 +512,126 @@ class Llama:
     def token_eos(self) -> int:
         return self._info.eos
 
+    def vocab_info(self) -> Dict[str, Any]:
+        """Every special token llama.cpp's vocab API exposes (``bos``, ``eos``, ``eot``,
+        ``eom``, ``unk``, ``sep``, ``pad``, ``mask``, ``nl``, ``fim_pre``, ``fim_suf``,
+        ``fim_mid``, ``fim_pad``, ``fim_rep``, ``fim_sep``; None where the vocabulary has
+        none), ``n_tokens``, and whether tokenizing adds BOS/EOS (``add_bos``, ``add_eos``)
+        and a SentencePiece space (``add_space_prefix``)."""
+        v = _ffi.VocabInfo()
+        v.size = ctypes.sizeof(v)
+        check(lib().llamette_vocab_info(self._model_handle(), byref(v)), "llamette_vocab_info")
+        out: Dict[str, Any] = {}
+        for name, typ in v._fields_:
+            if name == "size":
+                continue
+            val = getattr(v, name)
+            out[name] = (None if val < 0 else val) if typ is ctypes.c_int32 else val
+        return out
+
+    def _special(self, name: str) -> int:
+        v = self.vocab_info()[name]
+        return -1 if v is None else v
+
+    def token_nl(self) -> int:
+        """The newline token (-1: none), as llama-cpp-python's."""
+        return self._special("nl")
+
+    def token_eot(self) -> int:
+        """End of turn (-1: none)."""
+        return self._special("eot")
+
+    def token_sep(self) -> int:
+        """Separator (-1: none)."""
+        return self._special("sep")
+
+    def token_pad(self) -> int:
+        """Padding (-1: none)."""
+        return self._special("pad")
+
+    def token_prefix(self) -> int:
+        """Fill-in-the-middle prefix (``<PRE>``, ``<|fim_prefix|>``; -1: none)."""
+        return self._special("fim_pre")
+
+    def token_suffix(self) -> int:
+        """Fill-in-the-middle suffix (-1: none)."""
+        return self._special("fim_suf")
+
+    def token_middle(self) -> int:
+        """Fill-in-the-middle middle (-1: none)."""
+        return self._special("fim_mid")
+
+    def add_bos_token(self) -> bool:
+        """Whether tokenizing puts BOS in front."""
+        return bool(self.vocab_info()["add_bos"])
+
+    def add_eos_token(self) -> bool:
+        """Whether tokenizing appends EOS."""
+        return bool(self.vocab_info()["add_eos"])
+
+    def token_attr(self, token: int) -> List[str]:
+        """The token's attributes by name (llama.cpp's ``llama_vocab_get_attr`` bits:
+        "normal", "control", "user_defined", "byte", "unused", ...)."""
+        a = c_uint32(0)
+        check(lib().llamette_token_attr(self._model_handle(), token, byref(a)),
+              "llamette_token_attr")
+        return [k for k, bit in _ffi.TOKEN_ATTRS.items() if a.value & bit]
+
+    def eog_tokens(self) -> List[int]:
+        """The end-of-generation tokens (llama.cpp's ``llama_vocab_is_eog`` set)."""
+        return self._id_list(lib().llamette_vocab_eog_tokens)
+
+    def _id_list(self, fn) -> List[int]:
+        m = self._model_handle()
+        n = c_size_t(0)
+        st = fn(m, None, 0, byref(n))
+        if st != Status.ERR_BUFFER_TOO_SMALL:
+            check(st)
+        ids = (c_uint32 * max(1, n.value))()
+        check(fn(m, ids, n.value, byref(n)))
+        return ids[: n.value]
+
+    def infill_tokens(self, prefix: str, suffix: str,
+                      extra: Optional[Sequence[Mapping[str, str]]] = None,
+                      prompt: Sequence[int] = (), n_batch: int = 2048, n_predict: int = -1,
+                      n_ctx: Optional[int] = None, spm_infill: bool = False) -> List[int]:
+        """The fill-in-the-middle prompt ids llama.cpp's server builds for ``/infill``:
+        ``[extra context] [BOS] PRE prefix prompt SUF suffix MID`` with the vocabulary's FIM
+        tokens (``extra``: ``[{"filename", "text"}]`` repository files), trimmed as the server
+        trims for ``n_batch``, ``n_predict`` and ``n_ctx`` (None: this Llama's). Raises
+        :class:`LlametteError` (``Status.ERR_INVALID_ARGUMENT``) for a vocabulary without FIM
+        tokens."""
+        p = lib().llamette_infill_default_params()
+        p.n_batch = n_batch
+        p.n_predict = n_predict
+        p.n_ctx = n_ctx if n_ctx is not None else (self._n_ctx or p.n_ctx)
+        p.spm_infill = spm_infill
+        keep = []
+        chunks = (_ffi.InfillChunk * max(1, len(extra or [])))()
+        for i, c in enumerate(extra or []):
+            name = c.get("filename")
+            nb = None if name is None else str(name).encode("utf-8")
+            tb = str(c.get("text", "")).encode("utf-8")
+            keep += [nb, tb]
+            chunks[i] = _ffi.InfillChunk(nb, len(nb or b""), tb, len(tb))
+        pre, suf = prefix.encode("utf-8"), suffix.encode("utf-8")
+        pr = list(prompt)
+        args = (self._model_handle(), pre, len(pre), suf, len(suf), chunks, len(extra or []),
+                _ids_array(pr), len(pr), byref(p))
+        n = c_size_t(0)
+        lb = lib()
+        st = lb.llamette_infill_tokens(*args, None, 0, byref(n))
+        if st != Status.ERR_BUFFER_TOO_SMALL:
+            check(st, "llamette_infill_tokens")
+        ids = (c_uint32 * max(1, n.value))()
+        check(lb.llamette_infill_tokens(*args, ids, n.value, byref(n)), "llamette_infill_tokens")
+        return ids[: n.value]
+
+    def infill_stop_tokens(self) -> List[int]:
+        """The tokens that end a filled-in middle (end of generation, ``<EOT>``, the FIM
+        padding, repository and file-separator tokens)."""
+        return self._id_list(lib().llamette_infill_stop_tokens)
+
     def _string(self, fn: Callable, *args) -> str:
         n = c_size_t(0)
         st = fn(self._model_handle(), *args, None, 0, byref(n))
@@ -1130,13 +1250,19 @@ class Llama:
         each chunk carries the entries of the tokens whose text it brings.
         """
         del tfs_z
-        if suffix is not None:
-            raise NotImplementedError("suffix (fill-in-the-middle) is not supported")
         n_lp = -1 if logprobs is None else _n_logprobs(logprobs, "logprobs")
         if echo and n_lp >= 0 and not self._logits_all:
             raise ValueError("echo=True with logprobs needs a Llama made with logits_all=True "
                              "(the prompt's logprobs come from every position's logits)")
-        ids = self._prompt_ids(prompt)
+        stop_tokens: List[int] = []
+        if suffix is not None:
+            # Fill in the middle: llama.cpp's /infill layout with the vocabulary's FIM tokens.
+            if not isinstance(prompt, str):
+                raise TypeError("suffix= needs the prompt (the prefix) as text")
+            ids = self.infill_tokens(prompt, suffix, n_predict=self._n_predict(max_tokens))
+            stop_tokens = self.infill_stop_tokens()
+        else:
+            ids = self._prompt_ids(prompt)
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,
                         presence_penalty=presence_penalty, seed=seed, logit_bias=logit_bias,
@@ -1164,12 +1290,12 @@ class Llama:
 
         if stream:
             return self._completion_chunks(head, prefix, ids, sampling, n_predict, stops,
-                                           n_lp, layout, prompt_entries)
+                                           n_lp, layout, prompt_entries, stop_tokens)
 
         pieces: List[str] = [prefix]
         entries: List[tuple] = []
         with self._exclusive():
-            reason, n_gen = self._run(ids, sampling, n_predict, [], stops,
+            reason, n_gen = self._run(ids, sampling, n_predict, stop_tokens, stops,
                                       lambda p: pieces.append(p) or True, None, n_lp,
                                       entries.append if n_lp >= 0 else None, prompt_entries)
         lp = None
@@ -1193,14 +1319,14 @@ class Llama:
         return prompt_entries[1:] if ids and ids[0] == self._info.bos else prompt_entries
 
     def _completion_chunks(self, head, prefix, ids, sampling, n_predict, stops, n_lp=-1,
-                           layout=None, prompt_entries=None):
+                           layout=None, prompt_entries=None, stop_tokens=()):
         def chunk(text, finish, lp=None):
             return {**head, "choices": [{"text": text, "index": 0, "logprobs": lp,
                                          "finish_reason": finish}]}
 
         result: list = []
-        items = self._stream_pieces(ids, sampling, n_predict, [], stops, result, n_lp,
-                                    prompt_entries)
+        items = self._stream_pieces(ids, sampling, n_predict, list(stop_tokens), stops, result,
+                                    n_lp, prompt_entries)
         pending: List[tuple] = []
         started = False
 

@@ -24,6 +24,9 @@ STRUCTS = {
     "LlametteTokenLogprob": _ffi.TokenLogprob,
     "LlametteSamplerParamsEx": _ffi.SamplerParamsEx,
     "LlametteGenerateParamsEx": _ffi.GenerateParamsEx,
+    "LlametteVocabInfo": _ffi.VocabInfo,
+    "LlametteInfillChunk": _ffi.InfillChunk,
+    "LlametteInfillParams": _ffi.InfillParams,
 }
 
 
