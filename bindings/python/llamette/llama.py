@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import math
 import os
 import queue
 import sys
@@ -53,6 +54,13 @@ _CHAT_FORMATS = {
 # Native handles alive now, by kind ("model", "context", "pool"): a diagnostic for leak tests.
 _live: "collections.Counter[str]" = collections.Counter()
 _live_lock = threading.Lock()
+
+
+#: ``pooling_type``: the model's own (``<arch>.pooling_type``; none when absent), as
+#: llama-cpp-python's ``LLAMA_POOLING_TYPE_UNSPECIFIED``.
+POOLING_UNSPECIFIED = -1
+#: Sequences one ``embed`` batch holds at most (the context's ``n_seq_max``).
+EMBED_MAX_SEQUENCES = 64
 
 
 def live_handles() -> Dict[str, int]:
@@ -359,6 +367,8 @@ class Llama:
         n_gpu_layers: int = 0,
         use_mmap: bool = True,
         logits_all: bool = False,
+        embedding: bool = False,
+        pooling_type: int = POOLING_UNSPECIFIED,
     ):
         del n_gpu_layers, use_mmap  # accepted for llama-cpp-python compatibility; CPU, mmap
         lb = lib()
@@ -373,6 +383,11 @@ class Llama:
         self._ctx: Optional[int] = None
         self._pool: Optional[ThreadPool] = None
         self._logits_all = bool(logits_all)
+        self._embedding = bool(embedding)
+        if pooling_type not in (POOLING_UNSPECIFIED, 0, 1, 2, 3):
+            raise ValueError(f"pooling_type must be -1 (the model's), 0 (none), 1 (mean), "
+                             f"2 (cls) or 3 (last), not {pooling_type!r}")
+        self.pooling_type = pooling_type
 
         path = self.model_path.encode(sys.getfilesystemencoding(), "surrogateescape")
         model = c_void_p()
@@ -400,7 +415,7 @@ class Llama:
         self._n_ctx = 0
         self._n_batch = int(n_batch)
         if not vocab_only:
-            params = lb.llamette_context_default_params()
+            params = lb.llamette_context_default_params_ex()
             params.n_ctx = int(n_ctx) if n_ctx and n_ctx > 0 else info.n_ctx_train
             params.n_batch = self._n_batch
             kv = {"f16": _ffi.KvType.F16, "f32": _ffi.KvType.F32}.get(str(kv_type).lower())
@@ -408,10 +423,15 @@ class Llama:
                 raise ValueError(f"kv_type must be 'f16' or 'f32', not {kv_type!r}")
             params.kv_type = kv
             params.logits_all = bool(logits_all)
+            if embedding:
+                # embed() batches many inputs, one sequence each, every token an output.
+                params.embeddings = True
+                params.n_seq_max = EMBED_MAX_SEQUENCES
+                params.n_outputs_max = self._n_batch
             ctx = c_void_p()
             try:
-                check(lb.llamette_context_new(self._model, byref(params), byref(ctx)),
-                      "llamette_context_new")
+                check(lb.llamette_context_new_ex(self._model, byref(params), byref(ctx)),
+                      "llamette_context_new_ex")
             except BaseException:
                 self.close()
                 raise
@@ -838,6 +858,90 @@ class Llama:
         """Sets the :meth:`perf_context` counters back to zero."""
         with self._exclusive():
             check(lib().llamette_perf_context_reset(self._ctx))
+
+    # ---- embeddings -------------------------------------------------------------------------
+
+    def _pooling(self) -> int:
+        if self.pooling_type != POOLING_UNSPECIFIED:
+            return self.pooling_type
+        out = ctypes.c_int32(0)
+        check(lib().llamette_model_pooling(self._model_handle(), byref(out)),
+              "llamette_model_pooling")
+        return out.value
+
+    def embed(self, input: Union[str, Sequence[str]], normalize: bool = False,
+              truncate: bool = True, return_count: bool = False):
+        """llama-cpp-python's ``embed``: the embedding of a text (a list of floats), or of each
+        text of a list; with pooling none (``pooling_type=0``, or the model's), each text's
+        per-token rows. Needs ``Llama(embedding=True)``. Texts are tokenized with BOS as
+        the vocabulary says, cut to ``n_batch`` tokens with ``truncate`` (a ``ValueError``
+        otherwise). ``normalize``: L2 (unit length). ``return_count``: also the tokens
+        evaluated. The hidden states are llama.cpp's (after the final norm), pooled as
+        ``llama_get_embeddings_seq`` pools them."""
+        if not self._embedding:
+            raise RuntimeError("Llama model must be created with embedding=True to call this "
+                               "method")
+        single = isinstance(input, str)
+        texts = [input] if single else list(input)
+        seqs: List[List[int]] = []
+        for t in texts:
+            ids = self.tokenize(t.encode("utf-8"))
+            if truncate:
+                ids = ids[: self._n_batch]
+            elif len(ids) > self._n_batch:
+                raise ValueError(f"Requested tokens ({len(ids)}) exceed batch size of "
+                                 f"{self._n_batch}")
+            if not ids:
+                raise ValueError("an input has no tokens to embed")
+            seqs.append(ids)
+        pooling = self._pooling()
+        d = self.n_embd()
+        arrays = [_ids_array(s) for s in seqs]
+        ptrs = (_ffi._u32p * max(1, len(seqs)))(*[ctypes.cast(a, _ffi._u32p) for a in arrays])
+        lens = (c_size_t * max(1, len(seqs)))(*map(len, seqs))
+        total = sum(map(len, seqs))
+        n_floats = (total if pooling == 0 else len(seqs)) * d
+        out = (c_float * max(1, n_floats))()
+        n = c_size_t(0)
+        with self._exclusive():
+            st = lib().llamette_embed(self._ctx, ptrs, lens, len(seqs), pooling, -1, out,
+                                      n_floats, byref(n))
+            self._cached = []  # llamette_embed clears the context
+            check(st, "llamette_embed")
+        flat = out[: n.value]
+
+        def norm(v):
+            if not normalize:
+                return v
+            length = math.sqrt(sum(x * x for x in v))
+            return v if length == 0.0 else [x / length for x in v]
+
+        result: List[Any] = []
+        if pooling == 0:
+            at = 0
+            for s in seqs:
+                result.append([norm(flat[(at + j) * d:(at + j + 1) * d])
+                               for j in range(len(s))])
+                at += len(s)
+        else:
+            result = [norm(flat[i * d:(i + 1) * d]) for i in range(len(seqs))]
+        value = result[0] if single else result
+        return (value, total) if return_count else value
+
+    def create_embedding(self, input: Union[str, Sequence[str]],
+                         model: Optional[str] = None) -> Dict[str, Any]:
+        """llama-cpp-python's ``create_embedding``: ``{"object": "list", "data": [{"object":
+        "embedding", "embedding": [...], "index": i}], "model", "usage": {"prompt_tokens",
+        "total_tokens"}}`` (unnormalized, as there)."""
+        texts = [input] if isinstance(input, str) else list(input)
+        embeds, total = self.embed(texts, return_count=True)
+        return {
+            "object": "list",
+            "data": [{"object": "embedding", "embedding": e, "index": i}
+                     for i, e in enumerate(embeds)],
+            "model": model or self.model_path,
+            "usage": {"prompt_tokens": total, "total_tokens": total},
+        }
 
     # ---- saved state ------------------------------------------------------------------------
 
