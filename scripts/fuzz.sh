@@ -209,6 +209,12 @@ seed() {  # $1: target
                 grammar_seeds "$dir" integration.json \
                     'select(.kind == "schema") | .schema, (strings4(.passing) + strings2(.failing) | .[] | "\u0000", .)'
             fi ;;
+        chat_template)
+            # llama.cpp's templates (tests/fixtures/templates), each with a conversation.
+            for f in "$FIX"/templates/*.jinja; do
+                { cat "$f"; printf '\000system\000Be brief.\000user\000Hello \303\274 <s>\000assistant\000Hi!\000user\000Again'; } \
+                    >"$dir/$(basename "$f")"
+            done ;;
         *)
             # A target this script does not know: seed it with the small files and texts.
             for f in $(small_ggufs); do cp "$f" "$dir/"; done
@@ -224,6 +230,7 @@ max_len() {
         vocab) echo 65536 ;;
         model_mutate) echo 4096 ;;
         grammar|json_schema) echo 16384 ;;
+        chat_template) echo 32768 ;;
         *) echo "$MAX_LEN_FILE" ;;
     esac
 }

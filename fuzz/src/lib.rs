@@ -1878,6 +1878,45 @@ pub mod targets {
         pub fn run(_data: &[u8]) {}
     }
 
+    /// Arbitrary text as a Jinja chat template (`chat::template::ChatTemplate`, BOS `<s>`,
+    /// EOS `</s>`), rendered over messages from the input with and without the generation
+    /// prompt: any template ends with its text or an error (minijinja's fuel and recursion
+    /// bounds stop endless loops and deep recursion), never a panic or a hang.
+    /// Input: [template][0][role][0][content][0][role][0][content]...
+    pub mod chat_template {
+        /// The target's body: one input.
+        #[cfg(feature = "templates")]
+        pub fn run(data: &[u8]) {
+            use llamette::chat::template::ChatTemplate;
+            use llamette::chat::Message;
+
+            let mut parts = data.split(|&b| b == 0);
+            let Some(Ok(source)) = parts.next().map(core::str::from_utf8) else {
+                return;
+            };
+            let Ok(t) = ChatTemplate::new(source, "<s>", "</s>") else {
+                return;
+            };
+            let t = t.with_now(1_785_074_709);
+            let texts: Vec<String> = parts
+                .take(64)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            let messages: Vec<Message> = texts
+                .chunks(2)
+                .map(|c| Message::new(&c[0], c.get(1).map_or("", String::as_str)))
+                .collect();
+            for add in [false, true] {
+                let _ = t.render(&messages, add);
+            }
+        }
+
+        /// Without the `templates` feature there is no template engine: the replay runs
+        /// nothing.
+        #[cfg(not(feature = "templates"))]
+        pub fn run(_data: &[u8]) {}
+    }
+
     /// Every target's body by name (`ffi_model` only with the `ffi` feature; `grammar` and
     /// `json_schema` run nothing without the `grammar` feature).
     pub fn by_name(name: &str) -> Option<fn(&[u8])> {
@@ -1893,6 +1932,7 @@ pub mod targets {
             "state" => state::run,
             "grammar" => grammar::run,
             "json_schema" => json_schema::run,
+            "chat_template" => chat_template::run,
             #[cfg(feature = "ffi")]
             "ffi_model" => ffi_model::run,
             _ => return None,

@@ -319,7 +319,8 @@ fn rewrite_generation_tags(source: &str) -> String {
     while let Some(at) = rest.find("{%") {
         out.push_str(&rest[..at]);
         let tag = &rest[at..];
-        let Some(end) = tag.find("%}") else {
+        // The closing `%}` after the opening `{%` (in `{%}` the `%` is the opener's).
+        let Some(end) = tag[2..].find("%}").map(|e| e + 2) else {
             out.push_str(tag);
             return out;
         };
@@ -1017,6 +1018,19 @@ mod tests {
             .render(&[], false)
             .unwrap_err();
         assert!(e.to_string().contains("recursion"), "{e}");
+    }
+
+    #[test]
+    fn generation_tags_render_their_body_and_odd_tags_stay() {
+        assert_eq!(
+            rewrite_generation_tags("a {%- generation +%}b{%endgeneration-%} c"),
+            "a {%- if true +%}b{% endif -%} c"
+        );
+        // A fuzzer's finding: `{%}` (the `%` is the opener's), unclosed tags, multi-byte text.
+        for s in ["{%}", "x{%", "{%-}", "é{%}é%}", "{% generation", "{%%}"] {
+            assert_eq!(rewrite_generation_tags(s), s);
+        }
+        assert!(ChatTemplate::new("{%}", "", "").is_err());
     }
 
     #[test]
