@@ -1036,3 +1036,93 @@ fn chat_templates_from_the_command_line() {
     let raises = ask(&["--chat-template", "{{ raise_exception('no chat here') }}"]);
     assert_fails(&raises, 1, "no chat here");
 }
+
+#[test]
+fn embedding_prints_openai_json_with_llama_cpps_vectors() {
+    let model = smollm2_path();
+    let golden =
+        parse_json(std::str::from_utf8(&fixture("golden/smollm2-embeddings.json")).unwrap())
+            .unwrap();
+    let texts = golden["texts"].as_array().unwrap();
+    // The three texts in one batch, as llama-cpp-python embedded them (text 0 holds newlines,
+    // so another separator; the batch's size decides the kernels llama.cpp, and llamette after
+    // it, run, so only the same batch gives the same rounding).
+    let prompt = texts
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("|");
+    let m = model.to_str().unwrap();
+    let o = run(&[
+        "-m",
+        m,
+        "--embedding",
+        "--pooling",
+        "mean",
+        "--embd-normalize",
+        "-1",
+        "--embd-separator",
+        "|",
+        "--no-escape",
+        "-p",
+        &prompt,
+        "-t",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = parse_json(std::str::from_utf8(&o.stdout).unwrap()).unwrap();
+    assert_eq!(out["object"].as_str(), Some("list"));
+    let data = out["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3);
+    for (k, d) in data.iter().enumerate() {
+        assert_eq!(d["object"].as_str(), Some("embedding"));
+        assert_eq!(d["index"].as_usize(), Some(k));
+        let got = d["embedding"].f32_vec();
+        let want = golden["mean"].as_array().unwrap()[k].f32_vec();
+        let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let diff = got
+            .iter()
+            .zip(&want)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert_eq!(got.len(), 576);
+        assert!(diff / scale < 1e-6, "text {k}: {}", diff / scale);
+    }
+    let n: usize = golden["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.u32_vec().len())
+        .sum();
+    assert_eq!(out["usage"]["prompt_tokens"].as_usize(), Some(n));
+    // The model names no pooling: each text's token rows, L2-normalized by default.
+    let rows = run(&[
+        "-m",
+        m,
+        "--embedding",
+        "-p",
+        texts[1].as_str().unwrap(),
+        "-t",
+        "2",
+    ]);
+    assert!(rows.status.success(), "{}", stderr(&rows));
+    let out = parse_json(std::str::from_utf8(&rows.stdout).unwrap()).unwrap();
+    let per_token = out["data"].as_array().unwrap()[0]["embedding"]
+        .as_array()
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        per_token.len(),
+        golden["tokens"].as_array().unwrap()[1].u32_vec().len()
+    );
+    for r in &per_token {
+        let n: f64 = r
+            .f32_vec()
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum();
+        assert!((n - 1.0).abs() < 1e-5, "{n}");
+    }
+    // A bad pooling is bad usage.
+    let bad = run(&["-m", m, "--embedding", "--pooling", "max", "-p", "x"]);
+    assert_fails(&bad, 2, "expected none, mean, cls or last");
+}

@@ -48,6 +48,10 @@ enum Id {
     NoDisplayPrompt,
     VerbosePrompt,
     Tokenize,
+    Embedding,
+    Pooling,
+    EmbdNormalize,
+    EmbdSeparator,
     NoMmap,
     Color,
     NoColor,
@@ -146,6 +150,15 @@ const GROUPS: &[(&str, &[Spec])] = &[
         ],
     ),
     (
+        "Embeddings",
+        &[
+            Spec { names: &["--embedding", "--embeddings"], value: None, id: Id::Embedding, help: "print the embedding of each line of the prompt (see --embd-separator) as OpenAI's JSON ({\"object\": \"list\", \"data\": [{\"object\": \"embedding\", \"index\", \"embedding\"}], ...}) instead of generating" },
+            Spec { names: &["--pooling"], value: Some("{none,mean,cls,last}"), id: Id::Pooling, help: "how a text's token rows become its embedding (default: the model's, none when it names none: a list of rows per text)" },
+            Spec { names: &["--embd-normalize"], value: Some("N"), id: Id::EmbdNormalize, help: "normalization: -1 none, 0 max absolute to int16 range, 1 taxicab, 2 Euclidean, >2 p-norm (default: 2)" },
+            Spec { names: &["--embd-separator"], value: Some("STRING"), id: Id::EmbdSeparator, help: "separator of the prompt's texts (default: a newline)" },
+        ],
+    ),
+    (
         "Output",
         &[
             Spec { names: &["--display-prompt"], value: None, id: Id::DisplayPrompt, help: "completion mode: print the prompt before the answer (the default)" },
@@ -193,7 +206,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("--control-vector", "control vectors are not supported"),
     ("--mmproj", "multimodal projectors are not supported"),
     ("--image", "images are not supported"),
-    ("--embedding", "embeddings are not supported yet"),
     ("-md", "speculative decoding is not supported yet"),
     ("--model-draft", "speculative decoding is not supported yet"),
     (
@@ -305,6 +317,14 @@ pub struct Args {
     pub verbose_prompt: bool,
     /// `--tokenize`.
     pub tokenize: bool,
+    /// `--embedding`.
+    pub embedding: bool,
+    /// `--pooling`; `None`: the model's.
+    pub pooling: Option<llamette::embed::Pooling>,
+    /// `--embd-normalize` (llama.cpp's integer; default 2).
+    pub embd_normalize: i32,
+    /// `--embd-separator` (default "\n").
+    pub embd_separator: String,
     /// `--no-mmap`.
     pub no_mmap: bool,
     /// One line per flag that was accepted and changes nothing here.
@@ -558,6 +578,10 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed, ParseError> {
         quiet: false,
         verbose_prompt: false,
         tokenize: false,
+        embedding: false,
+        pooling: None,
+        embd_normalize: 2,
+        embd_separator: "\n".into(),
         no_mmap: false,
         notes: Vec::new(),
         #[cfg(feature = "grammar")]
@@ -747,6 +771,15 @@ pub fn parse(raw: Vec<OsString>) -> Result<Parsed, ParseError> {
             Id::NoDisplayPrompt => a.display_prompt = false,
             Id::VerbosePrompt => a.verbose_prompt = true,
             Id::Tokenize => a.tokenize = true,
+            Id::Embedding => a.embedding = true,
+            Id::Pooling => {
+                let v = value()?;
+                a.pooling = Some(llamette::embed::Pooling::from_name(&v).ok_or_else(|| {
+                    usage(format!("{flag} {v}: expected none, mean, cls or last"))
+                })?);
+            }
+            Id::EmbdNormalize => a.embd_normalize = num!(i32),
+            Id::EmbdSeparator => a.embd_separator = value()?,
             Id::NoMmap => a.no_mmap = true,
             Id::Color => a.color = true,
             Id::NoColor => no_color = true,

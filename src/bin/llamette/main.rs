@@ -218,12 +218,15 @@ fn run() -> Result<Ended, Failure> {
     };
     let model = model.map_err(|e| file_error(&path, e))?;
     let vocab = Vocab::from_gguf(model.header()).map_err(|e| file_error(&path, e))?;
-    let constraint = grammar_constraint(&a, &vocab)?;
     let n_ctx = if a.ctx_size == 0 {
         model.config().n_ctx_train
     } else {
         a.ctx_size
     };
+    if a.embedding {
+        return embeddings(&a, &model, &vocab, n_ctx, threads, &path);
+    }
+    let constraint = grammar_constraint(&a, &vocab)?;
     let params = ContextParams {
         n_ctx,
         n_batch: a.n_batch,
@@ -266,6 +269,108 @@ fn run() -> Result<Ended, Failure> {
     };
     report.print();
     Ok(ended)
+}
+
+/// `--embedding`: the prompt's texts (split at `--embd-separator`, each tokenized with BOS as
+/// the vocabulary says and special tokens parsed, as llama.cpp's `llama-embedding`), embedded
+/// in batches and printed as OpenAI's embeddings JSON.
+fn embeddings(
+    a: &Args,
+    model: &Model,
+    vocab: &Vocab,
+    n_ctx: usize,
+    threads: usize,
+    path: &Path,
+) -> Result<Ended, Failure> {
+    use llamette::embed::{self, Normalize, Pooling};
+    let prompt = a.prompt.as_deref().unwrap_or("");
+    let texts: Vec<&str> = if a.embd_separator.is_empty() {
+        vec![prompt]
+    } else {
+        prompt.split(a.embd_separator.as_str()).collect()
+    };
+    let mut tokens = Vec::with_capacity(texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        let ids = vocab.tokenize(t, true, true)?;
+        if ids.is_empty() {
+            return Err(Failure::Usage(format!(
+                "--embedding: text {i} of the prompt has no tokens (an empty line?)"
+            )));
+        }
+        tokens.push(ids);
+    }
+    let longest = tokens.iter().map(Vec::len).max().unwrap_or(1);
+    let n_batch = a.n_batch.max(longest.min(n_ctx));
+    let params = ContextParams {
+        n_ctx,
+        n_batch,
+        n_seq_max: texts.len().clamp(1, llamette::model::MAX_SEQ),
+        n_outputs_max: n_batch,
+        embeddings: true,
+        ..ContextParams::default()
+    };
+    let mut ctx = Context::new(model, params)?;
+    let pooling = match a.pooling {
+        Some(p) => p,
+        None => Pooling::of_model(model).map_err(|e| file_error(path, e))?,
+    };
+    let seqs: Vec<&[u32]> = tokens.iter().map(Vec::as_slice).collect();
+    let d = model.config().n_embd;
+    let mut out = vec![0f32; embed::output_len(d, &seqs, pooling)];
+    let pool = ThreadPool::new(threads);
+    embed::embed(
+        &mut ctx,
+        &seqs,
+        pooling,
+        Normalize::from_llama(a.embd_normalize),
+        &mut out,
+        &pool,
+    )?;
+    let row = |v: &[f32]| {
+        let parts: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+        format!("[{}]", parts.join(", "))
+    };
+    let mut json = String::from("{\"object\": \"list\", \"data\": [");
+    let mut at = 0;
+    for (i, s) in seqs.iter().enumerate() {
+        if i > 0 {
+            json.push_str(", ");
+        }
+        let e = if pooling == Pooling::None {
+            let rows: Vec<String> = (0..s.len())
+                .map(|t| row(&out[(at + t) * d..(at + t + 1) * d]))
+                .collect();
+            at += s.len();
+            format!("[{}]", rows.join(", "))
+        } else {
+            row(&out[i * d..(i + 1) * d])
+        };
+        json.push_str(&format!(
+            "{{\"object\": \"embedding\", \"index\": {i}, \"embedding\": {e}}}"
+        ));
+    }
+    let n: usize = seqs.iter().map(|s| s.len()).sum();
+    let model_name = json_string(&path.display().to_string());
+    json.push_str(&format!(
+        "], \"model\": {model_name}, \"usage\": {{\"prompt_tokens\": {n}, \"total_tokens\": {n}}}}}"
+    ));
+    writeln!(std::io::stdout(), "{json}")?;
+    Ok(Ended::Done)
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The constraint the grammar flags ask for (`None` without one): GBNF may name the
