@@ -1499,6 +1499,8 @@ class Llama:
         logits_processor: Any = None,
         logprobs: Optional[bool] = None,
         top_logprobs: Optional[int] = None,
+        tools: Optional[Sequence[Mapping[str, Any]]] = None,
+        tool_choice: Any = None,
     ) -> Union[Dict[str, Any], Iterator[Dict[str, Any]]]:
         """Answers a conversation (``[{"role": ..., "content": ...}, ...]``) in the model's chat
         format (or the Llama's ``chat_format``). The prompt is rendered straight to token ids
@@ -1524,6 +1526,9 @@ class Llama:
         ``top_logprobs`` (0 to 20, None: 0) being the most likely tokens followed by the
         token itself (see :meth:`create_completion`); a stream's chunks carry their tokens'.
         ``typical_p``, ``mirostat_*`` and ``logits_processor`` are as in :meth:`generate`.
+        ``tools`` (OpenAI's function definitions) are rendered by the model's Jinja template
+        (a built-in format has no place for them: ``ValueError``); the answer is the model's
+        text, not parsed into ``tool_calls``.
         """
         del tfs_z
         n_lp = -1
@@ -1532,7 +1537,9 @@ class Llama:
         from_format = grammar_of_response_format(response_format)
         if from_format is not None:
             grammar = from_format
-        ids = self.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        del tool_choice  # the template decides how tools are offered
+        ids = self.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                       tools=tools)
         stop_tokens = self.chat_stop_tokens()
         sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                         repeat_penalty=repeat_penalty, frequency_penalty=frequency_penalty,

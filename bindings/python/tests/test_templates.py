@@ -57,3 +57,19 @@ def test_a_template_given_as_text_and_its_errors():
                                     chat_template="{{ raise_exception('no users here') }}")
         assert e.value.status == Status.ERR_BAD_CHAT
         assert "no users here" in e.value.message
+
+
+def test_a_chat_completion_renders_the_files_template_with_tools(smollm2_path):
+    conv = EXPECTED["conversations"][8]
+    with Llama(model_path=smollm2_path, n_ctx=1024, chat_format="jinja") as llm:
+        for tools in (None, conv["tools"]):
+            ids = llm.apply_chat_template(conv["messages"], tokenize=True, tools=tools)
+            assert ids == llm.tokenize(
+                llm.apply_chat_template(conv["messages"], tools=tools), add_bos=False,
+                special=True)
+            out = llm.create_chat_completion(conv["messages"], tools=tools, max_tokens=2,
+                                             temperature=0)
+            assert out["usage"]["prompt_tokens"] == len(ids)
+        # SmolLM2's own template adds its default system message where there is none.
+        text = llm.apply_chat_template([{"role": "user", "content": "Hi"}])
+        assert text.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
