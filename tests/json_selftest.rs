@@ -328,9 +328,34 @@ fn golden_files() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 23, "golden JSON files: {names:?}");
+    assert_eq!(names.len(), 25, "golden JSON files: {names:?}");
     for name in &names {
         let v = load(&format!("golden/{name}"));
+        if name == "smollm2-embeddings.json" {
+            // llama-cpp-python's embeddings (scripts/embed_goldens.py).
+            assert_eq!(v["texts"].len(), 3);
+            assert_eq!(
+                v["tokens"][1].u32_vec(),
+                [504, 3575, 282, 4649, 314, 7042, 30]
+            );
+            for k in ["mean", "mean_l2", "last", "last_l2", "cls", "cls_l2"] {
+                let rows = v[k].as_array().unwrap();
+                assert_eq!(rows.len(), 3, "{k}");
+                assert!(rows.iter().all(|r| r.f32_vec().len() == 576), "{k}");
+            }
+            assert_eq!(v["none"][0].len(), v["tokens"][0].u32_vec().len());
+            continue;
+        }
+        if name == "vocab-special.json" {
+            // llama.cpp's vocabulary answers (scripts/vocab_goldens.py).
+            let vocabs = v["vocabs"].as_object().unwrap();
+            assert_eq!(vocabs.len(), 9);
+            let cl = &v["vocabs"]["codellama-70b-instruct-vocab.gguf"];
+            assert_eq!(cl["special"]["fim_pre"].as_u32(), Some(32007));
+            assert_eq!(cl["eog"].u32_vec(), [2, 32015]);
+            assert_eq!(cl["infill"].len(), 9);
+            continue;
+        }
         if name.starts_with("tok-") {
             let cases = v["cases"].as_array().unwrap();
             assert_eq!(cases.len(), 47, "{name}");
