@@ -378,9 +378,9 @@ fn phi3_special_tokens_strip_whitespace_on_their_right() {
     // EOG: EOS (<|endoftext|>), and `<|end|>` and `</s>` by their texts.
     let end = v.token_id("<|end|>").unwrap();
     assert_eq!(v.eog_ids().collect::<Vec<_>>(), vec![2, 32000, end]);
-    // `<|endoftext|>` and `<|end|>` both look like EOT; llama.cpp takes one in hash-map order,
-    // llamette the lowest id.
-    assert_eq!(v.eot(), Some(32000));
+    // `<|endoftext|>` and `<|end|>` both look like EOT; llama.cpp takes one in hash-map order
+    // (`<|end|>` here, tests/vocab_special.rs), llamette the first of llama.cpp's list.
+    assert_eq!(v.eot(), Some(end));
 }
 
 #[test]
