@@ -30,6 +30,11 @@ type ContextOptions struct {
 	// 0 or 1: one. NOutputsMax: tokens of one Decode that may ask for logits; 0: NSeqMax.
 	NSeqMax     int
 	NOutputsMax int
+	// Embeddings keeps each output token's hidden state after the final norm too (llama.cpp's
+	// embeddings): EmbeddingsIth and Embed read them. Each output row costs 4*NEmbd more
+	// bytes. With Embeddings, NOutputsMax 0 means NBatch (every token of a step an output,
+	// as Embed wants); Embed puts up to NSeqMax sequences in one step.
+	Embeddings bool
 
 	// Threads is how many threads evaluate: 0 or 1 runs serially, n > 1 runs
 	// DefaultParallel(n) (a pinned pool of n threads). Ignored when Parallel is set.
@@ -70,7 +75,10 @@ func (m *Model) NewContext(opts ContextOptions) (*Context, error) {
 	}
 	if opts.NOutputsMax > 0 {
 		p.n_outputs_max = C.uint32_t(opts.NOutputsMax)
+	} else if opts.Embeddings {
+		p.n_outputs_max = p.n_batch
 	}
+	p.embeddings = C.bool(opts.Embeddings)
 	var h *C.LlametteContext
 	if err := call("NewContext", func() uint32 { return C.llamette_context_new_ex(mh, &p, &h) }); err != nil {
 		return nil, err
