@@ -3,8 +3,11 @@
 //
 // A Model (Load from a path, FromBytes from memory) is immutable and shared by goroutines; a
 // Context holds one evaluation state and is used by one goroutine at a time. Tokenize,
-// Detokenize, RenderChat and ChatTokens work on the model; Context.Generate streams text,
-// stops on the usual rules and on cancellation of a context.Context.
+// Detokenize, RenderChat and ChatTokens work on the model, as do RenderTemplate and
+// RenderTemplateJSON (Jinja chat templates), VocabInfo, TokenAttr and EOGTokens (the
+// vocabulary's special tokens) and InfillTokens (fill-in-the-middle prompts);
+// Context.Generate streams text, stops on the usual rules and on cancellation of a
+// context.Context; Context.Embed (with ContextOptions.Embeddings) embeds token sequences.
 //
 //	m, err := llamette.Load("models/smollm2-135m-instruct.q4_1.gguf")
 //	if err != nil { ... }
