@@ -190,8 +190,9 @@ fn special_ids_and_end_of_generation() {
         (s.bos, s.eos, s.unk, s.pad),
         (Some(1), Some(2), Some(0), Some(2))
     );
-    // No eot key: llama.cpp finds `<|im_end|>` or `<|endoftext|>` by text (hash order); here the
-    // lowest id. `<reponame>` is taken as the FIM repository token, which llama.cpp counts as EOG.
+    // No eot key: llama.cpp finds `<|im_end|>` or `<|endoftext|>` by text, whichever its hash
+    // map yields first (`<|endoftext|>`, llama.cpp's `llama_vocab_eot` on this file).
+    // `<reponame>` is taken as the FIM repository token, which llama.cpp counts as EOG.
     assert_eq!(s.eot, Some(0));
     assert_eq!(s.fim_rep, Some(4));
     assert_eq!(s.newline, Some(198));

@@ -13,8 +13,9 @@
 //!
 //! Known differences from llama.cpp, all outside its defined behaviour:
 //! - when several tokens carry texts that llama.cpp recognises as EOT or fill-in-the-middle
-//!   markers (and no metadata key names the id), llama.cpp picks one in hash-map order; here the
-//!   lowest id wins;
+//!   markers (and no metadata key names the id), llama.cpp picks the first its hash map yields;
+//!   here that order is GCC libstdc++'s on 64-bit targets (llama.cpp built with libc++ or for
+//!   32 bits may pick another);
 //! - special tokens of equal text length are matched in id order (llama.cpp: unstable sort);
 //! - where llama.cpp throws (a byte token the text needs is missing, BOS asked for but absent) an
 //!   `Err` is returned;

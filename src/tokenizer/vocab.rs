@@ -961,11 +961,11 @@ impl Vocab {
     /// Finds EOT, EOM and fill-in-the-middle tokens by text where no key named them, and makes
     /// them control tokens; marks control tokens named "unused" as unused.
     ///
-    /// llama.cpp walks an `unordered_map`, so when several candidate texts are present which one
-    /// it picks depends on hashing; here the first text of llama.cpp's list that the vocabulary
-    /// has wins (its list is in order of preference: `<|eot_id|>` before `<|end_of_text|>`,
-    /// `<|im_end|>` and `<|end|>` before `<|endoftext|>`), which gives llama.cpp's choice on
-    /// every vocabulary fixture (tests/vocab_special.rs).
+    /// llama.cpp walks its `std::unordered_map<std::string, llama_token>` of token texts and
+    /// takes the first candidate it meets, so when a vocabulary has several (`<|im_end|>` and
+    /// `<|endoftext|>`), which one wins depends on the map's iteration order. Here that order
+    /// is worked out as GCC's libstdc++ lays the map out ([`unordered_map_order`]), which gives
+    /// llama.cpp's choice on Linux (tests/vocab_special.rs checks every vocabulary fixture).
     fn detect_special_by_text(&mut self) {
         let lists: [(&[&str], SpecialField); 8] = [
             (EOT_TEXTS, |s| &mut s.eot),
@@ -977,11 +977,26 @@ impl Vocab {
             (FIM_REP_TEXTS, |s| &mut s.fim_rep),
             (FIM_SEP_TEXTS, |s| &mut s.fim_sep),
         ];
+        // Each token's place in llama.cpp's walk, computed once if some field has a choice.
+        let mut rank: Option<Vec<u32>> = None;
         for (texts, field) in lists {
             if field(&mut self.special).is_some() {
                 continue;
             }
-            let found = texts.iter().find_map(|t| self.token_id(t));
+            let mut found: Option<u32> = None;
+            for id in texts.iter().filter_map(|t| self.token_id(t)) {
+                found = Some(match found {
+                    None => id,
+                    Some(other) => {
+                        let r = rank.get_or_insert_with(|| self.unordered_map_ranks());
+                        if r[id as usize] < r[other as usize] {
+                            id
+                        } else {
+                            other
+                        }
+                    }
+                });
+            }
             if let Some(id) = found {
                 *field(&mut self.special) = Some(id);
                 self.attrs[id as usize] = self.attrs[id as usize].with(TokenAttr::CONTROL);
@@ -996,6 +1011,26 @@ impl Vocab {
                 self.attrs[id] = attr.with(TokenAttr::UNUSED);
             }
         }
+    }
+
+    /// Each token's position when llama.cpp iterates its `token_to_id` map (see
+    /// [`unordered_map_order`]); a duplicated text counts at its last id, which is the one the
+    /// map holds.
+    fn unordered_map_ranks(&self) -> Vec<u32> {
+        let n = self.n_tokens();
+        let keys: Vec<Option<u64>> = (0..n as u32)
+            .map(|id| {
+                let t = self.text_of(id);
+                // Inserted once per text: its node holds the last id of that text.
+                (self.token_id(t) == Some(id)).then(|| libstdcxx_hash(t.as_bytes()))
+            })
+            .collect();
+        let order = unordered_map_order(&keys);
+        let mut rank = alloc::vec![u32::MAX; n];
+        for (pos, &id) in order.iter().enumerate() {
+            rank[id as usize] = pos as u32;
+        }
+        rank
     }
 
     /// The end-of-generation set, as llama.cpp builds it.
@@ -1496,9 +1531,165 @@ fn merge_parts<'a>(text: &'a [u8], m: &Merge) -> (&'a [u8], &'a [u8]) {
     (&text[start..mid], &text[mid..mid + m.right_len as usize])
 }
 
+/// GCC libstdc++'s `std::hash<std::string>` on 64-bit targets (`std::_Hash_bytes` with the seed
+/// `0xc70f6907`, a 64-bit MurmurHash2 variant).
+fn libstdcxx_hash(bytes: &[u8]) -> u64 {
+    const MUL: u64 = (0xc6a4_a793_u64 << 32) + 0x5bd1_e995;
+    let shift_mix = |v: u64| v ^ (v >> 47);
+    let len = bytes.len();
+    let aligned = len & !7;
+    let mut hash = 0xc70f_6907_u64 ^ (len as u64).wrapping_mul(MUL);
+    for chunk in bytes[..aligned].chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let data = shift_mix(u64::from_le_bytes(w).wrapping_mul(MUL)).wrapping_mul(MUL);
+        hash ^= data;
+        hash = hash.wrapping_mul(MUL);
+    }
+    if len & 7 != 0 {
+        let data = bytes[aligned..]
+            .iter()
+            .rev()
+            .fold(0u64, |acc, &b| (acc << 8).wrapping_add(u64::from(b)));
+        hash ^= data;
+        hash = hash.wrapping_mul(MUL);
+    }
+    shift_mix(shift_mix(hash).wrapping_mul(MUL))
+}
+
+/// The bucket counts libstdc++'s `unordered_map` grows to (its prime rehash policy, load factor
+/// 1): `(n, buckets)` means that inserting the `n`-th element first rehashes to `buckets`.
+const LIBSTDCXX_GROWTH: &[(usize, usize)] = &[
+    (1, 13),
+    (14, 29),
+    (30, 59),
+    (60, 127),
+    (128, 257),
+    (258, 541),
+    (542, 1109),
+    (1110, 2357),
+    (2358, 5087),
+    (5088, 10273),
+    (10274, 20753),
+    (20754, 42043),
+    (42044, 85229),
+    (85230, 172933),
+    (172934, 351061),
+    (351062, 712697),
+    (712698, 1447153),
+    (1447154, 2893249),
+    (2893250, 5786659),
+];
+
+/// The order in which a libstdc++ `unordered_map`, filled by inserting `keys` (their hashes;
+/// `None` is not inserted) one by one in index order, iterates them: its singly linked node
+/// list, where a key joins at the front of its bucket's run, or at the very front when its
+/// bucket is empty, and a rehash relinks the nodes bucket by bucket in list order. Returns the
+/// indices in iteration order.
+fn unordered_map_order(keys: &[Option<u64>]) -> Vec<u32> {
+    const NIL: u32 = u32::MAX;
+    /// A bucket whose run starts at the list head (libstdc++'s `_M_before_begin`).
+    const HEAD: u32 = u32::MAX - 1;
+    /// An empty bucket.
+    const EMPTY: u32 = u32::MAX - 2;
+    let mut next = alloc::vec![NIL; keys.len()];
+    let mut head = NIL;
+    let mut buckets: Vec<u32> = alloc::vec![EMPTY; 1];
+    let mut growth = LIBSTDCXX_GROWTH.iter().peekable();
+    let mut size = 0usize;
+    let hash = |i: u32| keys[i as usize].unwrap_or(0);
+    for (i, key) in keys.iter().enumerate() {
+        let Some(h) = *key else { continue };
+        let i = i as u32;
+        if growth.peek().is_some_and(|&&(n, _)| n == size + 1) {
+            let (_, n) = *growth.next().unwrap_or(&(0, 1));
+            let mut fresh = alloc::vec![EMPTY; n];
+            let mut p = head;
+            head = NIL;
+            let mut first_bucket = 0usize;
+            while p != NIL {
+                let q = next[p as usize];
+                let b = (hash(p) % n as u64) as usize;
+                if fresh[b] == EMPTY {
+                    next[p as usize] = head;
+                    head = p;
+                    fresh[b] = HEAD;
+                    if next[p as usize] != NIL {
+                        fresh[first_bucket] = p;
+                    }
+                    first_bucket = b;
+                } else {
+                    let before = fresh[b];
+                    if before == HEAD {
+                        next[p as usize] = head;
+                        head = p;
+                    } else {
+                        next[p as usize] = next[before as usize];
+                        next[before as usize] = p;
+                    }
+                }
+                p = q;
+            }
+            buckets = fresh;
+        }
+        let n = buckets.len() as u64;
+        let b = (h % n) as usize;
+        match buckets[b] {
+            EMPTY => {
+                next[i as usize] = head;
+                head = i;
+                if next[i as usize] != NIL {
+                    let nb = (hash(next[i as usize]) % n) as usize;
+                    buckets[nb] = i;
+                }
+                buckets[b] = HEAD;
+            }
+            HEAD => {
+                next[i as usize] = head;
+                head = i;
+            }
+            before => {
+                next[i as usize] = next[before as usize];
+                next[before as usize] = i;
+            }
+        }
+        size += 1;
+    }
+    let mut out = Vec::with_capacity(size);
+    let mut p = head;
+    while p != NIL {
+        out.push(p);
+        p = next[p as usize];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn libstdcxx_hash_is_gccs() {
+        // std::hash<std::string> of g++ 13 on x86-64.
+        assert_eq!(libstdcxx_hash(b""), 6142509188972423790);
+        assert_eq!(libstdcxx_hash(b"<|im_end|>"), 2038672007907099973);
+        assert_eq!(libstdcxx_hash(b"abcdefghi"), 13036955925923793583);
+    }
+
+    #[test]
+    fn unordered_map_order_follows_libstdcxx() {
+        // Two keys in one bucket of 13: the later joins the front of its bucket's run; a key
+        // in an empty bucket goes to the very front.
+        let order = unordered_map_order(&[Some(1), Some(14), None, Some(5)]);
+        assert_eq!(order, vec![3, 1, 0]);
+        // Fourteen keys rehash to 29 buckets, relinked bucket by bucket in list order.
+        let keys: Vec<Option<u64>> = (0..14).map(|k| Some(k * 29 + (k % 2))).collect();
+        let order = unordered_map_order(&keys);
+        assert_eq!(order.len(), 14);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..14).collect::<Vec<u32>>());
+    }
 
     #[test]
     fn hex_byte_parses_like_strtol() {
