@@ -52,7 +52,7 @@ const (
 
 // Pooling returns the model's pooling (<arch>.pooling_type; PoolingNone when the file names
 // none, as llama.cpp). A pooling llamette does not have, such as reranking, is an error
-// matching ErrBadFile.
+// matching ErrBadFile; a vocabulary-only file ErrInvalid.
 func (m *Model) Pooling() (Pooling, error) {
 	h, err := m.handle("Pooling")
 	if err != nil {

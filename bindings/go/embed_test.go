@@ -200,6 +200,29 @@ func TestSmolLM2EmbeddingsInStepsAndByToken(t *testing.T) {
 	if _, err := d.EmbeddingsIth(len(ids)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("EmbeddingsIth past the batch: %v, want ErrInvalid", err)
 	}
+	// Eval with LogitsAll: every token an output too.
+	e := mustContext(t, m, ContextOptions{NCtx: 512, LogitsAll: true, Embeddings: true})
+	if err := e.Eval(ids); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		if byToken[i], err = e.EmbeddingsIth(i); err != nil {
+			t.Fatalf("EmbeddingsIth(%d) after Eval: %v", i, err)
+		}
+	}
+	checkRows(t, "EmbeddingsIth after Eval", byToken, g.None[1], 0)
+	// Without LogitsAll, Eval keeps the last token's only.
+	if err := d.Truncate(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Eval(ids); err != nil {
+		t.Fatal(err)
+	}
+	last, err := d.EmbeddingsIth(len(ids) - 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRows(t, "EmbeddingsIth of Eval's last token", [][]float32{last}, g.None[1][len(ids)-1:], 0)
 }
 
 func TestEmbedErrors(t *testing.T) {

@@ -7,8 +7,8 @@
 #else
 #pragma clang module import CLlamette
 #include <stdio.h>
-#include <string.h>
 #endif
+#include <string.h>
 
 /* A host parallel callback with the exact LlametteParallelFn type (what the Swift binding's
  * @convention(c) closure is). */
@@ -33,6 +33,134 @@ static void ban_first(void *user, float *logits, size_t n_vocab) {
 static bool on_token(void *user, uint32_t token, const LlametteTokenLogprob *logprob) {
   (void)user;
   return logprob == NULL || logprob->token == token;
+}
+
+/* TokenAttributes (Vocabulary.swift) spells the LLAMETTE_TOKEN_ATTR_* bits as literals. */
+_Static_assert(LLAMETTE_TOKEN_ATTR_UNDEFINED == 0, "TokenAttributes: undefined");
+_Static_assert(LLAMETTE_TOKEN_ATTR_UNKNOWN == 1u << 0, "TokenAttributes.unknown");
+_Static_assert(LLAMETTE_TOKEN_ATTR_UNUSED == 1u << 1, "TokenAttributes.unused");
+_Static_assert(LLAMETTE_TOKEN_ATTR_NORMAL == 1u << 2, "TokenAttributes.normal");
+_Static_assert(LLAMETTE_TOKEN_ATTR_CONTROL == 1u << 3, "TokenAttributes.control");
+_Static_assert(LLAMETTE_TOKEN_ATTR_USER_DEFINED == 1u << 4, "TokenAttributes.userDefined");
+_Static_assert(LLAMETTE_TOKEN_ATTR_BYTE == 1u << 5, "TokenAttributes.byte");
+_Static_assert(LLAMETTE_TOKEN_ATTR_NORMALIZED == 1u << 6, "TokenAttributes.normalized");
+_Static_assert(LLAMETTE_TOKEN_ATTR_LSTRIP == 1u << 7, "TokenAttributes.lstrip");
+_Static_assert(LLAMETTE_TOKEN_ATTR_RSTRIP == 1u << 8, "TokenAttributes.rstrip");
+_Static_assert(LLAMETTE_TOKEN_ATTR_SINGLE_WORD == 1u << 9, "TokenAttributes.singleWord");
+/* Pooling.cValue and EmbeddingNormalization.cValue (Embeddings.swift). */
+_Static_assert(LLAMETTE_POOLING_MODEL == -1 && LLAMETTE_POOLING_NONE == 0 && LLAMETTE_POOLING_MEAN == 1 &&
+                   LLAMETTE_POOLING_CLS == 2 && LLAMETTE_POOLING_LAST == 3,
+               "Pooling");
+
+/* The declarations of issue 19 as the Swift binding calls them, with their exact types
+ * (-Werror: a pointer type that differs is an error). */
+static LlametteStatus (*const render_template_fn)(const LlametteModel *, const char *, size_t,
+                                                  const LlametteMessage *, size_t, bool, char *,
+                                                  size_t, size_t *) = llamette_chat_render_template;
+static LlametteStatus (*const render_template_json_fn)(const LlametteModel *, const char *, size_t,
+                                                       const char *, size_t, const char *, size_t,
+                                                       bool, char *, size_t,
+                                                       size_t *) = llamette_chat_render_template_json;
+static LlametteStatus (*const vocab_info_fn)(const LlametteModel *, LlametteVocabInfo *) = llamette_vocab_info;
+static LlametteStatus (*const token_attr_fn)(const LlametteModel *, uint32_t, uint32_t *) = llamette_token_attr;
+static LlametteStatus (*const eog_tokens_fn)(const LlametteModel *, uint32_t *, size_t, size_t *) =
+    llamette_vocab_eog_tokens;
+static LlametteStatus (*const infill_tokens_fn)(const LlametteModel *, const char *, size_t, const char *,
+                                                size_t, const LlametteInfillChunk *, size_t,
+                                                const uint32_t *, size_t, const LlametteInfillParams *,
+                                                uint32_t *, size_t, size_t *) = llamette_infill_tokens;
+static LlametteStatus (*const infill_stop_fn)(const LlametteModel *, uint32_t *, size_t, size_t *) =
+    llamette_infill_stop_tokens;
+static LlametteStatus (*const model_pooling_fn)(const LlametteModel *, int32_t *) = llamette_model_pooling;
+static LlametteStatus (*const embeddings_ith_fn)(const LlametteContext *, size_t, const float **, size_t *) =
+    llamette_embeddings_ith;
+static LlametteStatus (*const embed_fn)(LlametteContext *, const uint32_t *const *, const size_t *, size_t,
+                                        int32_t, int32_t, float *, size_t, size_t *) = llamette_embed;
+static LlametteStatus (*const context_new_ex_fn)(LlametteModel *, const LlametteContextParamsEx *,
+                                                 LlametteContext **) = llamette_context_new_ex;
+
+/* Chat templates, the vocabulary and infill on the CodeLlama-70B vocabulary (its special
+ * tokens and first /infill prompt are llama.cpp's: tests/fixtures/golden/vocab-special.json).
+ * Returns 0 when they match. */
+static int use_issue_19(LlametteModel *m, const LlametteMessage *dialog, size_t n_dialog) {
+  /* A Jinja text template, in two calls; then the JSON variant without tools. */
+  static const char tmpl[] = "{{ bos_token }}{% for m in messages %}{{ m.role }};{% endfor %}";
+  static const char want[] = "<s>system;user;assistant;user;";
+  char text[128];
+  size_t n = 0;
+  if (render_template_fn(m, tmpl, sizeof tmpl - 1, dialog, n_dialog, true, NULL, 0, &n) !=
+          LLAMETTE_ERR_BUFFER_TOO_SMALL ||
+      n != sizeof want - 1)
+    return 30;
+  if (render_template_fn(m, tmpl, sizeof tmpl - 1, dialog, n_dialog, true, text, sizeof text, &n) != LLAMETTE_OK ||
+      strcmp(text, want) != 0)
+    return 31;
+  static const char json[] = "[{\"role\": \"tool\", \"content\": \"42\"}]";
+  if (render_template_json_fn(m, tmpl, sizeof tmpl - 1, json, sizeof json - 1, NULL, 0, false, text,
+                              sizeof text, &n) != LLAMETTE_OK ||
+      strcmp(text, "<s>tool;") != 0)
+    return 32;
+  static const char raises[] = "{{ raise_exception('nope') }}";
+  if (render_template_fn(m, raises, sizeof raises - 1, dialog, n_dialog, true, text, sizeof text, &n) !=
+      LLAMETTE_ERR_BAD_CHAT)
+    return 33;
+  /* The file's own template (NULL). */
+  if (render_template_fn(m, NULL, 0, dialog, n_dialog, true, text, sizeof text, &n) != LLAMETTE_ERR_BUFFER_TOO_SMALL ||
+      n < 32)
+    return 34;
+
+  LlametteVocabInfo vi = {0};
+  vi.size = sizeof vi;
+  if (vocab_info_fn(m, &vi) != LLAMETTE_OK || vi.n_tokens != 32016 || vi.bos != 1 || vi.eos != 2 ||
+      vi.eot != 32015 || vi.sep != -1 || vi.nl != 13 || vi.fim_pre != 32007 || vi.fim_suf != 32008 ||
+      vi.fim_mid != 32009 || vi.fim_pad != -1 || !vi.add_bos || vi.add_eos)
+    return 35;
+  uint32_t attr = 0;
+  if (token_attr_fn(m, 32015, &attr) != LLAMETTE_OK || attr != LLAMETTE_TOKEN_ATTR_CONTROL) return 36;
+  if (token_attr_fn(m, 32016, &attr) != LLAMETTE_ERR_BAD_TOKEN) return 37;
+  uint32_t eog[8];
+  if (eog_tokens_fn(m, NULL, 0, &n) != LLAMETTE_ERR_BUFFER_TOO_SMALL || n != 2) return 38;
+  if (eog_tokens_fn(m, eog, 8, &n) != LLAMETTE_OK || n != 2 || eog[0] != 2 || eog[1] != 32015) return 39;
+
+  LlametteInfillParams ip = llamette_infill_default_params();
+  if (ip.n_batch != 2048 || ip.n_predict != -1 || ip.n_ctx != 4096 || ip.spm_infill) return 40;
+  static const char prefix[] = "def add(a, b):\n    ";
+  static const char suffix[] = "\n\nprint(add(1, 2))\n";
+  static const uint32_t want_ids[] = {1,     32007, 822,   788,   29898, 29874, 29892, 289,   1125,
+                                      13,    268,   32008, 29871, 13,    13,    2158,  29898, 1202,
+                                      29898, 29896, 29892, 29871, 29906, 876,   13,    32009};
+  uint32_t ids[64];
+  if (infill_tokens_fn(m, prefix, sizeof prefix - 1, suffix, sizeof suffix - 1, NULL, 0, NULL, 0, &ip, ids, 64,
+                       &n) != LLAMETTE_OK ||
+      n != sizeof want_ids / sizeof want_ids[0] || memcmp(ids, want_ids, sizeof want_ids) != 0)
+    return 41;
+  /* With repository chunks (a NULL filename is "tmp"): longer, still ending in MID. */
+  const LlametteInfillChunk chunks[] = {{"util.py", 7, "x = 1\n", 6}, {NULL, 0, "y = 2\n", 6}};
+  if (infill_tokens_fn(m, prefix, sizeof prefix - 1, suffix, sizeof suffix - 1, chunks, 2, NULL, 0, NULL, ids, 64,
+                       &n) != LLAMETTE_OK ||
+      n <= sizeof want_ids / sizeof want_ids[0] || ids[n - 1] != 32009)
+    return 42;
+  if (infill_stop_fn(m, ids, 64, &n) != LLAMETTE_OK || n < 2) return 43;
+
+  /* A vocabulary-only model has no pooling (and the output stays untouched). */
+  int32_t pooling = 7;
+  if (model_pooling_fn(m, &pooling) != LLAMETTE_ERR_INVALID_ARGUMENT || pooling != 7) return 44;
+  LlametteContextParamsEx cx = llamette_context_default_params_ex();
+  if (cx.size != sizeof cx || cx.embeddings || cx.n_seq_max != 1) return 45;
+  cx.embeddings = true;
+  cx.n_outputs_max = cx.n_batch;
+  LlametteContext *c = NULL;
+  /* No context either; the embedding calls refuse NULL. */
+  if (context_new_ex_fn(m, &cx, &c) == LLAMETTE_OK || c != NULL) return 46;
+  const float *row = NULL;
+  size_t n_embd = 0;
+  if (embeddings_ith_fn(NULL, 0, &row, &n_embd) != LLAMETTE_ERR_NULL_ARGUMENT) return 47;
+  const uint32_t seq[] = {1, 2};
+  const uint32_t *seqs[] = {seq};
+  const size_t lens[] = {2};
+  float out[4];
+  if (embed_fn(NULL, seqs, lens, 1, LLAMETTE_POOLING_MEAN, 2, out, 4, &n) != LLAMETTE_ERR_NULL_ARGUMENT) return 48;
+  return 0;
 }
 
 /* Uses the declarations the Swift binding relies on; returns 0 when the library matches. */
@@ -138,6 +266,9 @@ static int use_declarations(const char *vocab_path) {
   sx.mirostat = 3;
   s = NULL;
   if (llamette_sampler_new_ex(m, &sx, &s) != LLAMETTE_ERR_INVALID_ARGUMENT || s != NULL) return 29;
+
+  int rc = use_issue_19(m, dialog, 4);
+  if (rc != 0) return rc;
 
   llamette_model_free(m);
   /* SentencePiece's leading space: " Hello world". */

@@ -1,4 +1,5 @@
 import CLlamette
+import Foundation
 
 /// A chat prompt format llamette renders. Where an API takes `ChatFormat?`, nil means the
 /// model's own format (from its `tokenizer.chat_template`).
@@ -104,4 +105,82 @@ extension Model {
             llamette_chat_stop_tokens(handle, format.cValue, ids, cap, n)
         }
     }
+}
+
+extension Model {
+    /// Renders a conversation with a Jinja chat template, as Hugging Face's
+    /// `apply_chat_template(messages, add_generation_prompt=...)` does
+    /// (`llamette_chat_render_template`): `bos_token` and `eos_token` are the vocabulary's,
+    /// there are no tools. Messages may have any role.
+    ///
+    /// Tokenize the result with `parseSpecial: true`, and `addSpecial: false` when it already
+    /// starts with BOS.
+    /// - Parameters:
+    ///   - template: nil for the file's own `tokenizer.chat_template`; the name of one of the
+    ///     file's alternatives (`tokenizer.chat_template.<name>`, such as "tool_use"); any
+    ///     other string is the Jinja text itself.
+    ///   - addGenerationPrompt: end with the assistant's header, ready for generation.
+    /// - Throws: `LlametteError.badChat` for a template that does not parse, calls what
+    ///   llamette does not support or raises an exception itself (the message names it and
+    ///   the template's line); `.invalidArgument` for a file without a template.
+    public func renderTemplate(_ messages: [ChatMessage], template: String? = nil, addGenerationPrompt: Bool = true) throws -> String {
+        try withCMessages(messages) { msgs -> String in
+            try withOptionalUTF8(template) { (t, tLen) -> String in
+                try readString(guess: 256 + messages.reduce(0) { $0 + $1.content.utf8.count + $1.role.utf8.count + 16 }) { buf, cap, n in
+                    llamette_chat_render_template(handle, t, tLen, msgs.baseAddress, msgs.count, addGenerationPrompt, buf, cap, n)
+                }
+            }
+        }
+    }
+
+    /// As `renderTemplate(_:template:addGenerationPrompt:)`, with the conversation as
+    /// OpenAI-style JSON (`llamette_chat_render_template_json`): `messagesJSON` a JSON array
+    /// of message objects handed to the template as they are (`content` a string, null or a
+    /// list of parts; `tool_calls`, `name`, ... where the template reads them), `toolsJSON` a
+    /// JSON array of tool definitions, the template's `tools` (nil: none).
+    ///
+    /// The bytes are passed as they are, so the template sees the keys in their order (what
+    /// `tojson` prints). JSON that does not parse, or messages that are not an array, throws
+    /// `LlametteError.invalidArgument`.
+    public func renderTemplate(
+        messagesJSON: Data, toolsJSON: Data? = nil, template: String? = nil, addGenerationPrompt: Bool = true
+    ) throws -> String {
+        // Copies with stable addresses (a Data's bytes have none outside withUnsafeBytes); an
+        // empty `messagesJSON` is JSON that does not parse, not a NULL argument.
+        let messages = cBytes(messagesJSON)
+        let tools = toolsJSON.map(cBytes)
+        return try messages.withUnsafeBufferPointer { m -> String in
+            try withOptionalArray(tools) { tp -> String in
+                try withOptionalUTF8(template) { (t, tLen) -> String in
+                    try readString(guess: 256 + messagesJSON.count + (toolsJSON?.count ?? 0)) { buf, cap, n in
+                        llamette_chat_render_template_json(
+                            handle, t, tLen, m.baseAddress, messagesJSON.count, tp, toolsJSON?.count ?? 0,
+                            addGenerationPrompt, buf, cap, n)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Calls `body` with `string`'s UTF-8 bytes and their count, or (NULL, 0) for nil.
+func withOptionalUTF8<R>(_ string: String?, _ body: (UnsafePointer<CChar>?, Int) throws -> R) rethrows -> R {
+    guard var string else { return try body(nil, 0) }
+    if string.isEmpty { return try "".withCString { try body($0, 0) } } // not NULL
+    return try string.withUTF8 { utf8 in
+        try body(UnsafeRawPointer(utf8.baseAddress)?.assumingMemoryBound(to: CChar.self), utf8.count)
+    }
+}
+
+/// A copy of `data` as C bytes (at least one, so that the address is never NULL).
+func cBytes(_ data: Data) -> [CChar] {
+    var bytes = [CChar](repeating: 0, count: max(data.count, 1))
+    bytes.withUnsafeMutableBytes { _ = data.copyBytes(to: $0) }
+    return bytes
+}
+
+/// Calls `body` with the array's base address, or NULL for nil.
+func withOptionalArray<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) throws -> R) rethrows -> R {
+    guard let array else { return try body(nil) }
+    return try array.withUnsafeBufferPointer { try body($0.baseAddress) }
 }

@@ -25,10 +25,22 @@ public struct ContextOptions: Sendable, Equatable {
     public var logitsAll: Bool
     /// How the context runs its tasks. Results are identical, bit for bit, either way.
     public var parallelism: Parallelism
+    /// Keep each output token's hidden state after the final norm too (llama.cpp's
+    /// `embeddings`): `Context.embed(_:pooling:normalization:)` and `embedding(at:)` read
+    /// them. Each output row costs `4 * embeddingLength` more bytes.
+    public var embeddings: Bool
+    /// Sequences the context holds at once (1 to 64; they share the `contextLength` cells):
+    /// `embed` puts up to this many sequences in one step.
+    public var maxSequences: Int
+    /// Tokens of one step whose outputs (logits, embeddings) the context keeps; nil:
+    /// `batchSize` with `embeddings` or `logitsAll` (every token of a step, as `embed` wants),
+    /// `maxSequences` otherwise. Each costs `4 * vocabularySize` bytes.
+    public var outputRows: Int?
 
     public init(
         contextLength: Int? = nil, batchSize: Int? = nil, kvCache: KVCacheType = .f16,
-        logitsAll: Bool = false, parallelism: Parallelism = .automatic
+        logitsAll: Bool = false, parallelism: Parallelism = .automatic,
+        embeddings: Bool = false, maxSequences: Int = 1, outputRows: Int? = nil
     ) {
         let d = llamette_context_default_params()
         self.contextLength = contextLength ?? Int(d.n_ctx)
@@ -36,14 +48,25 @@ public struct ContextOptions: Sendable, Equatable {
         self.kvCache = kvCache
         self.logitsAll = logitsAll
         self.parallelism = parallelism
+        self.embeddings = embeddings
+        self.maxSequences = maxSequences
+        self.outputRows = outputRows
     }
 
-    var cValue: LlametteContextParams {
-        var p = llamette_context_default_params()
+    /// The extensible parameters (`llamette_context_new_ex`), `size` set by the library.
+    var cValue: LlametteContextParamsEx {
+        var p = llamette_context_default_params_ex()
         p.n_ctx = UInt32(clamping: contextLength)
         p.n_batch = UInt32(clamping: batchSize)
         p.kv_type = kvCache.cValue
         p.logits_all = logitsAll
+        p.n_seq_max = UInt32(clamping: max(maxSequences, 1))
+        if let outputRows {
+            p.n_outputs_max = UInt32(clamping: outputRows)
+        } else if embeddings {
+            p.n_outputs_max = p.n_batch
+        }
+        p.embeddings = embeddings
         return p
     }
 }
@@ -63,7 +86,7 @@ public final class Context: @unchecked Sendable {
     public init(model: Model, options: ContextOptions = ContextOptions()) throws {
         var params = options.cValue
         var out: OpaquePointer?
-        try check(llamette_context_new(model.handle, &params, &out))
+        try check(llamette_context_new_ex(model.handle, &params, &out))
         self.model = model
         handle = out!
         try setParallelism(options.parallelism) // on failure deinit frees the handle
