@@ -2660,6 +2660,46 @@ enum LlametteStatus llamette_sampler_set_logits_processor(struct LlametteSampler
                                                           void *user);
 
 /**
+ * Writes the sampler's state (its random generator, its recent-token histories for the
+ * penalties and DRY, mirostat's `mu`) to `buf` and its length to `*n_out`, so a generation
+ * restored with a saved context (`llamette_state_write`) continues exactly. With `cap` too
+ * small only `*n_out` is written and the call returns `LLAMETTE_ERR_BUFFER_TOO_SMALL` (`buf`
+ * may be NULL when `cap` is 0). The grammar and the logits processor are not part of it.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BUFFER_TOO_SMALL`;
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per sampler.
+ *
+ * # Safety
+ *
+ * `s` must be a live sampler handle (or NULL); `buf` writable for `cap` bytes; `n_out`
+ * writable.
+ */
+enum LlametteStatus llamette_sampler_state_write(struct LlametteSampler *s,
+                                                 uint8_t *buf,
+                                                 size_t cap,
+                                                 size_t *n_out);
+
+/**
+ * Restores a state from `llamette_sampler_state_write` (`len` bytes) into a sampler of the
+ * same vocabulary and history lengths; its grammar and logits processor stay as they are.
+ *
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_STATE` (another
+ * sampler's shape, another version, truncated: the sampler is left as it was);
+ * `LLAMETTE_ERR_PANIC`.
+ *
+ * Thread safety: one thread at a time per sampler.
+ *
+ * # Safety
+ *
+ * `s` must be a live sampler handle (or NULL); `buf` readable for `len` bytes.
+ */
+enum LlametteStatus llamette_sampler_state_read(struct LlametteSampler *s,
+                                                const uint8_t *buf,
+                                                size_t len);
+
+/**
  * Renders a conversation with a Jinja chat template, as Hugging Face's
  * `apply_chat_template(messages, add_generation_prompt=...)` renders it (`bos_token` and
  * `eos_token` are the vocabulary's; `tools` and `documents` are none; `strftime_now` reads the

@@ -8,7 +8,7 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_void};
 
-use super::generate::{LlametteSampler, LlametteSamplerParams, SamplerInner};
+use super::generate::{sampler_mut, LlametteSampler, LlametteSamplerParams, SamplerInner};
 use super::model::{model_arc, LlametteModel};
 use super::{c_str, guard, into_handle, slice, Fail, LlametteStatus, Out};
 use crate::sampling::{Candidates, LogitsProcessor, Sampler, SamplerParams};
@@ -311,6 +311,65 @@ pub unsafe extern "C" fn llamette_sampler_set_logits_processor(
         };
         inner.sampler.set_logits_processor(processor);
         inner.processor = callback;
+        Ok(())
+    })
+}
+
+/// Writes the sampler's state (its random generator, its recent-token histories for the
+/// penalties and DRY, mirostat's `mu`) to `buf` and its length to `*n_out`, so a generation
+/// restored with a saved context (`llamette_state_write`) continues exactly. With `cap` too
+/// small only `*n_out` is written and the call returns `LLAMETTE_ERR_BUFFER_TOO_SMALL` (`buf`
+/// may be NULL when `cap` is 0). The grammar and the logits processor are not part of it.
+///
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BUFFER_TOO_SMALL`;
+/// `LLAMETTE_ERR_PANIC`.
+///
+/// Thread safety: one thread at a time per sampler.
+///
+/// # Safety
+///
+/// `s` must be a live sampler handle (or NULL); `buf` writable for `cap` bytes; `n_out`
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn llamette_sampler_state_write(
+    s: *mut LlametteSampler,
+    buf: *mut u8,
+    cap: usize,
+    n_out: *mut usize,
+) -> LlametteStatus {
+    guard("llamette_sampler_state_write", || {
+        // SAFETY: a live handle or NULL per the contract.
+        let inner = unsafe { sampler_mut(s) }?;
+        let state = inner.sampler.state();
+        // SAFETY: the output contracts are this function's.
+        unsafe { super::write_list(&state, buf, cap, n_out, "buf") }
+    })
+}
+
+/// Restores a state from `llamette_sampler_state_write` (`len` bytes) into a sampler of the
+/// same vocabulary and history lengths; its grammar and logits processor stay as they are.
+///
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_STATE` (another
+/// sampler's shape, another version, truncated: the sampler is left as it was);
+/// `LLAMETTE_ERR_PANIC`.
+///
+/// Thread safety: one thread at a time per sampler.
+///
+/// # Safety
+///
+/// `s` must be a live sampler handle (or NULL); `buf` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn llamette_sampler_state_read(
+    s: *mut LlametteSampler,
+    buf: *const u8,
+    len: usize,
+) -> LlametteStatus {
+    guard("llamette_sampler_state_read", || {
+        // SAFETY: a live handle or NULL per the contract.
+        let inner = unsafe { sampler_mut(s) }?;
+        // SAFETY: readable per the contract.
+        let bytes = unsafe { slice(buf, len, "buf") }?;
+        inner.sampler.state_read(bytes)?;
         Ok(())
     })
 }

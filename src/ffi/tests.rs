@@ -4081,3 +4081,65 @@ fn a_template_renders_json_messages_with_tools() {
     // SAFETY: a live model.
     unsafe { llamette_model_free(m) };
 }
+
+#[test]
+fn a_samplers_state_round_trips_through_the_c_abi() {
+    let g = golden();
+    let m = load(fixture(Q8_0));
+    let mut p = llamette_sampler_default_params_ex();
+    p.base.temp = 0.9;
+    p.base.seed = 77;
+    p.base.penalty_last_n = 8;
+    p.base.penalty_repeat = 1.3;
+    p.mirostat = 2;
+    let new = |p: &LlametteSamplerParamsEx| {
+        let mut s = null_mut();
+        // SAFETY: a live model, valid parameters.
+        ok(unsafe { llamette_sampler_new_ex(m, p, &mut s) });
+        s
+    };
+    let (a, b) = (new(&p), new(&p));
+    let c = new_context(m, &params(64, false));
+    ok(eval(c, &g.prompt));
+    let draw = |s| {
+        let mut t = 0;
+        // SAFETY: live handles.
+        ok(unsafe { llamette_sampler_sample(s, c, &mut t) });
+        // SAFETY: a live sampler.
+        ok(unsafe { llamette_sampler_accept(s, t) });
+        t
+    };
+    for _ in 0..5 {
+        draw(a);
+    }
+    // Save a's state, restore it into b: both then draw the same tokens.
+    let mut n = 0;
+    // SAFETY: a size query.
+    let st = unsafe { llamette_sampler_state_write(a, null_mut(), 0, &mut n) };
+    assert_eq!(st, LLAMETTE_ERR_BUFFER_TOO_SMALL);
+    let mut buf = vec![0u8; n];
+    // SAFETY: room for the state.
+    ok(unsafe { llamette_sampler_state_write(a, buf.as_mut_ptr(), n, &mut n) });
+    // SAFETY: the bytes just written.
+    ok(unsafe { llamette_sampler_state_read(b, buf.as_ptr(), n) });
+    let from_a: Vec<u32> = (0..8).map(|_| draw(a)).collect();
+    let from_b: Vec<u32> = (0..8).map(|_| draw(b)).collect();
+    assert_eq!(from_a, from_b);
+    // Truncated or foreign bytes: refused, the sampler unchanged.
+    // SAFETY: readable bytes.
+    let st = unsafe { llamette_sampler_state_read(b, buf.as_ptr(), n - 1) };
+    assert_eq!(st, LLAMETTE_ERR_BAD_STATE);
+    // SAFETY: as above.
+    let st = unsafe { llamette_sampler_state_read(b, b"not a state".as_ptr(), 11) };
+    assert_eq!(st, LLAMETTE_ERR_BAD_STATE);
+    // SAFETY: NULL handle.
+    let st = unsafe { llamette_sampler_state_read(null_mut(), buf.as_ptr(), n) };
+    assert_eq!(st, LLAMETTE_ERR_NULL_ARGUMENT);
+    // SAFETY: live handles, freed once.
+    unsafe {
+        llamette_sampler_free(a);
+        llamette_sampler_free(b);
+        llamette_context_free(c);
+        llamette_model_free(m);
+    }
+}

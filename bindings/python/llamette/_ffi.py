@@ -545,6 +545,8 @@ _FUNCTIONS = {
         [Context_p, POINTER(_u32p), _sizep, c_size_t, c_int32, c_int32, POINTER(c_float),
          c_size_t, _sizep],
     ),
+    "llamette_sampler_state_write": (_S, [Sampler_p, POINTER(c_uint8), c_size_t, _sizep]),
+    "llamette_sampler_state_read": (_S, [Sampler_p, POINTER(c_uint8), c_size_t]),
     "llamette_generate_default_params_ex": (GenerateParamsEx, []),
     "llamette_generate_ex": (
         _S,
