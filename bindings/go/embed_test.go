@@ -272,6 +272,11 @@ func TestEmbedErrors(t *testing.T) {
 	if rows, err := c.Embed(nil, PoolingMean, NormalizeNone); err != nil || len(rows) != 0 {
 		t.Fatalf("Embed(nil) = %v, %v", rows, err)
 	}
+	// A vocabulary-only model has no pooling.
+	vocab := mustLoad(t, fixturePath(t, "tests/fixtures/vocab/ggml-vocab-llama-spm.gguf"))
+	if _, err := vocab.Pooling(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Pooling of a vocabulary-only model: %v, want ErrInvalid", err)
+	}
 	c.Close()
 	if _, err := c.Embed([][]Token{{1}}, PoolingMean, NormalizeNone); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)

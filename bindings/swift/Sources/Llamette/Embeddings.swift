@@ -109,7 +109,7 @@ extension Context {
         if sequences.isEmpty { return [] }
         let width = model.info.embeddingLength
         let total = sequences.reduce(0) { $0 + $1.count }
-        let rowCount = resolved == .none ? total : sequences.count
+        let rowCount = resolved == Pooling.none ? total : sequences.count
         // The ids of all sequences in one block, and a pointer into it per sequence.
         let ids = UnsafeMutablePointer<Token>.allocate(capacity: max(total, 1))
         defer { ids.deallocate() }
