@@ -1035,6 +1035,10 @@ fn chat_templates_from_the_command_line() {
     assert_fails(&bad, 2, "line 1: syntax error");
     let raises = ask(&["--chat-template", "{{ raise_exception('no chat here') }}"]);
     assert_fails(&raises, 1, "no chat here");
+    // A name llamette does not know (one of llama.cpp's built-in names) is an error, not a
+    // template that prints the word.
+    let unknown = ask(&["--chat-template", "gemma"]);
+    assert_fails(&unknown, 2, "--chat-template gemma: not a built-in format");
 }
 
 #[test]

@@ -466,6 +466,19 @@ impl Prompter {
             })?,
             Some(s) => match ChatTemplate::named(header, s)? {
                 Some(t) => t,
+                // A bare word is a name llamette does not know (llama.cpp has built-in names
+                // such as "gemma" or "phi3"), not a template that prints itself.
+                None if !s.contains("{{") && !s.contains("{%") => {
+                    let names = ChatTemplate::names(header);
+                    let theirs = if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" or one of the model's templates ({})", names.join(", "))
+                    };
+                    return Err(Failure::Usage(format!(
+                        "--chat-template {s}: not a built-in format (codellama-70b, llama2, chatml, llama3){theirs}, nor Jinja text; pass the model's own with --jinja, or a template file"
+                    )));
+                }
                 None => ChatTemplate::from_text_for(header, s).map_err(bad)?,
             },
         };
