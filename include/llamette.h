@@ -2476,8 +2476,9 @@ enum LlametteStatus llamette_perf_context_reset(struct LlametteContext *c);
  * Writes the model's pooling (`<arch>.pooling_type`, `LLAMETTE_POOLING_NONE` when absent) to
  * `*out`.
  *
- * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_FILE` (a pooling
- * llamette does not have, such as reranking); `LLAMETTE_ERR_PANIC`.
+ * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+ * vocabulary-only model); `LLAMETTE_ERR_BAD_FILE` (a pooling llamette does not have, such as
+ * reranking); `LLAMETTE_ERR_PANIC`.
  *
  * Thread safety: any thread, concurrently with other calls on the same model.
  *

@@ -1021,6 +1021,59 @@ mod tests {
     }
 
     #[test]
+    fn the_files_default_and_named_templates() {
+        use crate::gguf::writer::MetaValue;
+        use crate::gguf::{GgufFile, ValueType, Writer};
+        let tokens = ["<unk>", "<s>", "</s>"]
+            .iter()
+            .map(|t| MetaValue::String((*t).into()))
+            .collect();
+        let bytes = Writer::new()
+            .meta("general.architecture", MetaValue::String("llama".into()))
+            .meta(
+                "tokenizer.ggml.tokens",
+                MetaValue::Array(ValueType::String, tokens),
+            )
+            .meta("tokenizer.ggml.bos_token_id", MetaValue::U32(1))
+            .meta("tokenizer.ggml.eos_token_id", MetaValue::U32(2))
+            .meta(
+                TEMPLATE_KEY,
+                MetaValue::String("{{ bos_token }}default:{{ messages[0].content }}".into()),
+            )
+            .meta(
+                "tokenizer.chat_template.tool_use",
+                MetaValue::String("tools={{ tools | tojson }};{{ eos_token }}".into()),
+            )
+            .meta(
+                "tokenizer.chat_template.rag",
+                MetaValue::String("{{ documents[0].title }}".into()),
+            )
+            .to_bytes()
+            .unwrap();
+        let file = GgufFile::from_bytes(&bytes).unwrap();
+        let h = file.header();
+        assert_eq!(ChatTemplate::names(h), ["tool_use", "rag"]);
+        let msgs = [Message::new("user", "hi")];
+        let d = ChatTemplate::from_gguf(h).unwrap().unwrap();
+        assert_eq!(d.render(&msgs, true).unwrap(), "<s>default:hi");
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "f"}}]);
+        let docs = serde_json::json!([{"title": "Paris", "text": "..."}]);
+        let extra = TemplateExtra {
+            tools: Some(&tools),
+            documents: Some(&docs),
+        };
+        let tm: Vec<TemplateMessage> = msgs.iter().map(|&m| m.into()).collect();
+        let t = ChatTemplate::named(h, "tool_use").unwrap().unwrap();
+        assert_eq!(
+            t.render_with(&tm, true, extra).unwrap(),
+            r#"tools=[{"type": "function", "function": {"name": "f"}}];</s>"#
+        );
+        let r = ChatTemplate::named(h, "rag").unwrap().unwrap();
+        assert_eq!(r.render_with(&tm, true, extra).unwrap(), "Paris");
+        assert!(ChatTemplate::named(h, "none_such").unwrap().is_none());
+    }
+
+    #[test]
     fn generation_tags_render_their_body_and_odd_tags_stay() {
         assert_eq!(
             rewrite_generation_tags("a {%- generation +%}b{%endgeneration-%} c"),

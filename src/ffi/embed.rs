@@ -24,8 +24,9 @@ pub const LLAMETTE_POOLING_LAST: i32 = 3;
 /// Writes the model's pooling (`<arch>.pooling_type`, `LLAMETTE_POOLING_NONE` when absent) to
 /// `*out`.
 ///
-/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_BAD_FILE` (a pooling
-/// llamette does not have, such as reranking); `LLAMETTE_ERR_PANIC`.
+/// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT` (a
+/// vocabulary-only model); `LLAMETTE_ERR_BAD_FILE` (a pooling llamette does not have, such as
+/// reranking); `LLAMETTE_ERR_PANIC`.
 ///
 /// Thread safety: any thread, concurrently with other calls on the same model.
 ///
