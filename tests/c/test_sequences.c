@@ -120,10 +120,14 @@ int main(int argc, char **argv) {
 
     size_t sentinel = 12345;
     LlametteContextParamsEx bad = d;
-    bad.size = sizeof bad - 8;
+    /* A size no version of the struct had (the one before `embeddings` is still read). */
+    bad.size = sizeof bad - 4;
     CHECK_STATUS(llamette_context_required_bytes_ex(m, &bad, &sentinel),
                  LLAMETTE_ERR_INVALID_ARGUMENT);
     CHECK(strstr(llamette_last_error(), "p->size") != NULL);
+    bad.size = sizeof bad + 8;
+    CHECK_STATUS(llamette_context_required_bytes_ex(m, &bad, &sentinel),
+                 LLAMETTE_ERR_INVALID_ARGUMENT);
     bad = d;
     bad.n_seq_max = 65;
     CHECK_STATUS(llamette_context_required_bytes_ex(m, &bad, &sentinel),
