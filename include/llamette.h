@@ -1322,7 +1322,10 @@ void llamette_detokenizer_free(struct LlametteDetokenizer *d);
  * `<step>`, which tokenizing the rendered string cannot reproduce), writing at most `cap` ids
  * to `ids` and their number to `*n_out`.
  *
- * - `format`: a format, or `LLAMETTE_CHAT_NONE` for the model's own.
+ * - `format`: a format, or `LLAMETTE_CHAT_NONE` for the model's own: its built-in format, or,
+ *   for a `tokenizer.chat_template` that is none of them, that Jinja template rendered as
+ *   `llamette_chat_render_template` does (its ids: the text tokenized with special tokens and
+ *   no added BOS).
  * - `msgs`, `n`: the conversation, read during the call only.
  * - `add_assistant`: end with the assistant's header, ready for generation.
  * - With `cap` smaller than the number of ids, nothing is written to `ids`, `*n_out` is set to
@@ -1330,9 +1333,9 @@ void llamette_detokenizer_free(struct LlametteDetokenizer *d);
  *   when `cap` is 0).
  *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
- * (unknown format, `LLAMETTE_CHAT_NONE` for a model without a known template, text not
- * UTF-8); `LLAMETTE_ERR_BAD_CHAT` (an empty conversation or roles out of order; the message's
- * index is in `llamette_last_error`); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+ * (unknown format, `LLAMETTE_CHAT_NONE` for a model without a chat template, text not UTF-8);
+ * `LLAMETTE_ERR_BAD_CHAT` (an empty conversation or roles out of order, the message's index in
+ * `llamette_last_error`; a Jinja template that fails); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
  *
  * Thread safety: any thread, concurrently with other calls on the same model.
  *
@@ -1378,11 +1381,12 @@ enum LlametteStatus llamette_chat_render(const struct LlametteModel *m,
 /**
  * Writes the tokens that end the assistant's turn in `format` (`LLAMETTE_CHAT_NONE`: the
  * model's own), as found in the vocabulary: EOS, plus `<step>` for CodeLlama-70B,
- * `<|im_end|>` for ChatML, `<|eot_id|>` for Llama 3. Pass them to `llamette_generate` as
+ * `<|im_end|>` for ChatML, `<|eot_id|>` for Llama 3; for a model that chats in its own Jinja
+ * template, the vocabulary's end-of-generation tokens. Pass them to `llamette_generate` as
  * `stop_tokens`. Buffer rules as in `llamette_chat_render_ids`.
  *
  * Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
- * (unknown format, or `LLAMETTE_CHAT_NONE` for a model without a known template);
+ * (unknown format, or `LLAMETTE_CHAT_NONE` for a model without a chat template);
  * `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
  *
  * Thread safety: any thread, concurrently with other calls on the same model.

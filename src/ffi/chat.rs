@@ -62,6 +62,63 @@ fn format_of(model: &ModelInner, arg: ChatFormatArg) -> Result<ChatFormat, Fail>
         .ok_or_else(|| Fail::invalid(format!("unknown chat format {}", arg.0)))
 }
 
+/// How a conversation is rendered for a C argument: a built-in format, or (with
+/// `LLAMETTE_CHAT_NONE` for a model whose `tokenizer.chat_template` is none of them) that Jinja
+/// template itself.
+enum Rendering {
+    Format(ChatFormat),
+    Jinja(alloc::boxed::Box<crate::chat::template::ChatTemplate>),
+}
+
+fn rendering_of(model: &ModelInner, arg: ChatFormatArg) -> Result<Rendering, Fail> {
+    if arg.0 == LlametteChatFormat::LLAMETTE_CHAT_NONE as u32 && model.chat.is_none() {
+        if let Some(t) = crate::chat::template::ChatTemplate::from_gguf(model.header())? {
+            return Ok(Rendering::Jinja(alloc::boxed::Box::new(t)));
+        }
+        return Err(Fail::invalid(
+            "the model has no chat template (tokenizer.chat_template): name a format",
+        ));
+    }
+    format_of(model, arg).map(Rendering::Format)
+}
+
+impl Rendering {
+    fn text(
+        &self,
+        msgs: &[Message],
+        add_assistant: bool,
+    ) -> crate::error::Result<alloc::string::String> {
+        match self {
+            Rendering::Format(f) => f.render(msgs, add_assistant),
+            Rendering::Jinja(t) => t.render(msgs, add_assistant),
+        }
+    }
+
+    fn ids(
+        &self,
+        model: &ModelInner,
+        msgs: &[Message],
+        add_assistant: bool,
+    ) -> crate::error::Result<Vec<u32>> {
+        match self {
+            Rendering::Format(f) => f.render_ids(&model.vocab, msgs, add_assistant),
+            // The template writes BOS itself where the model wants it.
+            Rendering::Jinja(t) => {
+                model
+                    .vocab
+                    .tokenize(&t.render(msgs, add_assistant)?, false, true)
+            }
+        }
+    }
+
+    fn stop_tokens(&self, model: &ModelInner) -> Vec<u32> {
+        match self {
+            Rendering::Format(f) => f.stop_tokens(&model.vocab),
+            Rendering::Jinja(_) => model.vocab.eog_ids().collect(),
+        }
+    }
+}
+
 /// One message of a conversation: UTF-8 texts with explicit lengths (no NUL needed).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +161,10 @@ pub(super) unsafe fn messages<'a>(
 /// `<step>`, which tokenizing the rendered string cannot reproduce), writing at most `cap` ids
 /// to `ids` and their number to `*n_out`.
 ///
-/// - `format`: a format, or `LLAMETTE_CHAT_NONE` for the model's own.
+/// - `format`: a format, or `LLAMETTE_CHAT_NONE` for the model's own: its built-in format, or,
+///   for a `tokenizer.chat_template` that is none of them, that Jinja template rendered as
+///   `llamette_chat_render_template` does (its ids: the text tokenized with special tokens and
+///   no added BOS).
 /// - `msgs`, `n`: the conversation, read during the call only.
 /// - `add_assistant`: end with the assistant's header, ready for generation.
 /// - With `cap` smaller than the number of ids, nothing is written to `ids`, `*n_out` is set to
@@ -112,9 +172,9 @@ pub(super) unsafe fn messages<'a>(
 ///   when `cap` is 0).
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
-/// (unknown format, `LLAMETTE_CHAT_NONE` for a model without a known template, text not
-/// UTF-8); `LLAMETTE_ERR_BAD_CHAT` (an empty conversation or roles out of order; the message's
-/// index is in `llamette_last_error`); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
+/// (unknown format, `LLAMETTE_CHAT_NONE` for a model without a chat template, text not UTF-8);
+/// `LLAMETTE_ERR_BAD_CHAT` (an empty conversation or roles out of order, the message's index in
+/// `llamette_last_error`; a Jinja template that fails); `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
 ///
 /// Thread safety: any thread, concurrently with other calls on the same model.
 ///
@@ -136,10 +196,10 @@ pub unsafe extern "C" fn llamette_chat_render_ids(
     guard("llamette_chat_render_ids", || {
         // SAFETY: a live handle or NULL per the contract.
         let inner = unsafe { model_ref(m) }?;
-        let format = format_of(inner, format)?;
+        let format = rendering_of(inner, format)?;
         // SAFETY: readable per the contract.
         let msgs = unsafe { messages(msgs, n) }?;
-        let tokens = format.render_ids(&inner.vocab, &msgs, add_assistant)?;
+        let tokens = format.ids(inner, &msgs, add_assistant)?;
         // SAFETY: the output contracts are this function's.
         unsafe { write_list(&tokens, ids, cap, n_out, "ids") }
     })
@@ -173,10 +233,10 @@ pub unsafe extern "C" fn llamette_chat_render(
     guard("llamette_chat_render", || {
         // SAFETY: a live handle or NULL per the contract.
         let inner = unsafe { model_ref(m) }?;
-        let format = format_of(inner, format)?;
+        let format = rendering_of(inner, format)?;
         // SAFETY: readable per the contract.
         let msgs = unsafe { messages(msgs, n) }?;
-        let s = format.render(&msgs, add_assistant)?;
+        let s = format.text(&msgs, add_assistant)?;
         // SAFETY: the output contracts are this function's.
         unsafe { write_c_string(s.as_bytes(), buf, cap, n_out) }
     })
@@ -184,11 +244,12 @@ pub unsafe extern "C" fn llamette_chat_render(
 
 /// Writes the tokens that end the assistant's turn in `format` (`LLAMETTE_CHAT_NONE`: the
 /// model's own), as found in the vocabulary: EOS, plus `<step>` for CodeLlama-70B,
-/// `<|im_end|>` for ChatML, `<|eot_id|>` for Llama 3. Pass them to `llamette_generate` as
+/// `<|im_end|>` for ChatML, `<|eot_id|>` for Llama 3; for a model that chats in its own Jinja
+/// template, the vocabulary's end-of-generation tokens. Pass them to `llamette_generate` as
 /// `stop_tokens`. Buffer rules as in `llamette_chat_render_ids`.
 ///
 /// Returns `LLAMETTE_OK`; `LLAMETTE_ERR_NULL_ARGUMENT`; `LLAMETTE_ERR_INVALID_ARGUMENT`
-/// (unknown format, or `LLAMETTE_CHAT_NONE` for a model without a known template);
+/// (unknown format, or `LLAMETTE_CHAT_NONE` for a model without a chat template);
 /// `LLAMETTE_ERR_BUFFER_TOO_SMALL`; `LLAMETTE_ERR_PANIC`.
 ///
 /// Thread safety: any thread, concurrently with other calls on the same model.
@@ -207,8 +268,8 @@ pub unsafe extern "C" fn llamette_chat_stop_tokens(
     guard("llamette_chat_stop_tokens", || {
         // SAFETY: a live handle or NULL per the contract.
         let inner = unsafe { model_ref(m) }?;
-        let format = format_of(inner, format)?;
-        let tokens = format.stop_tokens(&inner.vocab);
+        let format = rendering_of(inner, format)?;
+        let tokens = format.stop_tokens(inner);
         // SAFETY: the output contracts are this function's.
         unsafe { write_list(&tokens, ids, cap, n_out, "ids") }
     })

@@ -4143,3 +4143,105 @@ fn a_samplers_state_round_trips_through_the_c_abi() {
         llamette_model_free(m);
     }
 }
+
+#[test]
+fn the_models_own_format_is_its_jinja_template_when_no_built_in_one_renders_it() {
+    // Phi-3's template is none of the built-in formats: LLAMETTE_CHAT_NONE renders it.
+    let expected = json("templates/expected.json");
+    let want = expected["templates"]["ggml-vocab-phi-3"]["results"][2]["output"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = load(fixture("vocab/ggml-vocab-phi-3.gguf"));
+    let conv = &expected["conversations"][2];
+    let owned: Vec<(String, String)> = conv["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let msgs: Vec<LlametteMessage> = owned
+        .iter()
+        .map(|(r, c)| LlametteMessage {
+            role: r.as_ptr().cast(),
+            role_len: r.len(),
+            content: c.as_ptr().cast(),
+            content_len: c.len(),
+        })
+        .collect();
+    let none = ChatFormatArg(LlametteChatFormat::LLAMETTE_CHAT_NONE as u32);
+    let mut buf = vec![0 as c_char; 4096];
+    let mut n = 0;
+    // SAFETY: a live model, valid messages, a 4096-byte buffer.
+    ok(unsafe {
+        llamette_chat_render(
+            m,
+            none,
+            msgs.as_ptr(),
+            msgs.len(),
+            true,
+            buf.as_mut_ptr(),
+            4096,
+            &mut n,
+        )
+    });
+    // SAFETY: NUL-terminated by the call.
+    let text = unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(text, want);
+    let mut ids = vec![0u32; 512];
+    // SAFETY: as above, room for 512 ids.
+    ok(unsafe {
+        llamette_chat_render_ids(
+            m,
+            none,
+            msgs.as_ptr(),
+            msgs.len(),
+            true,
+            ids.as_mut_ptr(),
+            512,
+            &mut n,
+        )
+    });
+    ids.truncate(n);
+    let mut want_ids = vec![0u32; 512];
+    let mut k = 0;
+    // SAFETY: the text and room for 512 ids.
+    ok(unsafe {
+        llamette_tokenize(
+            m,
+            text.as_ptr().cast(),
+            text.len(),
+            false,
+            true,
+            want_ids.as_mut_ptr(),
+            512,
+            &mut k,
+        )
+    });
+    want_ids.truncate(k);
+    assert_eq!(
+        ids, want_ids,
+        "the text tokenized with special tokens, no added BOS"
+    );
+    let mut stops = vec![0u32; 16];
+    // SAFETY: room for 16 ids.
+    ok(unsafe { llamette_chat_stop_tokens(m, none, stops.as_mut_ptr(), 16, &mut n) });
+    stops.truncate(n);
+    let eog = expected_eog("ggml-vocab-phi-3.gguf");
+    assert_eq!(stops, eog);
+    // SAFETY: a live model.
+    unsafe { llamette_model_free(m) };
+}
+
+/// llama.cpp's end-of-generation set for a vocabulary fixture.
+fn expected_eog(name: &str) -> Vec<u32> {
+    json("golden/vocab-special.json")["vocabs"][name]["eog"].u32_vec()
+}
