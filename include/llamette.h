@@ -2745,8 +2745,9 @@ enum LlametteStatus llamette_chat_render_template(const struct LlametteModel *m,
  * As `llamette_chat_render_template`, with the conversation as OpenAI-style JSON: `messages`
  * (`messages_len` bytes) a JSON array of message objects passed to the template as they are
  * (`content` a string, null or a list of parts; `tool_calls`, `name`, ... where the template
- * reads them), and `tools` (`tools_len` bytes, NULL: none) a JSON array of tool definitions,
- * the template's `tools`.
+ * reads them), `tools` (`tools_len` bytes, NULL: none) a JSON array of tool definitions, the
+ * template's `tools`, and `documents` (`documents_len` bytes, NULL: none) a JSON array of
+ * documents for retrieval-augmented templates, its `documents`.
  *
  * Returns as `llamette_chat_render_template`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for JSON
  * that does not parse (the last error says where) or messages that are not an array.
@@ -2755,8 +2756,8 @@ enum LlametteStatus llamette_chat_render_template(const struct LlametteModel *m,
  *
  * # Safety
  *
- * As `llamette_chat_render_template`, with `messages` readable for `messages_len` bytes and
- * `tools` for `tools_len` (or NULL).
+ * As `llamette_chat_render_template`, with `messages` readable for `messages_len` bytes,
+ * `tools` for `tools_len` and `documents` for `documents_len` (or NULL).
  */
 enum LlametteStatus llamette_chat_render_template_json(const struct LlametteModel *m,
                                                        const char *template_,
@@ -2765,6 +2766,8 @@ enum LlametteStatus llamette_chat_render_template_json(const struct LlametteMode
                                                        size_t messages_len,
                                                        const char *tools,
                                                        size_t tools_len,
+                                                       const char *documents,
+                                                       size_t documents_len,
                                                        bool add_generation_prompt,
                                                        char *buf,
                                                        size_t cap,

@@ -82,7 +82,7 @@ func (m *Model) RenderTemplateJSON(template string, messages, tools []byte, addG
 		buf = make([]byte, capacity)
 		var n C.size_t
 		st := C.llamette_chat_render_template_json(h, tp, tn, mp, C.size_t(len(messages)), toolsP, C.size_t(len(tools)),
-			C.bool(addGenerationPrompt), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(capacity), &n)
+			nil, 0, C.bool(addGenerationPrompt), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(capacity), &n)
 		return st, int(n) + 1
 	})
 	if err != nil {

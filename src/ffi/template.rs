@@ -92,8 +92,9 @@ pub unsafe extern "C" fn llamette_chat_render_template(
 /// As `llamette_chat_render_template`, with the conversation as OpenAI-style JSON: `messages`
 /// (`messages_len` bytes) a JSON array of message objects passed to the template as they are
 /// (`content` a string, null or a list of parts; `tool_calls`, `name`, ... where the template
-/// reads them), and `tools` (`tools_len` bytes, NULL: none) a JSON array of tool definitions,
-/// the template's `tools`.
+/// reads them), `tools` (`tools_len` bytes, NULL: none) a JSON array of tool definitions, the
+/// template's `tools`, and `documents` (`documents_len` bytes, NULL: none) a JSON array of
+/// documents for retrieval-augmented templates, its `documents`.
 ///
 /// Returns as `llamette_chat_render_template`; `LLAMETTE_ERR_INVALID_ARGUMENT` also for JSON
 /// that does not parse (the last error says where) or messages that are not an array.
@@ -102,8 +103,8 @@ pub unsafe extern "C" fn llamette_chat_render_template(
 ///
 /// # Safety
 ///
-/// As `llamette_chat_render_template`, with `messages` readable for `messages_len` bytes and
-/// `tools` for `tools_len` (or NULL).
+/// As `llamette_chat_render_template`, with `messages` readable for `messages_len` bytes,
+/// `tools` for `tools_len` and `documents` for `documents_len` (or NULL).
 #[no_mangle]
 pub unsafe extern "C" fn llamette_chat_render_template_json(
     m: *const super::model::LlametteModel,
@@ -113,6 +114,8 @@ pub unsafe extern "C" fn llamette_chat_render_template_json(
     messages_len: usize,
     tools: *const c_char,
     tools_len: usize,
+    documents: *const c_char,
+    documents_len: usize,
     add_generation_prompt: bool,
     buf: *mut c_char,
     cap: usize,
@@ -146,9 +149,18 @@ pub unsafe extern "C" fn llamette_chat_render_template_json(
             // SAFETY: readable per the contract.
             Some(parse(unsafe { text(tools, tools_len, "tools") }?, "tools")?)
         };
+        let documents = if documents.is_null() {
+            None
+        } else {
+            // SAFETY: readable per the contract.
+            Some(parse(
+                unsafe { text(documents, documents_len, "documents") }?,
+                "documents",
+            )?)
+        };
         let extra = TemplateExtra {
             tools: tools.as_ref(),
-            documents: None,
+            documents: documents.as_ref(),
         };
         let s = t
             .render_json(&msgs, add_generation_prompt, extra)

@@ -4047,6 +4047,8 @@ fn a_template_renders_json_messages_with_tools() {
                 messages.len(),
                 tools,
                 tools_len,
+                null(),
+                0,
                 true,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
@@ -4078,6 +4080,32 @@ fn a_template_renders_json_messages_with_tools() {
     );
     let (s, _) = call(null(), 0, "{}", &mut buf);
     assert_eq!(s, LLAMETTE_ERR_INVALID_ARGUMENT);
+    // Documents, for templates that cite them (none when NULL).
+    let rag = "{% for d in documents %}[{{ d.title }}]{% endfor %}{{ documents is none }}";
+    let docs = r#"[{"title": "Paris", "text": "..."}, {"title": "Köln", "text": "..."}]"#;
+    for (d, want) in [(Some(docs), "[Paris][Köln]False"), (None, "True")] {
+        let mut n = 0;
+        let (dp, dl) = d.map_or((null(), 0), |d| (d.as_ptr().cast(), d.len()));
+        // SAFETY: a live model, readable texts, a writable buffer.
+        ok(unsafe {
+            super::template::llamette_chat_render_template_json(
+                m,
+                rag.as_ptr().cast(),
+                rag.len(),
+                messages.as_ptr().cast(),
+                messages.len(),
+                null(),
+                0,
+                dp,
+                dl,
+                false,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut n,
+            )
+        });
+        assert_eq!(core::str::from_utf8(&buf[..n]).unwrap(), want);
+    }
     // SAFETY: a live model.
     unsafe { llamette_model_free(m) };
 }

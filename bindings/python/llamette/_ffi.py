@@ -525,8 +525,8 @@ _FUNCTIONS = {
     ),
     "llamette_chat_render_template_json": (
         _S,
-        [Model_p, c_char_p, c_size_t, c_char_p, c_size_t, c_char_p, c_size_t, c_bool, c_void_p,
-         c_size_t, _sizep],
+        [Model_p, c_char_p, c_size_t, c_char_p, c_size_t, c_char_p, c_size_t, c_char_p,
+         c_size_t, c_bool, c_void_p, c_size_t, _sizep],
     ),
     "llamette_vocab_info": (_S, [Model_p, POINTER(VocabInfo)]),
     "llamette_token_attr": (_S, [Model_p, c_uint32, _u32p]),

@@ -729,6 +729,7 @@ class Llama:
         chat_format: Union[None, str, ChatFormat] = None,
         tools: Optional[Sequence[Mapping[str, Any]]] = None,
         chat_template: Optional[str] = None,
+        documents: Optional[Sequence[Mapping[str, Any]]] = None,
     ) -> Union[str, List[int]]:
         """Renders a conversation in the chat format (the model's own unless overridden): the
         prompt string (``tokenize=False``), or its token ids as the format's reference code
@@ -738,7 +739,8 @@ class Llama:
         A model whose ``tokenizer.chat_template`` is none of the built-in formats (or a Llama
         made with ``chat_format="jinja"``, or ``chat_format="jinja"`` here) renders with that
         Jinja template as Hugging Face's ``apply_chat_template`` does: the messages as they
-        are (also ``tool_calls``, ``name``, content parts) and ``tools``; its ids are the
+        are (also ``tool_calls``, ``name``, content parts), ``tools`` and ``documents``
+        (retrieval-augmented templates); its ids are the
         text tokenized with special tokens and no extra BOS (the template writes its own).
         ``chat_template`` renders with another template: the name of one of the file's
         alternatives (``tokenizer.chat_template.<name>``) or Jinja text."""
@@ -746,10 +748,11 @@ class Llama:
             self._jinja if chat_format is None
             else isinstance(chat_format, str) and chat_format.lower() == "jinja")
         if jinja:
-            text = self._render_jinja(messages, add_generation_prompt, tools, chat_template)
+            text = self._render_jinja(messages, add_generation_prompt, tools, chat_template,
+                                      documents)
             return self.tokenize(text, add_bos=False, special=True) if tokenize else text
-        if tools:
-            raise ValueError("tools need a Jinja chat template (chat_format='jinja'); the "
+        if tools or documents:
+            raise ValueError("tools and documents need a Jinja chat template (chat_format='jinja'); the "
                              "built-in formats have no place for them")
         fmt = self._chat_format if chat_format is None else _chat_format(chat_format)
         msgs = _Messages(messages)
@@ -777,7 +780,8 @@ class Llama:
                                       buf, len(buf), byref(n)), "llamette_chat_render")
         return buf.raw[: n.value].decode("utf-8")
 
-    def _render_jinja(self, messages, add_generation_prompt, tools, chat_template) -> str:
+    def _render_jinja(self, messages, add_generation_prompt, tools, chat_template,
+                      documents=None) -> str:
         import json
 
         lb = lib()
@@ -785,9 +789,11 @@ class Llama:
         spec = None if chat_template is None else chat_template.encode("utf-8")
         msgs = json.dumps([dict(x) for x in messages], ensure_ascii=False).encode("utf-8")
         tj = None if tools is None else json.dumps(list(tools), ensure_ascii=False).encode()
+        dj = None if documents is None else \
+            json.dumps(list(documents), ensure_ascii=False).encode()
         n = c_size_t(0)
-        args = (m, spec, len(spec or b""), msgs, len(msgs), tj, len(tj or b""),
-                add_generation_prompt)
+        args = (m, spec, len(spec or b""), msgs, len(msgs), tj, len(tj or b""), dj,
+                len(dj or b""), add_generation_prompt)
         st = lb.llamette_chat_render_template_json(*args, None, 0, byref(n))
         if st != Status.ERR_BUFFER_TOO_SMALL:
             check(st, "llamette_chat_render_template_json")

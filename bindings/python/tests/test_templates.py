@@ -43,7 +43,7 @@ def test_a_built_in_format_can_still_render_with_the_files_template():
         conv = EXPECTED["conversations"][2]
         want = EXPECTED["templates"]["codellama-70b-instruct-vocab"]["results"][2]["output"]
         assert llm.apply_chat_template(conv["messages"], chat_format="jinja") == want
-        with pytest.raises(ValueError, match="tools need a Jinja chat template"):
+        with pytest.raises(ValueError, match="tools and documents need a Jinja chat template"):
             llm.apply_chat_template(conv["messages"], tools=[{"type": "function"}])
 
 
@@ -52,6 +52,12 @@ def test_a_template_given_as_text_and_its_errors():
         t = "{{ bos_token }}{% for m in messages %}{{ m.role }}={{ m.content }};{% endfor %}"
         assert llm.apply_chat_template([{"role": "user", "content": "hé"}],
                                        chat_template=t) == "<s>user=hé;"
+        docs = [{"title": "Paris", "text": "The capital of France."}]
+        rag = "{% for d in documents %}[{{ d.title }}: {{ d.text }}]{% endfor %}{{ documents is none }}"
+        assert llm.apply_chat_template([{"role": "user", "content": "x"}], chat_template=rag,
+                                       documents=docs) == "[Paris: The capital of France.]False"
+        assert llm.apply_chat_template([{"role": "user", "content": "x"}],
+                                       chat_template="{{ documents is none }}") == "True"
         with pytest.raises(LlametteError) as e:
             llm.apply_chat_template([{"role": "user", "content": "x"}],
                                     chat_template="{{ raise_exception('no users here') }}")

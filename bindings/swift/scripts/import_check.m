@@ -59,7 +59,7 @@ static LlametteStatus (*const render_template_fn)(const LlametteModel *, const c
                                                   size_t, size_t *) = llamette_chat_render_template;
 static LlametteStatus (*const render_template_json_fn)(const LlametteModel *, const char *, size_t,
                                                        const char *, size_t, const char *, size_t,
-                                                       bool, char *, size_t,
+                                                       const char *, size_t, bool, char *, size_t,
                                                        size_t *) = llamette_chat_render_template_json;
 static LlametteStatus (*const vocab_info_fn)(const LlametteModel *, LlametteVocabInfo *) = llamette_vocab_info;
 static LlametteStatus (*const token_attr_fn)(const LlametteModel *, uint32_t, uint32_t *) = llamette_token_attr;
@@ -96,7 +96,7 @@ static int use_issue_19(LlametteModel *m, const LlametteMessage *dialog, size_t 
       strcmp(text, want) != 0)
     return 31;
   static const char json[] = "[{\"role\": \"tool\", \"content\": \"42\"}]";
-  if (render_template_json_fn(m, tmpl, sizeof tmpl - 1, json, sizeof json - 1, NULL, 0, false, text,
+  if (render_template_json_fn(m, tmpl, sizeof tmpl - 1, json, sizeof json - 1, NULL, 0, NULL, 0, false, text,
                               sizeof text, &n) != LLAMETTE_OK ||
       strcmp(text, "<s>tool;") != 0)
     return 32;

@@ -155,7 +155,7 @@ extension Model {
                     try readString(guess: 256 + messagesJSON.count + (toolsJSON?.count ?? 0)) { buf, cap, n in
                         llamette_chat_render_template_json(
                             handle, t, tLen, m.baseAddress, messagesJSON.count, tp, toolsJSON?.count ?? 0,
-                            addGenerationPrompt, buf, cap, n)
+                            nil, 0, addGenerationPrompt, buf, cap, n)
                     }
                 }
             }
