@@ -59,6 +59,11 @@ _live_lock = threading.Lock()
 #: ``pooling_type``: the model's own (``<arch>.pooling_type``; none when absent), as
 #: llama-cpp-python's ``LLAMA_POOLING_TYPE_UNSPECIFIED``.
 POOLING_UNSPECIFIED = -1
+#: llama-cpp-python parameters that change what is computed and that llamette lacks: a truthy
+#: value is refused (the rest of its parameters are accepted and change nothing here).
+_UNSUPPORTED_KWARGS = ("lora_path", "lora_base", "draft_model", "chat_handler", "tokenizer",
+                       "kv_overrides", "rpc_servers")
+
 #: Sequences one ``embed`` batch holds at most (the context's ``n_seq_max``).
 EMBED_MAX_SEQUENCES = 64
 
@@ -369,8 +374,20 @@ class Llama:
         logits_all: bool = False,
         embedding: bool = False,
         pooling_type: int = POOLING_UNSPECIFIED,
+        spm_infill: bool = False,
+        **kwargs: Any,
     ):
         del n_gpu_layers, use_mmap  # accepted for llama-cpp-python compatibility; CPU, mmap
+        # llama-cpp-python's other parameters (and its **kwargs) are accepted as it accepts
+        # them, so code written for it (LangChain's LlamaCpp and LlamaCppEmbeddings pass
+        # n_parts, f16_kv, use_mlock, rope_freq_*, ...) runs; those that would change what
+        # is computed and that llamette does not have are refused when set.
+        unsupported = [k for k in _UNSUPPORTED_KWARGS if kwargs.get(k)]
+        if unsupported:
+            raise NotImplementedError(
+                f"{', '.join(unsupported)}: not supported by llamette (no LoRA adapters, draft "
+                f"models, custom chat handlers or tokenizers, metadata overrides)")
+        self.spm_infill = bool(spm_infill)
         lb = lib()
         self.model_path = os.fspath(model_path)
         self.verbose = verbose
@@ -1369,7 +1386,8 @@ class Llama:
             # Fill in the middle: llama.cpp's /infill layout with the vocabulary's FIM tokens.
             if not isinstance(prompt, str):
                 raise TypeError("suffix= needs the prompt (the prefix) as text")
-            ids = self.infill_tokens(prompt, suffix, n_predict=self._n_predict(max_tokens))
+            ids = self.infill_tokens(prompt, suffix, n_predict=self._n_predict(max_tokens),
+                                     spm_infill=self.spm_infill)
             stop_tokens = self.infill_stop_tokens()
         else:
             ids = self._prompt_ids(prompt)

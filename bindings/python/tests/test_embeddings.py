@@ -69,3 +69,15 @@ def test_embedding_needs_the_flag(tiny):
         tiny.embed("x")
     with pytest.raises(ValueError, match="pooling_type"):
         Llama(model_path=tiny.model_path, embedding=True, pooling_type=7)
+
+
+def test_langchains_constructor_arguments_are_accepted(smollm2_path):
+    # What LangChain's LlamaCppEmbeddings passes to Llama (langchain_community 0.3).
+    params = dict(rope_freq_scale=None, rope_freq_base=None, n_ctx=512, n_parts=-1, seed=0,
+                  f16_kv=False, logits_all=False, vocab_only=False, use_mlock=False,
+                  n_threads=None, n_batch=512, verbose=False, device=None)
+    with Llama(model_path=smollm2_path, embedding=True, pooling_type=1, **params) as llm:
+        out = llm.create_embedding(G["texts"])
+        assert all(rel(d["embedding"], w) < 1e-6 for d, w in zip(out["data"], G["mean"]))
+    with pytest.raises(NotImplementedError, match="lora_path"):
+        Llama(model_path=smollm2_path, lora_path="adapter.gguf")
