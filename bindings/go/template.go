@@ -61,6 +61,13 @@ func (m *Model) RenderTemplate(template string, messages []Message, addGeneratio
 // prints); json.Marshal of a map sorts them, of a struct keeps the fields' order. JSON that
 // does not parse, or messages that are not an array, is an error matching ErrInvalid.
 func (m *Model) RenderTemplateJSON(template string, messages, tools []byte, addGenerationPrompt bool) (string, error) {
+	return m.RenderTemplateJSONDocuments(template, messages, tools, nil, addGenerationPrompt)
+}
+
+// RenderTemplateJSONDocuments is RenderTemplateJSON with documents: a JSON array of documents
+// (objects such as {"title": ..., "text": ...}) that retrieval-augmented templates cite, the
+// template's documents (nil or empty: none, which the template sees as none).
+func (m *Model) RenderTemplateJSONDocuments(template string, messages, tools, documents []byte, addGenerationPrompt bool) (string, error) {
 	h, err := m.handle("RenderTemplateJSON")
 	if err != nil {
 		return "", err
@@ -77,12 +84,16 @@ func (m *Model) RenderTemplateJSON(template string, messages, tools []byte, addG
 	if len(tools) > 0 {
 		toolsP = (*C.char)(unsafe.Pointer(&tools[0]))
 	}
+	var docsP *C.char // NULL: no documents
+	if len(documents) > 0 {
+		docsP = (*C.char)(unsafe.Pointer(&documents[0]))
+	}
 	var buf []byte
-	n, err := callSized("RenderTemplateJSON", 256+len(messages)+len(tools), func(capacity int) (uint32, int) {
+	n, err := callSized("RenderTemplateJSON", 256+len(messages)+len(tools)+len(documents), func(capacity int) (uint32, int) {
 		buf = make([]byte, capacity)
 		var n C.size_t
 		st := C.llamette_chat_render_template_json(h, tp, tn, mp, C.size_t(len(messages)), toolsP, C.size_t(len(tools)),
-			nil, 0, C.bool(addGenerationPrompt), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(capacity), &n)
+			docsP, C.size_t(len(documents)), C.bool(addGenerationPrompt), (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(capacity), &n)
 		return st, int(n) + 1
 	})
 	if err != nil {

@@ -150,6 +150,16 @@ func TestTemplateTextAndErrors(t *testing.T) {
 	if err != nil || got != "<s>tool=42;" {
 		t.Fatalf("RenderTemplateJSON = %q, %v", got, err)
 	}
+	// Documents for retrieval-augmented templates; without them the template sees none.
+	const rag = "{% for d in documents %}[{{ d.title }}]{% endfor %}{{ documents is none }}"
+	msgs := []byte(`[{"role": "user", "content": "x"}]`)
+	docs := []byte(`[{"title": "Paris", "text": "..."}, {"title": "Köln", "text": "..."}]`)
+	if got, err := m.RenderTemplateJSONDocuments(rag, msgs, nil, docs, true); err != nil || got != "[Paris][Köln]False" {
+		t.Fatalf("RenderTemplateJSONDocuments = %q, %v", got, err)
+	}
+	if got, err := m.RenderTemplateJSON(rag, msgs, nil, true); err != nil || got != "True" {
+		t.Fatalf("RenderTemplateJSON without documents = %q, %v", got, err)
+	}
 	// A name that is none of the file's alternatives is Jinja text (which prints itself).
 	if got, err := m.RenderTemplate("tool_use", nil, true); err != nil || got != "tool_use" {
 		t.Fatalf("RenderTemplate(\"tool_use\") = %q, %v", got, err)

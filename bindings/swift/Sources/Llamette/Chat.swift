@@ -137,25 +137,31 @@ extension Model {
     /// OpenAI-style JSON (`llamette_chat_render_template_json`): `messagesJSON` a JSON array
     /// of message objects handed to the template as they are (`content` a string, null or a
     /// list of parts; `tool_calls`, `name`, ... where the template reads them), `toolsJSON` a
-    /// JSON array of tool definitions, the template's `tools` (nil: none).
+    /// JSON array of tool definitions, the template's `tools`, and `documentsJSON` a JSON array
+    /// of documents that retrieval-augmented templates cite, its `documents` (nil: none).
     ///
     /// The bytes are passed as they are, so the template sees the keys in their order (what
     /// `tojson` prints). JSON that does not parse, or messages that are not an array, throws
     /// `LlametteError.invalidArgument`.
     public func renderTemplate(
-        messagesJSON: Data, toolsJSON: Data? = nil, template: String? = nil, addGenerationPrompt: Bool = true
+        messagesJSON: Data, toolsJSON: Data? = nil, documentsJSON: Data? = nil, template: String? = nil,
+        addGenerationPrompt: Bool = true
     ) throws -> String {
         // Copies with stable addresses (a Data's bytes have none outside withUnsafeBytes); an
         // empty `messagesJSON` is JSON that does not parse, not a NULL argument.
         let messages = cBytes(messagesJSON)
         let tools = toolsJSON.map(cBytes)
+        let documents = documentsJSON.map(cBytes)
+        let guess = 256 + messagesJSON.count + (toolsJSON?.count ?? 0) + (documentsJSON?.count ?? 0)
         return try messages.withUnsafeBufferPointer { m -> String in
             try withOptionalArray(tools) { tp -> String in
-                try withOptionalUTF8(template) { (t, tLen) -> String in
-                    try readString(guess: 256 + messagesJSON.count + (toolsJSON?.count ?? 0)) { buf, cap, n in
-                        llamette_chat_render_template_json(
-                            handle, t, tLen, m.baseAddress, messagesJSON.count, tp, toolsJSON?.count ?? 0,
-                            nil, 0, addGenerationPrompt, buf, cap, n)
+                try withOptionalArray(documents) { dp -> String in
+                    try withOptionalUTF8(template) { (t, tLen) -> String in
+                        try readString(guess: guess) { buf, cap, n in
+                            llamette_chat_render_template_json(
+                                handle, t, tLen, m.baseAddress, messagesJSON.count, tp, toolsJSON?.count ?? 0,
+                                dp, documentsJSON?.count ?? 0, addGenerationPrompt, buf, cap, n)
+                        }
                     }
                 }
             }

@@ -151,6 +151,13 @@ final class TemplateTests: XCTestCase {
                 messagesJSON: Data(#"[{"role": "tool", "content": "42"}]"#.utf8), template: template,
                 addGenerationPrompt: false),
             "<s>tool=42;")
+        // Documents for retrieval-augmented templates; without them the template sees none.
+        let rag = "{% for d in documents %}[{{ d.title }}]{% endfor %}{{ documents is none }}"
+        let msgs = Data(#"[{"role": "user", "content": "x"}]"#.utf8)
+        let docs = Data(#"[{"title": "Paris", "text": "..."}, {"title": "Köln", "text": "..."}]"#.utf8)
+        XCTAssertEqual(
+            try model.renderTemplate(messagesJSON: msgs, documentsJSON: docs, template: rag), "[Paris][Köln]False")
+        XCTAssertEqual(try model.renderTemplate(messagesJSON: msgs, template: rag), "True")
         // A name that is none of the file's alternatives is Jinja text (which prints itself).
         XCTAssertEqual(try model.renderTemplate([], template: "tool_use"), "tool_use")
 
