@@ -86,8 +86,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("any JSON object", Grammar::json_object()),
     ];
     println!("document: {} tokens", doc.len());
-    println!("| constraint | compile ms | mask mean us | p50 us | p99 us |");
-    println!("|---|---|---|---|---|");
+    println!("| constraint | compile ms | mask mean us | p50 us | p99 us | accept mean us |");
+    println!("|---|---|---|---|---|---|");
     let logits = vec![0.0f32; vocab.n_tokens()];
     let mut cands = Candidates::try_with_capacity(vocab.n_tokens()).ok_or("memory")?;
     for (name, g) in &grammars {
@@ -95,6 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut c = gv.constraint(g)?;
         let compile = t.elapsed().as_secs_f64() * 1e3;
         let mut us = Vec::with_capacity(doc.len());
+        let mut accept_us = 0.0;
         for &tok in &doc {
             cands.fill_from_logits(&logits);
             let t = Instant::now();
@@ -103,13 +104,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if !cands.iter().any(|d| d.id == tok) {
                 return Err(format!("{name}: the document's token {tok} is not allowed").into());
             }
+            let t = Instant::now();
             c.accept(tok)?;
+            accept_us += t.elapsed().as_secs_f64() * 1e6;
         }
         if !c.is_accepting() {
             return Err(format!("{name}: the document is not complete").into());
         }
+        let accept = accept_us / doc.len() as f64;
         let (mean, p50, p99) = stats(us);
-        println!("| {name} | {compile:.1} | {mean:.0} | {p50:.0} | {p99:.0} |");
+        println!("| {name} | {compile:.1} | {mean:.0} | {p50:.0} | {p99:.0} | {accept:.1} |");
     }
     if let Some(path) = model_path {
         let model = Model::load(&path)?;
