@@ -23,7 +23,7 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// The tolerance: llama.cpp's rows are the same bits (the final norm's output); its pooling
 /// sums with a matrix product whose grouping differs from a plain running sum.
-const TOL: f32 = 1e-6;
+const TOL: f32 = 5e-7;
 
 fn embed_all(
     ctx: &mut Context,

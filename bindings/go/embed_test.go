@@ -83,7 +83,7 @@ func concatRows(v [][][]float64) [][]float64 {
 	return out
 }
 
-// SmolLM2's mean (within 1e-6 relative), last and cls (bit for bit) embeddings and per-token
+// SmolLM2's mean (within 5e-7 relative), last and cls (bit for bit) embeddings and per-token
 // rows equal llama.cpp's, in one batch of the three texts.
 func TestSmolLM2EmbeddingsEqualLlamaCpps(t *testing.T) {
 	g := loadEmbedGolden(t)
@@ -102,7 +102,7 @@ func TestSmolLM2EmbeddingsEqualLlamaCpps(t *testing.T) {
 		t.Fatalf("Pooling() = %v, %v; want none", p, err)
 	}
 	c := mustContext(t, m, ContextOptions{NCtx: 512, NSeqMax: 4, Embeddings: true})
-	const tol = 1e-6
+	const tol = 5e-7
 	for _, tc := range []struct {
 		pooling   Pooling
 		normalize int

@@ -284,6 +284,70 @@ impl ChatFormat {
     }
 }
 
+/// How a model's conversations become prompts: a built-in format (which renders ids the way
+/// its reference code does), or (feature `templates`) a Jinja chat template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatPrompt {
+    /// A built-in format.
+    Format(ChatFormat),
+    /// A Jinja template, rendered as Hugging Face's `apply_chat_template` does.
+    #[cfg(feature = "templates")]
+    Template(alloc::boxed::Box<template::ChatTemplate>),
+}
+
+impl ChatPrompt {
+    /// The model's own: the built-in format that renders its `tokenizer.chat_template`, else
+    /// (with `templates`) that template itself; `None` when the file has no template llamette
+    /// can render.
+    pub fn of_model(header: &crate::gguf::GgufHeader<'_>) -> Result<Option<ChatPrompt>> {
+        if let Some(f) = ChatFormat::from_header(header) {
+            return Ok(Some(ChatPrompt::Format(f)));
+        }
+        #[cfg(feature = "templates")]
+        if let Some(t) = template::ChatTemplate::from_gguf(header)? {
+            return Ok(Some(ChatPrompt::Template(alloc::boxed::Box::new(t))));
+        }
+        Ok(None)
+    }
+
+    /// The conversation as text (ending with the assistant's header with `add_assistant`).
+    pub fn render(&self, messages: &[Message], add_assistant: bool) -> Result<String> {
+        match self {
+            ChatPrompt::Format(f) => f.render(messages, add_assistant),
+            #[cfg(feature = "templates")]
+            ChatPrompt::Template(t) => t.render(messages, add_assistant),
+        }
+    }
+
+    /// The conversation as prompt ids: a format's own ids, or a template's text tokenized with
+    /// special tokens parsed and no added BOS (the template writes BOS where the model wants
+    /// it).
+    pub fn render_ids(
+        &self,
+        vocab: &Vocab,
+        messages: &[Message],
+        add_assistant: bool,
+    ) -> Result<Vec<u32>> {
+        match self {
+            ChatPrompt::Format(f) => f.render_ids(vocab, messages, add_assistant),
+            #[cfg(feature = "templates")]
+            ChatPrompt::Template(t) => {
+                vocab.tokenize(&t.render(messages, add_assistant)?, false, true)
+            }
+        }
+    }
+
+    /// The tokens that end the assistant's turn: a format's ([`ChatFormat::stop_tokens`]), or
+    /// for a template the vocabulary's end-of-generation tokens.
+    pub fn stop_tokens(&self, vocab: &Vocab) -> Vec<u32> {
+        match self {
+            ChatPrompt::Format(f) => f.stop_tokens(vocab),
+            #[cfg(feature = "templates")]
+            ChatPrompt::Template(_) => vocab.eog_ids().collect(),
+        }
+    }
+}
+
 /// What CodeLlama-70B-Instruct's prompt ends with: the assistant's header.
 const CODELLAMA_ASSISTANT: &str = "Source: assistant\nDestination: user\n\n ";
 

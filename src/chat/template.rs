@@ -141,9 +141,7 @@ impl ChatTemplate {
         let Some(source) = header.get_str_opt(key)? else {
             return Ok(None);
         };
-        let bos = special_text(header, "tokenizer.ggml.bos_token_id")?;
-        let eos = special_text(header, "tokenizer.ggml.eos_token_id")?;
-        ChatTemplate::new(source, bos, eos)
+        ChatTemplate::from_text_for(header, source)
             .map(Some)
             .map_err(|e| match e {
                 Error::Template { reason } => Error::Template {

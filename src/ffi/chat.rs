@@ -6,7 +6,7 @@ use core::ffi::c_char;
 
 use super::model::{model_ref, LlametteModel, ModelInner};
 use super::{guard, slice, text, write_c_string, write_list, ChatFormatArg, Fail, LlametteStatus};
-use crate::chat::{ChatFormat, Message};
+use crate::chat::{ChatFormat, ChatPrompt, Message};
 
 /// A chat prompt format.
 #[repr(C)]
@@ -62,61 +62,15 @@ fn format_of(model: &ModelInner, arg: ChatFormatArg) -> Result<ChatFormat, Fail>
         .ok_or_else(|| Fail::invalid(format!("unknown chat format {}", arg.0)))
 }
 
-/// How a conversation is rendered for a C argument: a built-in format, or (with
-/// `LLAMETTE_CHAT_NONE` for a model whose `tokenizer.chat_template` is none of them) that Jinja
-/// template itself.
-enum Rendering {
-    Format(ChatFormat),
-    Jinja(alloc::boxed::Box<crate::chat::template::ChatTemplate>),
-}
-
-fn rendering_of(model: &ModelInner, arg: ChatFormatArg) -> Result<Rendering, Fail> {
+/// How a C argument renders: a named format, or for `LLAMETTE_CHAT_NONE` the model's own
+/// (its built-in format, else its Jinja template).
+fn rendering_of(model: &ModelInner, arg: ChatFormatArg) -> Result<ChatPrompt, Fail> {
     if arg.0 == LlametteChatFormat::LLAMETTE_CHAT_NONE as u32 && model.chat.is_none() {
-        if let Some(t) = crate::chat::template::ChatTemplate::from_gguf(model.header())? {
-            return Ok(Rendering::Jinja(alloc::boxed::Box::new(t)));
-        }
-        return Err(Fail::invalid(
-            "the model has no chat template (tokenizer.chat_template): name a format",
-        ));
+        return ChatPrompt::of_model(model.header())?.ok_or_else(|| {
+            Fail::invalid("the model has no chat template (tokenizer.chat_template): name a format")
+        });
     }
-    format_of(model, arg).map(Rendering::Format)
-}
-
-impl Rendering {
-    fn text(
-        &self,
-        msgs: &[Message],
-        add_assistant: bool,
-    ) -> crate::error::Result<alloc::string::String> {
-        match self {
-            Rendering::Format(f) => f.render(msgs, add_assistant),
-            Rendering::Jinja(t) => t.render(msgs, add_assistant),
-        }
-    }
-
-    fn ids(
-        &self,
-        model: &ModelInner,
-        msgs: &[Message],
-        add_assistant: bool,
-    ) -> crate::error::Result<Vec<u32>> {
-        match self {
-            Rendering::Format(f) => f.render_ids(&model.vocab, msgs, add_assistant),
-            // The template writes BOS itself where the model wants it.
-            Rendering::Jinja(t) => {
-                model
-                    .vocab
-                    .tokenize(&t.render(msgs, add_assistant)?, false, true)
-            }
-        }
-    }
-
-    fn stop_tokens(&self, model: &ModelInner) -> Vec<u32> {
-        match self {
-            Rendering::Format(f) => f.stop_tokens(&model.vocab),
-            Rendering::Jinja(_) => model.vocab.eog_ids().collect(),
-        }
-    }
+    format_of(model, arg).map(ChatPrompt::Format)
 }
 
 /// One message of a conversation: UTF-8 texts with explicit lengths (no NUL needed).
@@ -199,7 +153,7 @@ pub unsafe extern "C" fn llamette_chat_render_ids(
         let format = rendering_of(inner, format)?;
         // SAFETY: readable per the contract.
         let msgs = unsafe { messages(msgs, n) }?;
-        let tokens = format.ids(inner, &msgs, add_assistant)?;
+        let tokens = format.render_ids(&inner.vocab, &msgs, add_assistant)?;
         // SAFETY: the output contracts are this function's.
         unsafe { write_list(&tokens, ids, cap, n_out, "ids") }
     })
@@ -236,7 +190,7 @@ pub unsafe extern "C" fn llamette_chat_render(
         let format = rendering_of(inner, format)?;
         // SAFETY: readable per the contract.
         let msgs = unsafe { messages(msgs, n) }?;
-        let s = format.text(&msgs, add_assistant)?;
+        let s = format.render(&msgs, add_assistant)?;
         // SAFETY: the output contracts are this function's.
         unsafe { write_c_string(s.as_bytes(), buf, cap, n_out) }
     })
@@ -269,7 +223,7 @@ pub unsafe extern "C" fn llamette_chat_stop_tokens(
         // SAFETY: a live handle or NULL per the contract.
         let inner = unsafe { model_ref(m) }?;
         let format = rendering_of(inner, format)?;
-        let tokens = format.stop_tokens(inner);
+        let tokens = format.stop_tokens(&inner.vocab);
         // SAFETY: the output contracts are this function's.
         unsafe { write_list(&tokens, ids, cap, n_out, "ids") }
     })

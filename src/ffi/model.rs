@@ -373,7 +373,7 @@ fn sat_u32(x: usize) -> u32 {
     u32::try_from(x).unwrap_or(u32::MAX)
 }
 
-fn token_i32(t: Option<u32>) -> i32 {
+pub(crate) fn token_i32(t: Option<u32>) -> i32 {
     t.and_then(|t| i32::try_from(t).ok()).unwrap_or(-1)
 }
 

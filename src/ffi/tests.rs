@@ -83,6 +83,37 @@ fn assert_logits(ours: &[f32], theirs: &[f32]) {
     assert!(worst <= 1e-4 * scale, "max |diff| {worst} (scale {scale})");
 }
 
+/// A fixture conversation's `(role, content)` pairs.
+fn conversation(messages: &Json) -> Vec<(String, String)> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// `LlametteMessage`s pointing into `turns`, which must outlive them.
+fn c_messages<S: AsRef<str>>(turns: &[(S, S)]) -> Vec<LlametteMessage> {
+    turns
+        .iter()
+        .map(|(r, c)| {
+            let (r, c) = (r.as_ref(), c.as_ref());
+            LlametteMessage {
+                role: r.as_ptr().cast(),
+                role_len: r.len(),
+                content: c.as_ptr().cast(),
+                content_len: c.len(),
+            }
+        })
+        .collect()
+}
+
 fn ok(s: LlametteStatus) {
     assert_eq!(s, LLAMETTE_OK, "{}", last_error());
 }
@@ -844,26 +875,8 @@ fn chat_renders_the_codellama_70b_dialog_to_metas_ids() {
         llamette_model_info_of(m).chat_format,
         LlametteChatFormat::LLAMETTE_CHAT_CODELLAMA_70B
     );
-    let owned: Vec<(String, String)> = chat["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["role"].as_str().unwrap().into(),
-                m["content"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    let msgs: Vec<LlametteMessage> = owned
-        .iter()
-        .map(|(r, c)| LlametteMessage {
-            role: r.as_ptr().cast(),
-            role_len: r.len(),
-            content: c.as_ptr().cast(),
-            content_len: c.len(),
-        })
-        .collect();
+    let owned = conversation(&chat["messages"]);
+    let msgs = c_messages(&owned);
     let expected = chat["expected_tokens"].u32_vec();
     for format in [
         LlametteChatFormat::LLAMETTE_CHAT_NONE,
@@ -3891,21 +3904,13 @@ fn a_host_logits_processor_sees_the_raw_logits_and_can_ban_tokens() {
 // ---- Jinja chat templates ----
 
 /// A rendered conversation, or the status and last error.
-fn render_template(
+fn render_template<S: AsRef<str>>(
     m: *const LlametteModel,
     spec: Option<&str>,
-    msgs: &[(&str, &str)],
+    msgs: &[(S, S)],
     add: bool,
 ) -> Result<String, (LlametteStatus, String)> {
-    let list: Vec<LlametteMessage> = msgs
-        .iter()
-        .map(|(r, c)| LlametteMessage {
-            role: r.as_ptr().cast(),
-            role_len: r.len(),
-            content: c.as_ptr().cast(),
-            content_len: c.len(),
-        })
-        .collect();
+    let list = c_messages(msgs);
     let (p, len) = spec.map_or((null(), 0), |s| (s.as_ptr().cast(), s.len()));
     let mut n = 0;
     // SAFETY: a live model, valid messages; a size query.
@@ -3956,21 +3961,7 @@ fn a_models_own_template_renders_as_jinja2_does() {
         let m = load(fixture(file));
         for i in [0usize, 2, 3, 6] {
             let c = &convs[i];
-            let owned: Vec<(String, String)> = c["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    (
-                        m["role"].as_str().unwrap().into(),
-                        m["content"].as_str().unwrap().into(),
-                    )
-                })
-                .collect();
-            let msgs: Vec<(&str, &str)> = owned
-                .iter()
-                .map(|(r, c)| (r.as_str(), c.as_str()))
-                .collect();
+            let msgs = conversation(&c["messages"]);
             let add = c["add_generation_prompt"].as_bool().unwrap();
             let want = expected["templates"][name]["results"][i]["output"]
                 .as_str()
@@ -4182,26 +4173,8 @@ fn the_models_own_format_is_its_jinja_template_when_no_built_in_one_renders_it()
         .to_string();
     let m = load(fixture("vocab/ggml-vocab-phi-3.gguf"));
     let conv = &expected["conversations"][2];
-    let owned: Vec<(String, String)> = conv["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["role"].as_str().unwrap().into(),
-                m["content"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    let msgs: Vec<LlametteMessage> = owned
-        .iter()
-        .map(|(r, c)| LlametteMessage {
-            role: r.as_ptr().cast(),
-            role_len: r.len(),
-            content: c.as_ptr().cast(),
-            content_len: c.len(),
-        })
-        .collect();
+    let owned = conversation(&conv["messages"]);
+    let msgs = c_messages(&owned);
     let none = ChatFormatArg(LlametteChatFormat::LLAMETTE_CHAT_NONE as u32);
     let mut buf = vec![0 as c_char; 4096];
     let mut n = 0;

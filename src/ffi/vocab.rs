@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 use core::ffi::c_char;
 
-use super::model::{model_ref, LlametteModel};
+use super::model::{model_ref, token_i32 as id, LlametteModel};
 use super::{guard, slice, text, write_list, Fail, LlametteStatus, Out};
 use crate::infill::{self, ExtraChunk, InfillParams};
 
@@ -77,10 +77,6 @@ pub struct LlametteVocabInfo {
     pub add_eos: bool,
     /// Whether SentencePiece text gets a space in front.
     pub add_space_prefix: bool,
-}
-
-fn id(t: Option<u32>) -> i32 {
-    t.and_then(|t| i32::try_from(t).ok()).unwrap_or(-1)
 }
 
 /// Fills `*out` with the vocabulary's special tokens and flags. The caller sets `out->size`

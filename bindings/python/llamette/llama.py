@@ -259,14 +259,19 @@ class _Logprobs:
         self.n_top = n_top
         self.text = b""  # the bytes of the tokens so far
         self.first: Optional[int] = None
-        self._pieces: Dict[int, str] = {}
+        self._pieces: Dict[int, Tuple[bytes, str]] = {}
+
+    def _bytes_and_text(self, t: int) -> Tuple[bytes, str]:
+        """The token's bytes and their text (each token is converted once)."""
+        p = self._pieces.get(t)
+        if p is None:
+            b = self.llama.token_to_piece(t)
+            p = (b, b.decode("utf-8", "ignore"))
+            self._pieces[t] = p
+        return p
 
     def _piece(self, t: int) -> str:
-        s = self._pieces.get(t)
-        if s is None:
-            s = self.llama.token_to_piece(t).decode("utf-8", "ignore")
-            self._pieces[t] = s
-        return s
+        return self._bytes_and_text(t)[1]
 
     def add(self, entries: Sequence[tuple]) -> Dict[str, list]:
         out: Dict[str, list] = {"tokens": [], "text_offset": [], "token_logprobs": [],
@@ -286,7 +291,7 @@ class _Logprobs:
                 d = {self._piece(a): alp for a, alp in top[: self.n_top]}
                 d.update({s: lp})
                 out["top_logprobs"].append(d)
-            self.text += self.llama.token_to_piece(t)
+            self.text += self._bytes_and_text(t)[0]
         return out
 
 

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use llamette::chat::{ChatFormat, Message};
+use llamette::chat::{ChatFormat, ChatPrompt, Message};
 use llamette::generate::{Generation, Step, StopReason, StopRules, Timings};
 use llamette::gguf::GgufFile;
 use llamette::sampling::{Constraint, Sampler};
@@ -262,7 +262,7 @@ fn run() -> Result<Ended, Failure> {
         totals: &mut report.totals,
     };
     let ended = if a.chat {
-        let prompter = Prompter::choose(&a, model.header(), &path)?;
+        let prompter = choose_prompt(&a, model.header(), &path)?;
         chat(&a, prompter, &mut session, colors)?
     } else {
         complete(&a, &mut session, colors)?
@@ -405,115 +405,81 @@ fn grammar_constraint(_: &Args, _: &Vocab) -> Result<Option<Box<dyn Constraint>>
     Ok(None)
 }
 
-/// How chat turns become tokens: a built-in format, or a Jinja template.
-enum Prompter {
-    /// A built-in format (CodeLlama-70B's token-exact rendering among them).
-    Format(ChatFormat),
-    /// A Jinja template rendered as Hugging Face's `apply_chat_template` does.
-    #[cfg(feature = "templates")]
-    Jinja(Box<llamette::chat::template::ChatTemplate>),
+/// How chat turns become tokens, from the flags: `--chat-template` (a built-in format's name,
+/// one of the file's named templates, or Jinja text), else `--jinja` (the file's own
+/// template), else the model's own ([`ChatPrompt::of_model`]).
+fn choose_prompt(
+    a: &Args,
+    header: &llamette::gguf::GgufHeader<'_>,
+    path: &Path,
+) -> Result<ChatPrompt, Failure> {
+    if let Some(t) = &a.chat_template {
+        if let Some(f) = ChatFormat::from_name(t) {
+            return Ok(ChatPrompt::Format(f));
+        }
+        return jinja_prompt(header, Some(t), path);
+    }
+    if a.jinja {
+        return jinja_prompt(header, None, path);
+    }
+    if let Some(p) = ChatPrompt::of_model(header)? {
+        return Ok(p);
+    }
+    Err(Failure::Run(format!(
+        "{}: the model has no chat template llamette can render{}; run it without -cnv to complete a prompt, or give one with --chat-template",
+        path.display(),
+        if cfg!(feature = "templates") { "" } else { " without the `templates` feature (codellama-70b, llama2, chatml, llama3)" }
+    )))
 }
 
-impl Prompter {
-    /// `--chat-template` (a built-in format's name, one of the file's named templates, or
-    /// Jinja text), else `--jinja` (the file's own template), else the built-in format that
-    /// renders the file's template, else (with `templates`) the file's template itself.
-    fn choose(
-        a: &Args,
-        header: &llamette::gguf::GgufHeader<'_>,
-        path: &Path,
-    ) -> Result<Prompter, Failure> {
-        if let Some(t) = &a.chat_template {
-            if let Some(f) = ChatFormat::from_name(t) {
-                return Ok(Prompter::Format(f));
+#[cfg(feature = "templates")]
+fn jinja_prompt(
+    header: &llamette::gguf::GgufHeader<'_>,
+    spec: Option<&str>,
+    path: &Path,
+) -> Result<ChatPrompt, Failure> {
+    use llamette::chat::template::ChatTemplate;
+    let bad = |e: Error| match e {
+        Error::Template { .. } => Failure::Usage(format!("--chat-template: {e}")),
+        e => Failure::from(e),
+    };
+    let t = match spec {
+        None => ChatTemplate::from_gguf(header)?.ok_or_else(|| {
+            Failure::Run(format!(
+                "{}: --jinja: the model has no tokenizer.chat_template",
+                path.display()
+            ))
+        })?,
+        Some(s) => match ChatTemplate::named(header, s)? {
+            Some(t) => t,
+            // A bare word is a name llamette does not know (llama.cpp has built-in names
+            // such as "gemma" or "phi3"), not a template that prints itself.
+            None if !s.contains("{{") && !s.contains("{%") => {
+                let names = ChatTemplate::names(header);
+                let theirs = if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or one of the model's templates ({})", names.join(", "))
+                };
+                return Err(Failure::Usage(format!(
+                    "--chat-template {s}: not a built-in format (codellama-70b, llama2, chatml, llama3){theirs}, nor Jinja text; pass the model's own with --jinja, or a template file"
+                )));
             }
-            return Self::jinja(header, Some(t), path);
-        }
-        if a.jinja {
-            return Self::jinja(header, None, path);
-        }
-        if let Some(f) = ChatFormat::from_header(header) {
-            return Ok(Prompter::Format(f));
-        }
-        #[cfg(feature = "templates")]
-        if header.get_str_opt("tokenizer.chat_template")?.is_some() {
-            return Self::jinja(header, None, path);
-        }
-        Err(Failure::Run(format!(
-            "{}: the model has no chat template llamette can render{}; run it without -cnv to complete a prompt, or give one with --chat-template",
-            path.display(),
-            if cfg!(feature = "templates") { "" } else { " without the `templates` feature (codellama-70b, llama2, chatml, llama3)" }
-        )))
-    }
+            None => ChatTemplate::from_text_for(header, s).map_err(bad)?,
+        },
+    };
+    Ok(ChatPrompt::Template(Box::new(t)))
+}
 
-    #[cfg(feature = "templates")]
-    fn jinja(
-        header: &llamette::gguf::GgufHeader<'_>,
-        spec: Option<&str>,
-        path: &Path,
-    ) -> Result<Prompter, Failure> {
-        use llamette::chat::template::ChatTemplate;
-        let bad = |e: Error| match e {
-            Error::Template { .. } => Failure::Usage(format!("--chat-template: {e}")),
-            e => Failure::from(e),
-        };
-        let t = match spec {
-            None => ChatTemplate::from_gguf(header)?.ok_or_else(|| {
-                Failure::Run(format!(
-                    "{}: --jinja: the model has no tokenizer.chat_template",
-                    path.display()
-                ))
-            })?,
-            Some(s) => match ChatTemplate::named(header, s)? {
-                Some(t) => t,
-                // A bare word is a name llamette does not know (llama.cpp has built-in names
-                // such as "gemma" or "phi3"), not a template that prints itself.
-                None if !s.contains("{{") && !s.contains("{%") => {
-                    let names = ChatTemplate::names(header);
-                    let theirs = if names.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" or one of the model's templates ({})", names.join(", "))
-                    };
-                    return Err(Failure::Usage(format!(
-                        "--chat-template {s}: not a built-in format (codellama-70b, llama2, chatml, llama3){theirs}, nor Jinja text; pass the model's own with --jinja, or a template file"
-                    )));
-                }
-                None => ChatTemplate::from_text_for(header, s).map_err(bad)?,
-            },
-        };
-        Ok(Prompter::Jinja(Box::new(t)))
-    }
-
-    #[cfg(not(feature = "templates"))]
-    fn jinja(
-        _: &llamette::gguf::GgufHeader<'_>,
-        _: Option<&str>,
-        _: &Path,
-    ) -> Result<Prompter, Failure> {
-        Err(Failure::Usage(
-            "--jinja and Jinja --chat-template texts need the `templates` feature: cargo install --path . --features grammar,templates (the built-in formats: codellama-70b, llama2, chatml, llama3)".into(),
-        ))
-    }
-
-    /// The conversation's prompt ids, ending with the assistant's header.
-    fn render_ids(&self, vocab: &Vocab, messages: &[Message]) -> Result<Vec<u32>, Error> {
-        match self {
-            Prompter::Format(f) => f.render_ids(vocab, messages, true),
-            // The template writes BOS itself where the model wants it.
-            #[cfg(feature = "templates")]
-            Prompter::Jinja(t) => vocab.tokenize(&t.render(messages, true)?, false, true),
-        }
-    }
-
-    /// Tokens that end the answer besides the vocabulary's end-of-generation tokens.
-    fn stop_tokens(&self, vocab: &Vocab) -> Vec<u32> {
-        match self {
-            Prompter::Format(f) => f.stop_tokens(vocab),
-            #[cfg(feature = "templates")]
-            Prompter::Jinja(_) => Vec::new(),
-        }
-    }
+#[cfg(not(feature = "templates"))]
+fn jinja_prompt(
+    _: &llamette::gguf::GgufHeader<'_>,
+    _: Option<&str>,
+    _: &Path,
+) -> Result<ChatPrompt, Failure> {
+    Err(Failure::Usage(
+        "--jinja and Jinja --chat-template texts need the `templates` feature: cargo install --path . --features grammar,templates (the built-in formats: codellama-70b, llama2, chatml, llama3)".into(),
+    ))
 }
 
 /// The engine and what a turn needs.
@@ -586,7 +552,7 @@ fn complete(a: &Args, s: &mut Session<'_, '_>, colors: Colors) -> Result<Ended, 
 /// Chat mode: turn after turn from stdin (the first from `-p`), keeping the cache.
 fn chat(
     a: &Args,
-    format: Prompter,
+    format: ChatPrompt,
     s: &mut Session<'_, '_>,
     colors: Colors,
 ) -> Result<Ended, Failure> {
@@ -630,7 +596,7 @@ fn chat(
         let user = format!("{}{typed}{}", a.in_prefix, a.in_suffix);
         turns.push(("user".into(), user));
         let messages: Vec<Message> = turns.iter().map(|(r, c)| Message::new(r, c)).collect();
-        let ids = format.render_ids(s.vocab, &messages)?;
+        let ids = format.render_ids(s.vocab, &messages, true)?;
         if a.verbose_prompt {
             print_tokens(s.vocab, &ids);
         }
