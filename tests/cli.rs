@@ -509,10 +509,10 @@ fn accepted_llama_cpp_flags_say_so_once_and_log_disable_silences() {
 }
 
 /// Reads a child's pipe into a shared buffer on a thread.
-fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+fn collect(mut r: impl Read + Send + 'static) -> Collected {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let b = buf.clone();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 4096];
         while let Ok(n) = r.read(&mut chunk) {
             if n == 0 {
@@ -521,14 +521,38 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
             b.lock().unwrap().extend_from_slice(&chunk[..n]);
         }
     });
-    buf
+    Collected { buf, reader }
+}
+
+/// A pipe being read on a thread: the text so far, and all of it once the writer is gone.
+struct Collected {
+    buf: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Collected {
+    /// Everything read so far.
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+
+    /// Bytes read so far.
+    fn len(&self) -> usize {
+        self.buf.lock().unwrap().len()
+    }
+
+    /// Waits for the end of the pipe (the child has exited) and returns all of its text.
+    fn finish(self) -> String {
+        self.reader.join().unwrap();
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
 }
 
 /// Waits until `cond` holds for the buffer's text, failing after a minute.
-fn wait_for(buf: &Arc<Mutex<Vec<u8>>>, what: &str, cond: impl Fn(&str) -> bool) {
+fn wait_for(buf: &Collected, what: &str, cond: impl Fn(&str) -> bool) {
     let t = Instant::now();
     loop {
-        let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+        let text = buf.text();
         if cond(&text) {
             return;
         }
@@ -580,13 +604,13 @@ fn ctrl_c_stops_a_reply_and_exits_at_the_prompt() {
     wait_for(&out, "the first reply to begin", |t| t.len() >= 8);
     interrupt(child.id());
     wait_for(&err, "the reply to stop", |t| t.contains("reply stopped"));
-    let first = out.lock().unwrap().len();
+    let first = out.len();
     // The next turn is answered, then EOF ends the chat normally.
     writeln!(stdin, "What is the capital of France?").unwrap();
     drop(stdin);
     let status = child.wait().unwrap();
-    let text = String::from_utf8_lossy(&out.lock().unwrap()).into_owned();
-    let e = String::from_utf8_lossy(&err.lock().unwrap()).into_owned();
+    let text = out.finish();
+    let e = err.finish();
     assert_eq!(status.code(), Some(0), "{e}");
     let (one, two) = text.split_at(first);
     assert!(
@@ -608,7 +632,7 @@ fn ctrl_c_stops_a_reply_and_exits_at_the_prompt() {
     std::thread::sleep(Duration::from_millis(300));
     interrupt(child.id());
     let status = child.wait().unwrap();
-    let e = String::from_utf8_lossy(&err.lock().unwrap()).into_owned();
+    let e = err.finish();
     assert_eq!(status.code(), Some(130), "{e}");
     assert!(e.contains("tokens/s"), "timings: {e}");
 }
@@ -677,7 +701,7 @@ fn ctrl_c_stops_a_completion_with_the_timings() {
     });
     interrupt(child.id());
     let status = child.wait().unwrap();
-    let e = String::from_utf8_lossy(&err.lock().unwrap()).into_owned();
+    let e = err.finish();
     assert_eq!(status.code(), Some(130), "{e}");
     assert!(e.contains("tokens/s"), "timings: {e}");
     let generated: usize = e
@@ -687,7 +711,7 @@ fn ctrl_c_stops_a_completion_with_the_timings() {
         .and_then(|n| n.parse().ok())
         .unwrap();
     assert!(generated < 3000, "stopped early: {generated} tokens");
-    assert!(String::from_utf8_lossy(&out.lock().unwrap()).ends_with('\n'));
+    assert!(out.finish().ends_with('\n'));
 }
 
 /// A file under the temporary directory with `text`, removed when dropped.
