@@ -101,9 +101,7 @@ pub struct Generation<'c, 'm> {
     vocab: &'c Vocab,
     sampler: &'c mut Sampler,
     rules: StopRules,
-    utf8: Utf8Decoder,
-    /// Decoded text not handed out yet because it may begin a stop string.
-    pending: String,
+    text: StopText,
     n_generated: usize,
     done: bool,
     /// Alternatives to report with each token's log-probability (`None`: no log-probabilities).
@@ -125,9 +123,8 @@ impl<'c, 'm> Generation<'c, 'm> {
             ctx,
             vocab,
             sampler,
+            text: StopText::new(rules.stop_strings.clone()),
             rules,
-            utf8: Utf8Decoder::new(),
-            pending: String::new(),
             n_generated: 0,
             done: false,
             logprobs: None,
@@ -216,15 +213,16 @@ impl<'c, 'm> Generation<'c, 'm> {
         }
         self.n_generated += 1;
         let piece = self.vocab.token_to_piece(id, false)?;
-        self.utf8.push(piece, &mut self.pending);
-        if let Some((at, stop)) = find_stop(&self.pending, &self.rules.stop_strings) {
-            self.pending.truncate(at);
-            return Ok(self.finish(StopReason::StopString(stop)));
-        }
-        // Hand out everything that cannot be the start of a stop string.
-        let keep = held_suffix(&self.pending, &self.rules.stop_strings);
-        let ready = self.pending.len() - keep;
-        let text: String = self.pending.drain(..ready).collect();
+        let text = match self.text.push(piece) {
+            TextStep::Ready(text) => text,
+            TextStep::Stopped { text, stop } => {
+                self.done = true;
+                return Ok(Step::Done {
+                    reason: StopReason::StopString(stop),
+                    text,
+                });
+            }
+        };
         // Room for the token was checked before sampling; evaluating it makes its logits.
         self.ctx.eval(&[id], par)?;
         Ok(Step::Token { id, text })
@@ -242,15 +240,75 @@ impl<'c, 'm> Generation<'c, 'm> {
     }
 
     fn finish(&mut self, reason: StopReason) -> Step {
-        let mut text = core::mem::take(&mut self.pending);
-        if !self.done && !matches!(reason, StopReason::StopString(_)) {
-            self.utf8.finish(&mut text);
-        }
-        if self.done {
-            text.clear();
-        }
+        let text = if self.done {
+            String::new()
+        } else {
+            self.text.finish()
+        };
         self.done = true;
         Step::Done { reason, text }
+    }
+}
+
+/// What [`StopText::push`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextStep {
+    /// Text that became certain (possibly empty): it cannot be part of a stop string.
+    Ready(String),
+    /// A stop string appeared: `text` is what came before it and was not handed out yet;
+    /// the stop string and everything after it are dropped.
+    Stopped {
+        /// The last text to show.
+        text: String,
+        /// The stop string that appeared.
+        stop: String,
+    },
+}
+
+/// The text side of a generation: token pieces in, text out in whole UTF-8 characters, held
+/// back while it may be the start of a stop string, cut where a stop string appears (what
+/// [`Generation`] does with each token; a host that drives several sequences through
+/// [`Context::decode`] keeps one per sequence).
+#[derive(Debug, Clone, Default)]
+pub struct StopText {
+    stops: Vec<String>,
+    utf8: Utf8Decoder,
+    /// Decoded text not handed out yet because it may begin a stop string.
+    pending: String,
+}
+
+impl StopText {
+    /// Text that ends at any of `stops` (empty strings are ignored).
+    pub fn new(stops: Vec<String>) -> StopText {
+        StopText {
+            stops,
+            utf8: Utf8Decoder::new(),
+            pending: String::new(),
+        }
+    }
+
+    /// Adds a token's bytes ([`Vocab::token_to_piece`]).
+    pub fn push(&mut self, piece: &[u8]) -> TextStep {
+        self.utf8.push(piece, &mut self.pending);
+        if let Some((at, stop)) = find_stop(&self.pending, &self.stops) {
+            self.pending.truncate(at);
+            return TextStep::Stopped {
+                text: core::mem::take(&mut self.pending),
+                stop,
+            };
+        }
+        // Hand out everything that cannot be the start of a stop string.
+        let keep = held_suffix(&self.pending, &self.stops);
+        let ready = self.pending.len() - keep;
+        TextStep::Ready(self.pending.drain(..ready).collect())
+    }
+
+    /// Ends the text where it is (no stop string came): returns what was held back, with a
+    /// replacement character for an unfinished UTF-8 sequence.
+    pub fn finish(&mut self) -> String {
+        let mut text = core::mem::take(&mut self.pending);
+        self.utf8.finish(&mut text);
+        text
     }
 }
 
