@@ -215,6 +215,13 @@ seed() {  # $1: target
                 { cat "$f"; printf '\000system\000Be brief.\000user\000Hello \303\274 <s>\000assistant\000Hi!\000user\000Again'; } \
                     >"$dir/$(basename "$f")"
             done ;;
+        server_request)
+            # Request bodies of each endpoint's dialect (first byte: 0 chat, 1 completion,
+            # 2 llama-server's own).
+            printf '\000{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 8, "stream": true, "stop": ["\\n"], "logprobs": true, "top_logprobs": 2}' >"$dir/chat.json"
+            printf '\000{"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}], "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}, "logit_bias": {"15": -100}}' >"$dir/chat-parts.json"
+            printf '\001{"prompt": ["Hello", 12, 13], "max_tokens": 16, "logprobs": 3, "seed": 42, "temperature": 0.5, "stream_options": {"include_usage": true}}' >"$dir/completion.json"
+            printf '\002{"prompt": [[1, 2, 3]], "n_predict": -1, "n_probs": 2, "grammar": "root ::= [a-z]+", "logit_bias": [["hello", false]], "n_keep": -1}' >"$dir/native.json" ;;
         *)
             # A target this script does not know: seed it with the small files and texts.
             for f in $(small_ggufs); do cp "$f" "$dir/"; done
@@ -231,6 +238,7 @@ max_len() {
         model_mutate) echo 4096 ;;
         grammar|json_schema) echo 16384 ;;
         chat_template) echo 32768 ;;
+        server_request) echo 65536 ;;
         *) echo "$MAX_LEN_FILE" ;;
     esac
 }

@@ -1917,6 +1917,37 @@ pub mod targets {
         pub fn run(_data: &[u8]) {}
     }
 
+    /// A request body for the server: the first byte picks the endpoint's dialect (chat,
+    /// completion, llama-server's own), the rest is the body, read as every generating
+    /// endpoint reads it (`api::parse_object`, `gen_params`, `prompt`, `messages`); an error
+    /// is fine, a panic is not.
+    pub mod server_request {
+        use llamette_server::api::{self, Dialect, Fields};
+
+        /// The target's body: one input.
+        pub fn run(data: &[u8]) {
+            let Some((&pick, body)) = data.split_first() else {
+                return;
+            };
+            let dialect = match pick % 3 {
+                0 => Dialect::Chat,
+                1 => Dialect::Completion,
+                _ => Dialect::Native,
+            };
+            let Ok(m) = api::parse_object(body) else {
+                return;
+            };
+            let f = Fields(&m);
+            if let Err(e) = api::gen_params(f, dialect) {
+                // Every error is a client's error with a message.
+                assert!(!e.message.is_empty());
+                let _ = e.body();
+            }
+            let _ = api::prompt(f, "prompt");
+            let _ = api::messages(f);
+        }
+    }
+
     /// Every target's body by name (`ffi_model` only with the `ffi` feature; `grammar` and
     /// `json_schema` run nothing without the `grammar` feature).
     pub fn by_name(name: &str) -> Option<fn(&[u8])> {
@@ -1933,6 +1964,7 @@ pub mod targets {
             "grammar" => grammar::run,
             "json_schema" => json_schema::run,
             "chat_template" => chat_template::run,
+            "server_request" => server_request::run,
             #[cfg(feature = "ffi")]
             "ffi_model" => ffi_model::run,
             _ => return None,

@@ -562,10 +562,11 @@ impl Engine {
             .job
             .logprobs
             .and_then(|n| logprobs(logits, &a.sampler.params().logit_bias, id, n));
+        // Counted like any token (llama-server's n_decoded counts the end-of-generation one).
+        a.n_generated += 1;
         if !a.job.ignore_eos && (vocab.is_eog(id) || a.job.stop_tokens.contains(&id)) {
             return self.finish(s, Finish::Eos);
         }
-        a.n_generated += 1;
         let piece = vocab.token_to_piece(id, false).unwrap_or(b"");
         let (text, stopped) = match a.text.push(piece) {
             TextStep::Ready(t) => (t, None),
