@@ -565,6 +565,14 @@ impl Engine {
         // Counted like any token (llama-server's n_decoded counts the end-of-generation one).
         a.n_generated += 1;
         if !a.job.ignore_eos && (vocab.is_eog(id) || a.job.stop_tokens.contains(&id)) {
+            // No text, but its probability is reported as llama-server reports it.
+            if lp.is_some() {
+                let _ = a.job.events.send(Event::Token {
+                    id,
+                    text: String::new(),
+                    logprob: lp,
+                });
+            }
             return self.finish(s, Finish::Eos);
         }
         let piece = vocab.token_to_piece(id, false).unwrap_or(b"");

@@ -39,6 +39,9 @@ pub struct Loaded {
     pub chat: ChatPrompt,
     /// The tokens that end an assistant's turn.
     pub chat_stop: Vec<u32>,
+    /// The chat template's text for `/props` (a built-in format's name when one was chosen
+    /// by name).
+    pub template_text: String,
     /// The engine's queue.
     pub engine: mpsc::Sender<Request>,
     /// The engine's settings.
@@ -348,10 +351,7 @@ async fn props(State(st): St) -> Response {
             .unwrap_or_default()
     };
     let sp = l.vocab.special();
-    let template = match &l.chat {
-        ChatPrompt::Template(t) => t.source().to_string(),
-        ChatPrompt::Format(f) => f.name().to_string(),
-    };
+    let template = l.template_text.clone();
     ok(json!({
         "default_generation_settings": generation_settings(&l),
         "total_slots": l.params.n_slots,
@@ -807,6 +807,8 @@ impl Reply {
                 };
                 if self.logprobs {
                     choice["logprobs"] = json!({"content": probs});
+                } else {
+                    choice["logprobs"] = Value::Null;
                 }
                 json!({
                     "choices": [choice],
@@ -1091,7 +1093,7 @@ async fn infill_route(State(st): St, headers: HeaderMap, body: Body) -> Response
                 .map_err(|e| match e {
                     llamette::Error::BadModel { reason } => ApiError::new(
                         ErrorKind::NotSupported,
-                        format!("infill is not supported by this model: {reason}"),
+                        format!("Infill is not supported by this model: {reason}"),
                     ),
                     e => ApiError::from(e),
                 })?;

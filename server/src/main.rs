@@ -221,6 +221,15 @@ fn load(
     let vocab = Arc::new(Vocab::from_gguf(model.header()).map_err(|e| format!("{shown}: {e}"))?);
     let chat = chat_prompt(a, model)?;
     let chat_stop = chat.stop_tokens(&vocab);
+    let template_text = match &chat {
+        ChatPrompt::Template(t) => t.source().to_string(),
+        ChatPrompt::Format(f) => {
+            match (&a.chat_template, ChatTemplate::from_gguf(model.header())) {
+                (None, Ok(Some(t))) => t.source().to_string(),
+                _ => f.name().to_string(),
+            }
+        }
+    };
     let n_ctx = if a.ctx_size == 0 {
         model.config().n_ctx_train.max(a.parallel)
     } else {
@@ -266,6 +275,7 @@ fn load(
             vocab,
             chat,
             chat_stop,
+            template_text,
             engine: engine_tx,
             params,
             name,
