@@ -702,9 +702,11 @@ impl Engine {
                 self.model,
                 ContextParams {
                     n_ctx,
-                    n_batch: self.params.n_batch.max(n_ctx.min(2048)),
+                    // Outputs for a batch of tokens (each row also holds logits, so no
+                    // more than a batch: a longer input is embedded in several steps).
+                    n_batch: self.params.n_batch,
                     n_seq_max: self.params.n_slots,
-                    n_outputs_max: self.params.n_batch.max(n_ctx.min(2048)),
+                    n_outputs_max: self.params.n_batch,
                     embeddings: true,
                     ..ContextParams::default()
                 },
