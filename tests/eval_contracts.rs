@@ -125,6 +125,7 @@ fn kv_cached_continuation_equals_one_batch() {
         n_seq_max: 1,
         n_outputs_max: 0,
         embeddings: false,
+        isolate_seqs: false,
     };
     let mut batch = Context::new(&model, params).unwrap();
     batch.eval(&tokens, &Serial).unwrap();

@@ -233,6 +233,9 @@ impl Engine {
                 n_ctx: params.n_ctx,
                 n_batch: params.n_batch,
                 n_seq_max: params.n_slots,
+                // A slot's answer does not depend on the others' (what they hold, where its
+                // cells fall, what shares its batches).
+                isolate_seqs: true,
                 ..ContextParams::default()
             },
         )?;

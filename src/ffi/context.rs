@@ -58,6 +58,7 @@ impl LlametteContextParams {
             n_seq_max: 1,
             n_outputs_max: 0,
             embeddings: false,
+            isolate_seqs: false,
         })
     }
 }

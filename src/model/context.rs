@@ -64,6 +64,21 @@ pub struct ContextParams {
     /// `embeddings`: what [`Context::embeddings_ith`] and [`crate::embed`] read); each row
     /// costs `4 * n_embd` more bytes.
     pub embeddings: bool,
+    /// Compute each sequence's attention over its own cells alone, in position order, with
+    /// the one-token kernels whatever the step's size: a sequence's attention then depends
+    /// only on its own tokens, not on what other sequences hold or evaluate alongside it, where
+    /// its cells fall, or how its tokens were split into steps. The matrix products keep
+    /// llama.cpp's kernels: with the legacy formats (Q4_0 to Q8_0) and Q5_K they round a token
+    /// alike in any step, so a sequence's logits are then wholly its own (a server's answers do
+    /// not depend on its load or on what its prompt cache held); the other K-quants round a
+    /// prompt step differently from one-token steps, the float formats any multi-token step
+    /// (`tests/isolated_seqs.rs` has the list). Evaluated one token per step from the start
+    /// of the cache, a sequence gets the unified cache's bits, llama.cpp's.
+    /// Default false: the unified cache's attention, bit for bit llama.cpp's, where the cells
+    /// a token's sequence occupies and the step's size change the float order. Costs
+    /// `8 * n_seq_max * (n_ctx + 1)` bytes more, a sort of each evaluated sequence's cells
+    /// per step, and the one-token kernels' speed on prompts.
+    pub isolate_seqs: bool,
 }
 
 /// The most sequences a context can hold.
@@ -168,6 +183,7 @@ impl Default for ContextParams {
             n_seq_max: 1,
             n_outputs_max: 0,
             embeddings: false,
+            isolate_seqs: false,
         }
     }
 }
@@ -206,6 +222,9 @@ pub(crate) struct Layout {
     pub ubatch: (usize, usize),
     /// The batch index of each logits row (u64).
     pub out_ids: (usize, usize),
+    /// With [`ContextParams::isolate_seqs`]: per sequence, the number of its cells, then
+    /// those cells sorted by position (`n_ctx + 1` u64 each; empty otherwise).
+    pub seq_cells: (usize, usize),
     /// Rows of the logits region.
     pub n_out: usize,
     /// Bytes of scratch per attention head.
@@ -255,7 +274,11 @@ impl Layout {
             .ok_or_else(overflow)?;
         let k_elems = [c.n_layer, c.n_head_kv, p.n_ctx, c.head_dim, kv];
         let v_elems = [c.n_layer, c.n_head_kv, n_pad, c.head_dim, kv];
-        let head_scratch = (n_pad * 4 + n_pad * kv + c.head_dim * kv).next_multiple_of(ALIGN);
+        // Scores (f32), weights and the query in the cache's type; with isolated sequences
+        // also a value row gathered from the sequence's cells.
+        let gathered = if p.isolate_seqs { n_pad * kv } else { 0 };
+        let head_scratch =
+            (n_pad * 4 + n_pad * kv + c.head_dim * kv + gathered).next_multiple_of(ALIGN);
         let act = model
             .matrices()
             .map(|w| activation_bytes(w.ty, w.cols, b))
@@ -288,6 +311,11 @@ impl Layout {
             cells: region(words(p.n_ctx, CELL_WORDS))?,
             ubatch: region(words(b, UB_WORDS))?,
             out_ids: region(words(n_out, 1))?,
+            seq_cells: region(if p.isolate_seqs {
+                words(p.n_seq_max, p.n_ctx + 1)
+            } else {
+                Some(0)
+            })?,
             n_out,
             head_scratch,
             total: at,
@@ -1126,7 +1154,11 @@ impl<'a> Context<'a> {
                 .rev()
                 .find(|&i| self.cells()[i * CELL_WORDS + 1] != 0)
                 .map_or(0, |i| i + 1);
-            mark_windows(self.mem_mut(), &layout, len, n_kv);
+            if self.params.isolate_seqs {
+                mark_isolated_windows(self.mem_mut(), &layout, len, n_kv, n_ctx);
+            } else {
+                mark_windows(self.mem_mut(), &layout, len, n_kv);
+            }
             let tr = trace.as_mut().map(|t| &mut **t as llama::Trace);
             let model = self.model;
             let params = self.params;
@@ -1217,6 +1249,53 @@ fn store_kv(ty: GgmlType, x: f32, b: &mut [u8]) {
     match ty {
         GgmlType::F16 => b.copy_from_slice(&crate::quant::to_f16_le(x)),
         _ => b.copy_from_slice(&x.to_le_bytes()),
+    }
+}
+
+/// With isolated sequences: writes, for each sequence the step's tokens follow, its cells
+/// sorted by position into the `seq_cells` region, and into each token's `ubatch` word 4 how
+/// many of them it may see (the first ones: positions not after its own).
+fn mark_isolated_windows(mem: &mut [u8], layout: &Layout, len: usize, n_kv: usize, n_ctx: usize) {
+    let (cells_at, cells_len) = layout.cells;
+    let (ub_at, ub_len) = layout.ubatch;
+    let (sc_at, sc_len) = layout.seq_cells;
+    let (lo, hi) = mem.split_at_mut(ub_at);
+    let cells = as_u64(&lo[cells_at..cells_at + cells_len]);
+    let (ub, rest) = hi.split_at_mut(ub_len);
+    let ub = as_u64_mut(ub);
+    let seq_cells = as_u64_mut(&mut rest[sc_at - ub_at - ub_len..][..sc_len]);
+    let words = n_ctx + 1;
+    // The sequences the step's tokens follow (bit set).
+    let mut present = 0u64;
+    for w in ub[..len * UB_WORDS].chunks_exact(UB_WORDS) {
+        present |= w[2] & w[2].wrapping_neg();
+    }
+    for s in SeqSet(present).iter() {
+        let list = &mut seq_cells[s * words..(s + 1) * words];
+        let (n, cells_of) = list.split_at_mut(1);
+        let bit = 1u64 << s;
+        let mut k = 0;
+        for (j, c) in cells[..n_kv * CELL_WORDS]
+            .chunks_exact(CELL_WORDS)
+            .enumerate()
+        {
+            if c[1] != 0 && c[0] & bit != 0 {
+                cells_of[k] = j as u64;
+                k += 1;
+            }
+        }
+        // By position (a sequence holds each position once).
+        cells_of[..k].sort_unstable_by_key(|&j| cells[j as usize * CELL_WORDS + 1]);
+        n[0] = k as u64;
+    }
+    for w in ub[..len * UB_WORDS].chunks_exact_mut(UB_WORDS) {
+        let (pos, seq) = (w[1], w[2] & w[2].wrapping_neg());
+        let s = seq.trailing_zeros() as usize;
+        let list = &seq_cells[s * words..(s + 1) * words];
+        let k = list[0] as usize;
+        let seen = list[1..=k].partition_point(|&j| cells[j as usize * CELL_WORDS + 1] - 1 <= pos);
+        w[4] = seen as u64;
+        w[5] = 0;
     }
 }
 

@@ -36,6 +36,7 @@ struct Regions<'m> {
     embd: &'m mut [f32],
     cells: &'m [u64],
     ubatch: &'m [u64],
+    seq_cells: &'m [u64],
 }
 
 fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
@@ -69,6 +70,7 @@ fn regions<'m>(mem: &'m mut [u8], l: &Layout) -> Regions<'m> {
         embd: as_f32_mut(take(l.embd)),
         cells: as_u64(take(l.cells)),
         ubatch: as_u64(take(l.ubatch)),
+        seq_cells: as_u64(take(l.seq_cells)),
     }
 }
 
@@ -208,6 +210,7 @@ pub(crate) fn forward(
             c.n_head,
             (step, n),
             s.cells,
+            params.isolate_seqs.then_some(s.seq_cells),
             par,
         );
         tr("kqv_out", l, &s.att[..n * c.n_head * hd]);
@@ -373,20 +376,26 @@ fn attention(
     n_head: usize,
     (step, n): (Step<'_>, usize),
     cells: &[u64],
+    seq_cells: Option<&[u64]>,
     par: &dyn Parallel,
 ) {
     let hd = cache.head_dim;
     let e = cache.elem();
     let group = n_head / cache.n_head_kv;
     let scale = 1.0f32 / libm::sqrtf(hd as f32);
-    let kq_path = match (cache.ty, n) {
-        (GgmlType::F16, 2..) if hd.is_multiple_of(8) => Path::Tiny,
-        _ => Path::VecDot,
-    };
-    let (kqv_path, pad) = if n >= 2 {
-        (Path::Tiny, 8)
-    } else {
-        (Path::VecDot, V_PAD)
+    // The kernels (hence the float order) follow the batch: the step's tokens, or with
+    // isolated sequences the step's tokens of the token's own sequence.
+    let paths = |n: usize| {
+        let kq_path = match (cache.ty, n) {
+            (GgmlType::F16, 2..) if hd.is_multiple_of(8) => Path::Tiny,
+            _ => Path::VecDot,
+        };
+        let (kqv_path, pad) = if n >= 2 {
+            (Path::Tiny, 8)
+        } else {
+            (Path::VecDot, V_PAD)
+        };
+        (kq_path, kqv_path, pad)
     };
     let out = SharedMut::new(&mut out[..n * n_head * hd]);
     let heads = SharedMut::new(heads);
@@ -396,8 +405,48 @@ fn attention(
         let scratch = unsafe { heads.chunk(h * head_scratch, head_scratch) };
         let (scores, rest) = scratch.split_at_mut(cache.v_stride * 4);
         let (weights, rest) = rest.split_at_mut(cache.v_stride * e);
-        let q_conv = &mut rest[..hd * e];
+        let (q_conv, rest) = rest.split_at_mut(hd * e);
         let scores = as_f32_mut(scores);
+        if let Some(seq_cells) = seq_cells {
+            let gathered = &mut rest[..cache.v_stride * e];
+            let words = cache.n_ctx + 1;
+            for t in 0..n {
+                // The token's sequence's cells by position; it sees the first `seen`.
+                let s = step.seq(t).trailing_zeros() as usize;
+                let list = &seq_cells[s * words + 1..(s + 1) * words];
+                // The one-token kernels whatever the step: the token's attention is then a
+                // function of its sequence's keys and values alone, not of how many tokens
+                // the step evaluates.
+                let seen = step.seen(t);
+                let (kq_path, kqv_path, pad) = paths(1);
+                let window = seen.next_multiple_of(pad);
+                let _ = quant::quantize_row(cache.ty, &q[(t * n_head + h) * hd..][..hd], q_conv);
+                for (sc, &j) in scores[..seen].iter_mut().zip(list) {
+                    *sc = dot(cache.ty, kq_path, cache.key(k_cache, g, j as usize), q_conv);
+                }
+                softmax_scaled(&mut scores[..seen], scale);
+                let _ = quant::quantize_row(cache.ty, &scores[..seen], &mut weights[..seen * e]);
+                weights[seen * e..window * e].fill(0);
+                gathered[seen * e..window * e].fill(0);
+                // SAFETY: task h alone writes head h's outputs.
+                let o = unsafe { out.chunk((t * n_head + h) * hd, hd) };
+                for (i, oi) in o.iter_mut().enumerate() {
+                    let row = cache.values(v_cache, g, i, cache.n_ctx);
+                    for (k, &j) in list[..seen].iter().enumerate() {
+                        let j = j as usize;
+                        gathered[k * e..(k + 1) * e].copy_from_slice(&row[j * e..(j + 1) * e]);
+                    }
+                    *oi = dot(
+                        cache.ty,
+                        kqv_path,
+                        &gathered[..window * e],
+                        &weights[..window * e],
+                    );
+                }
+            }
+            return;
+        }
+        let (kq_path, kqv_path, pad) = paths(n);
         for t in 0..n {
             let (pos, seq) = (step.pos(t) as u64, step.seq(t));
             // The cell is visible: in use, of the token's sequence, not after it.
