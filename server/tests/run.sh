@@ -4,7 +4,9 @@
 #     HTTP against a 4-slot server and an --api-key one (chat and completions streamed and not,
 #     embeddings, 16 concurrent streams, a disconnect, auth, the bad-input list, every
 #     endpoint), then both stopped with SIGTERM, each must exit 0;
-#  2. server/tests/browser/run.sh: the chat page in headless Chromium (the answer streams in,
+#  2. a bounded load run (server/scripts/load.py: 200 streamed chat requests from 16 clients on
+#     4 slots, a 300 s cap): zero errors, p50/p99 latency and aggregate tokens/s printed;
+#  3. server/tests/browser/run.sh: the chat page in headless Chromium (the answer streams in,
 #     Stop, New chat), with a screenshot whose path is printed (a CI artifact).
 #
 #   bash server/tests/run.sh [SERVER_BIN] [MODEL]
@@ -40,9 +42,9 @@ passed=$((passed + p))
 failed=$((failed + f))
 if [[ $status -ne 0 && $f -eq 0 ]]; then failed=$((failed + 1)); fi
 
-# The chat page: a 2-slot server on a free port.
+# The load run and the chat page: a 4-slot server on a free port.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$bin" -m "$model" --host 127.0.0.1 --port "$port" -c 4096 -np 2 -t 2 > "$work/page-server.log" 2>&1 &
+"$bin" -m "$model" --host 127.0.0.1 --port "$port" -c 4096 -np 4 -t 2 --log-disable > "$work/page-server.log" 2>&1 &
 pid=$!
 ok=
 for _ in $(seq 1 240); do
@@ -53,6 +55,15 @@ if [[ -z $ok ]]; then
   echo "server/tests/run.sh: the page's server did not become healthy:" >&2
   cat "$work/page-server.log" >&2
   exit 1
+fi
+echo "load run: 200 streamed chat requests from 16 clients on 4 slots"
+if python3 "$root/server/scripts/load.py" --url "http://127.0.0.1:$port" --clients 16 --requests 200 \
+    --max-tokens 32 --stream --duration-cap 300 --prompt "Write one sentence about the sea." \
+    --json "$work/load.json" > /dev/null; then
+  passed=$((passed + 1))
+else
+  echo "server/tests/run.sh: the load run had errors" >&2
+  failed=$((failed + 1))
 fi
 shot=${LLAMETTE_SCREENSHOT:-$root/target/server-tests/chat-page.png}
 mkdir -p "$(dirname "$shot")"
